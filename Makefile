@@ -1,0 +1,56 @@
+# kiln: `make demo` runs the pipeline on the embedded default, `make test` runs
+# the tests. Both install their Debian packages first when they are missing.
+
+SHELL := /bin/bash
+LUA ?= lua5.4
+KILN := gen/kiln
+SHARED ?= ../shared
+MODELS := $(SHARED)/models
+
+# Debian packages kiln needs: the Lua interpreter and headers, OpenBLAS for the
+# float reference, lua-cjson for reading JSON, busted for the tests.
+APT_PACKAGES := lua5.4 liblua5.4-dev libopenblas-dev lua-cjson lua-busted gcc make pkg-config
+
+CC ?= gcc
+CFLAGS_NATIVE := -std=c99 -O2 -fPIC -Wall -Wextra -Wpedantic -Werror -D_POSIX_C_SOURCE=200809L \
+  $(shell pkg-config --cflags lua5.4 openblas 2>/dev/null)
+LDLIBS_NATIVE := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas) -lm
+
+NATIVE := .build/kiln_native.so
+NATIVE_SRC := gen/native/kiln_native.c runtime/float/graph.c runtime/float/model.c runtime/float/sampler.c
+NATIVE_HDR := runtime/float/kiln_float.h
+
+.PHONY: all deps native demo test clean
+
+all: native
+
+# Installs what is missing (as root, on Debian); otherwise says what to install.
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else \
+	    echo "missing Debian packages:$$missing (run: sudo apt-get install$$missing)"; exit 1; \
+	  fi; \
+	fi
+
+native: $(NATIVE)
+
+$(NATIVE): $(NATIVE_SRC) $(NATIVE_HDR) Makefile
+	@mkdir -p .build
+	$(CC) $(CFLAGS_NATIVE) -shared -o $@ $(NATIVE_SRC) $(LDLIBS_NATIVE)
+
+# The demo: stories260K from ../shared when it is there, else the synthetic
+# default model kiln writes itself.
+demo: deps native
+	@bash tests/demo.sh
+
+test: deps native
+	@$(LUA) /usr/bin/busted --lpath='gen/?.lua;tests/?.lua' --cpath='.build/?.so' tests
+
+clean:
+	rm -rf .build out/demo

@@ -1,0 +1,141 @@
+-- Which dtype and qscheme each observer gets.
+--
+-- The observers are the layer graph's (graph/llama_layer.lua), one set per
+-- layer. Their quantization spec is resolved the way TICO resolves it
+-- (tico-semantics.md §1.4): an explicit override beats the wrapper default,
+-- which beats the role (activation / weight) of the preset; where no qscheme
+-- is given anywhere, TICO's auto_qscheme_for decides from the dtype.
+
+local fail = require "util.fail"
+local qparams = require "calib.qparams"
+
+local observers = {}
+
+-- Presets name TICO configurations.
+--   w8a8:  PTQConfig(): everything uint8 asymmetric; QuantLinear's wrapper
+--          default makes Linear weights per-channel (axis 0).
+--   w8a16: int16 symmetric activations, uint8 per-channel Linear weights,
+--          int16 RMSNorm weights (build_llm_ptq_config with linear_weight=uint8,
+--          norm_weight=int16).
+observers.PRESETS = {
+  w8a8 = { activation = "uint8", linear_weight = "uint8", norm_weight = "uint8" },
+  w8a16 = { activation = "int16", linear_weight = "uint8", norm_weight = "int16" },
+}
+
+-- The KV cache observers kiln ties by default: what a layer writes (new_*),
+-- what it concatenates (present_*) and what it reads back (past_*) must share
+-- one integer format, or the cache is silently requantized on every step.
+observers.KV_GROUPS = {
+  { "self_attn.new_k", "self_attn.present_key", "self_attn.past_key" },
+  { "self_attn.new_v", "self_attn.present_value", "self_attn.past_value" },
+}
+
+local OVERRIDE_FIELDS = { dtype = true, qscheme = true }
+
+-- Loads an overrides file: a Lua chunk returning { [path] = { dtype = , qscheme = } }.
+-- A path is relative to a layer ("self_attn.softmax", or a module prefix such
+-- as "mlp") for every layer, or absolute ("model.layers.3.mlp.down_proj.act_in").
+function observers.load_overrides(path)
+  local chunk, err = loadfile(path, "t", {})
+  if not chunk then
+    fail.raise(path, "syntax", (err or "?"):gsub("^[^:]*:%d*:? *", ""))
+  end
+  local ok, value = pcall(chunk)
+  if not ok then fail.raise(path, "syntax", tostring(value)) end
+  if type(value) ~= "table" then fail.raise(path, "overrides", "must return a table of observer = { dtype = ... }") end
+  local list = {}
+  for key, spec in pairs(value) do
+    if type(key) ~= "string" then fail.raise(path, tostring(key), "keys must be observer paths (strings)") end
+    if type(spec) ~= "table" then fail.raise(path, key, "value must be a table such as { dtype = \"int16\" }") end
+    for field in pairs(spec) do
+      if not OVERRIDE_FIELDS[field] then fail.raise(path, key, "unknown field '" .. tostring(field) .. "' (dtype, qscheme)") end
+    end
+    if type(spec.dtype) ~= "string" then fail.raise(path, key, "dtype missing") end
+    if spec.qscheme ~= nil and type(spec.qscheme) ~= "string" then fail.raise(path, key, "qscheme must be a string") end
+    local problem = qparams.check(spec.dtype, spec.qscheme or qparams.auto_qscheme(spec.dtype, false))
+    if problem then fail.raise(path, key, problem) end
+    list[#list + 1] = { key = key, dtype = spec.dtype, qscheme = spec.qscheme }
+  end
+  table.sort(list, function(a, b) return a.key < b.key end)
+  return { path = path, list = list }
+end
+
+local function components(s)
+  local n = 0
+  for _ in s:gmatch("[^.]+") do n = n + 1 end
+  return n
+end
+
+-- The most specific override matching an observer, or nil. A key matches the
+-- observer's path or a module prefix of it; more path components win, and a
+-- layer-specific key beats a relative one of the same depth.
+local function find_override(overrides, layer_prefix, rel)
+  if not overrides then return nil end
+  local best, best_rank
+  for _, o in ipairs(overrides.list) do
+    local key, specific = o.key, false
+    if key:sub(1, #layer_prefix) == layer_prefix then
+      key, specific = key:sub(#layer_prefix + 1), true
+    end
+    if not key:match("^model%.layers%.") and (rel == key or rel:sub(1, #key + 1) == key .. ".") then
+      local rank = components(key) * 2 + (specific and 1 or 0)
+      if not best_rank or rank > best_rank then best, best_rank = o, rank end
+    end
+  end
+  if best then best.used = true end
+  return best
+end
+
+-- resolve(graph_observers, layers, preset, overrides) -> list of entries in
+-- layer-then-graph order: { path, name, layer, index, role, param, dtype, qscheme, axis }.
+-- graph_observers: layer.observers() of the layer graph.
+function observers.resolve(graph_observers, layers, preset_name, overrides)
+  local preset = observers.PRESETS[preset_name]
+  if not preset then fail.usage("--preset: unknown preset '" .. tostring(preset_name) .. "' (w8a8, w8a16)") end
+  local entries = {}
+  for l = 0, layers - 1 do
+    local prefix = string.format("model.layers.%d.", l)
+    for i, obs in ipairs(graph_observers) do
+      local role = obs.param and obs.param.role or "activation"
+      local dtype, qscheme
+      local o = find_override(overrides, prefix, obs.name)
+      if o then
+        dtype = o.dtype
+        qscheme = o.qscheme or qparams.auto_qscheme(dtype, role ~= "activation")
+      elseif role == "linear" then
+        dtype, qscheme = preset.linear_weight, "per_channel_asymm" -- QuantLinear's wrapper default
+      elseif role == "norm" then
+        dtype = preset.norm_weight
+        qscheme = qparams.auto_qscheme(dtype, true)
+      else
+        dtype = preset.activation
+        qscheme = qparams.auto_qscheme(dtype, false)
+      end
+      local axis
+      if qscheme:match("^per_channel") then
+        if role == "linear" then
+          axis = 0 -- output channels: rows of W [out, in]
+        elseif role == "norm" then
+          -- TICO labels RMSNorm weights per-channel but gives them no channel
+          -- axis, so they are quantized per tensor.
+          qscheme = qscheme:gsub("^per_channel", "per_tensor")
+        else
+          local where = overrides and overrides.path or nil
+          fail.raise(where, prefix .. obs.name, "per-channel quantization needs a channel axis; only Linear weights have one")
+        end
+      end
+      entries[#entries + 1] = {
+        path = prefix .. obs.name, name = obs.name, layer = l, index = i - 1,
+        role = role, param = obs.param, dtype = dtype, qscheme = qscheme, axis = axis,
+      }
+    end
+  end
+  if overrides then
+    for _, o in ipairs(overrides.list) do
+      if not o.used then fail.raise(overrides.path, o.key, "matches no observer") end
+    end
+  end
+  return entries
+end
+
+return observers

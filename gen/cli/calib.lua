@@ -1,0 +1,94 @@
+-- kiln calib MODEL -z TOKENIZER --text FILE -o qparams.json: calibrate every
+-- quantization point of the layer graph on story text, TICO's way.
+
+local fail = require "util.fail"
+local files = require "util.files"
+local json = require "util.json"
+local progress = require "util.progress"
+local stories = require "read.stories"
+local common = require "cli.common"
+local layer_graph = require "graph.llama_layer"
+local observers = require "calib.observers"
+local calibrate = require "calib.calibrate"
+local qparams_file = require "calib.qparams_file"
+
+local verb = {
+  summary = "calibrate every quantization point on story text and write qparams.json",
+  synopsis = "MODEL -z TOKENIZER --text FILE -o qparams.json [options]",
+  positional = { "MODEL" },
+  options = {
+    common.TOKENIZER_OPTION,
+    { "--text", key = "text", required = true, metavar = "FILE", help = "calibration stories, separated by <|endoftext|>" },
+    { "-o", "--output", key = "output", required = true, metavar = "FILE", help = "qparams.json to write" },
+    { "--preset", key = "preset", default = "w8a16", choices = { "w8a8", "w8a16" }, help = "TICO configuration" },
+    { "--samples", key = "samples", type = "integer", min = 1, default = 16, metavar = "N", help = "stories to calibrate on" },
+    { "--decode-steps", key = "decode_steps", type = "integer", min = 0, default = 8, metavar = "D",
+      help = "greedy decode steps after each prefill" },
+    { "--max-tokens", key = "max_tokens", type = "integer", min = 2, metavar = "N",
+      help = "prefill tokens per sample, BOS included (default max_seq - decode steps)" },
+    { "--overrides", key = "overrides", metavar = "FILE", help = "Lua table of per-observer dtype/qscheme overrides" },
+    { "--untied-kv", key = "untied_kv", type = "flag", help = "keep TICO's independent KV cache observers" },
+  },
+}
+
+function verb.run(opts, context)
+  local native = context.native
+  local overrides = opts.overrides and observers.load_overrides(opts.overrides) or nil
+  local texts = stories.read(opts.text)
+  if #texts < opts.samples then
+    fail.raise(opts.text, "stories", string.format("has %d stories, fewer than --samples %d", #texts, opts.samples))
+  end
+  local model = common.float_model(native, opts.MODEL)
+  local desc = model.desc
+  local max_tokens = opts.max_tokens or (desc.max_seq - opts.decode_steps)
+  if max_tokens < 2 or max_tokens > desc.max_seq then
+    fail.usage(string.format("--max-tokens: %d does not fit the model's max_seq %d", max_tokens, desc.max_seq))
+  end
+  local entries = observers.resolve(layer_graph.observers(), desc.layers, opts.preset, overrides)
+  local tok = common.tokenizer(opts.tokenizer, model)
+
+  local token_lists = {}
+  for i = 1, opts.samples do
+    local ids = tok:encode(texts[i], true, false)
+    token_lists[i] = table.move(ids, 1, math.min(#ids, max_tokens), 1, {})
+  end
+
+  local bar = progress.new(native, "calibrating", #token_lists)
+  local ranges, prefill_tokens, decode_tokens = calibrate.collect(native, model, token_lists, opts.decode_steps, bar)
+  bar:done()
+  calibrate.attach_ranges(entries, ranges, model)
+  if not opts.untied_kv then calibrate.tie_kv(entries) end
+  calibrate.compute(entries)
+
+  local settings = json.object()
+    :set("tool", "kiln calib")
+    :set("profile", "npu_export")
+    :set("preset", opts.preset)
+    :set("observer", "minmax")
+    :set("text", files.basename(opts.text))
+    :set("text_sha256", files.sha256(opts.text))
+    :set("samples", opts.samples)
+    :set("max_tokens", max_tokens)
+    :set("decode_steps", opts.decode_steps)
+    :set("decode_source", "float_prefill")
+    :set("prefill_tokens", prefill_tokens)
+    :set("decode_tokens", decode_tokens)
+    :set("kv_cache", opts.untied_kv and "untied" or "tied")
+  if overrides then
+    local o = json.object()
+    for _, item in ipairs(overrides.list) do
+      o:set(item.key, json.object():set("dtype", item.dtype):set("qscheme", item.qscheme or json.null))
+    end
+    settings:set("overrides", o)
+  else
+    settings:set("overrides", json.null)
+  end
+  local text = qparams_file.encode(
+    { file = files.basename(opts.MODEL), sha256 = files.sha256(opts.MODEL), description = desc },
+    settings, entries)
+  files.write_atomic(opts.output, text)
+  io.stderr:write(string.format("kiln calib: %d observers over %d layers, %d prefill + %d decode tokens -> %s\n",
+    #entries, desc.layers, prefill_tokens, decode_tokens, opts.output))
+end
+
+return verb

@@ -1,0 +1,59 @@
+-- kiln run MODEL -z TOKENIZER: generate text like llama2.c's `run`.
+--
+-- Same options, same loop, same sampler and the same printing rules as
+-- run.c, so `-t 0` reproduces its text byte for byte: one forward pass per
+-- position, prompt tokens forced, generation stops at BOS or after -n steps.
+
+local fail = require "util.fail"
+local common = require "cli.common"
+
+local verb = {
+  summary = "generate text with the float reference model, like llama2.c's run",
+  synopsis = "MODEL -z TOKENIZER [-i PROMPT] [-t TEMP] [-p TOPP] [-s SEED] [-n STEPS]",
+  positional = { "MODEL" },
+  options = {
+    common.TOKENIZER_OPTION,
+    { "-i", "--prompt", key = "prompt", default = "", metavar = "TEXT", help = "prompt" },
+    { "-t", "--temperature", key = "temperature", type = "number", default = 1.0, min = 0, help = "0 = greedy" },
+    { "-p", "--topp", key = "topp", type = "number", default = 0.9, help = "nucleus sampling threshold" },
+    { "-s", "--seed", key = "seed", type = "integer", default = 0, help = "random seed (0 = time)" },
+    { "-n", "--steps", key = "steps", type = "integer", default = 256, min = 0, help = "positions to run (0 = max_seq)" },
+  },
+}
+
+function verb.run(opts, context)
+  local native = context.native
+  local model = common.float_model(native, opts.MODEL)
+  local tok = common.tokenizer(opts.tokenizer, model)
+  local steps = opts.steps
+  if steps == 0 or steps > model.desc.max_seq then steps = model.desc.max_seq end
+  local rng = opts.seed > 0 and opts.seed or os.time()
+
+  local prompt = tok:encode(opts.prompt, true, false)
+  if #prompt < 1 then fail.raise(nil, "prompt", "encodes to no tokens") end
+  local token = prompt[1]
+  local pos = 0
+  local started
+  while pos < steps do
+    local logits = model.native:forward({ token }, pos, false)
+    local next_token
+    if pos < #prompt - 1 then
+      next_token = prompt[pos + 2]
+    else
+      next_token, rng = native.sample(logits, opts.temperature, opts.topp, rng)
+    end
+    pos = pos + 1
+    if next_token == 1 then break end -- BOS delimits sequences
+    io.write(tok:printable(tok:decode(token, next_token)))
+    io.flush()
+    token = next_token
+    started = started or os.clock()
+  end
+  io.write("\n")
+  if pos > 1 and started then
+    local seconds = os.clock() - started
+    if seconds > 0 then io.stderr:write(string.format("achieved tok/s: %f\n", (pos - 1) / seconds)) end
+  end
+end
+
+return verb

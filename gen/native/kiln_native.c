@@ -1,0 +1,548 @@
+/*
+ * kiln_native: the C half of the generator, as a Lua 5.4 module.
+ *
+ * Lua owns orchestration; everything that touches tensors element by element
+ * is here: reading weights from files, per-channel ranges, the float model
+ * (runtime/float) and its observers, scoring and sampling.
+ *
+ * Errors about the user's input are returned as (nil, message) so the Lua
+ * side can name the file and field; misuse of the API raises a Lua error.
+ */
+#include <errno.h>
+#include <lauxlib.h>
+#include <lua.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../runtime/float/kiln_float.h"
+
+/* ---- tensors ----------------------------------------------------------- */
+
+#define TENSOR "kiln.Tensor"
+
+typedef struct {
+  size_t n;
+  float *data;
+} tensor;
+
+static tensor *new_tensor(lua_State *L, size_t n) {
+  tensor *t = lua_newuserdatauv(L, sizeof *t, 0);
+  t->n = 0;
+  t->data = NULL;
+  luaL_setmetatable(L, TENSOR);
+  t->data = malloc((n ? n : 1) * sizeof(float));
+  if (!t->data) luaL_error(L, "out of memory for a tensor of %zu floats", n);
+  t->n = n;
+  return t;
+}
+
+static tensor *check_tensor(lua_State *L, int i) { return luaL_checkudata(L, i, TENSOR); }
+
+static int tensor_gc(lua_State *L) {
+  tensor *t = check_tensor(L, 1);
+  free(t->data);
+  t->data = NULL;
+  t->n = 0;
+  return 0;
+}
+
+static int tensor_len(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)check_tensor(L, 1)->n);
+  return 1;
+}
+
+/* t:get(i), 1-based like Lua arrays */
+static int tensor_get(lua_State *L) {
+  tensor *t = check_tensor(L, 1);
+  lua_Integer i = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, i >= 1 && (size_t)i <= t->n, 2, "index out of range");
+  lua_pushnumber(L, t->data[i - 1]);
+  return 1;
+}
+
+static int tensor_to_table(lua_State *L) {
+  tensor *t = check_tensor(L, 1);
+  lua_createtable(L, (int)t->n, 0);
+  for (size_t i = 0; i < t->n; i++) {
+    lua_pushnumber(L, t->data[i]);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  return 1;
+}
+
+/* native.tensor{1.5, 2, ...} -> Tensor (values rounded to float32) */
+static int from_table(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  size_t n = (size_t)lua_rawlen(L, 1);
+  tensor *t = new_tensor(L, n);
+  for (size_t i = 0; i < n; i++) {
+    lua_rawgeti(L, 1, (lua_Integer)i + 1);
+    t->data[i] = (float)luaL_checknumber(L, -1);
+    lua_pop(L, 1);
+  }
+  return 1;
+}
+
+/* min, max over the whole tensor */
+static int tensor_minmax(lua_State *L) {
+  tensor *t = check_tensor(L, 1);
+  float lo = INFINITY, hi = -INFINITY;
+  for (size_t i = 0; i < t->n; i++) {
+    if (t->data[i] < lo) lo = t->data[i];
+    if (t->data[i] > hi) hi = t->data[i];
+  }
+  lua_pushnumber(L, lo);
+  lua_pushnumber(L, hi);
+  return 2;
+}
+
+/* t:row_minmax(rows) -> {min per row}, {max per row}: per-channel, axis 0 */
+static int tensor_row_minmax(lua_State *L) {
+  tensor *t = check_tensor(L, 1);
+  lua_Integer rows = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, rows > 0 && t->n % (size_t)rows == 0, 2, "rows must divide the tensor");
+  size_t cols = t->n / (size_t)rows;
+  lua_createtable(L, (int)rows, 0);
+  lua_createtable(L, (int)rows, 0);
+  for (lua_Integer r = 0; r < rows; r++) {
+    const float *row = t->data + (size_t)r * cols;
+    float lo = INFINITY, hi = -INFINITY;
+    for (size_t c = 0; c < cols; c++) {
+      if (row[c] < lo) lo = row[c];
+      if (row[c] > hi) hi = row[c];
+    }
+    lua_pushnumber(L, lo);
+    lua_rawseti(L, -3, r + 1);
+    lua_pushnumber(L, hi);
+    lua_rawseti(L, -2, r + 1);
+  }
+  return 2;
+}
+
+/* index (1-based) of the first NaN or infinity, or nil */
+static int tensor_first_nonfinite(lua_State *L) {
+  tensor *t = check_tensor(L, 1);
+  for (size_t i = 0; i < t->n; i++) {
+    if (!isfinite(t->data[i])) {
+      lua_pushinteger(L, (lua_Integer)i + 1);
+      return 1;
+    }
+  }
+  lua_pushnil(L);
+  return 1;
+}
+
+/* t:scaled(s) -> new tensor t * (float)s, each product rounded to float32 */
+static int tensor_scaled(lua_State *L) {
+  tensor *t = check_tensor(L, 1);
+  float s = (float)luaL_checknumber(L, 2);
+  tensor *r = new_tensor(L, t->n);
+  for (size_t i = 0; i < t->n; i++) r->data[i] = t->data[i] * s;
+  return 1;
+}
+
+/* t:rope_rows_to_halves(heads, head_dim) -> new tensor.
+ * llama2.c (and Meta/GGUF) order each head's q/k rows for RoPE on adjacent
+ * pairs (2i, 2i+1); kiln follows TICO/HF, pairs (i, i + d/2). Row 2i of a
+ * head becomes row i, row 2i+1 becomes row i + d/2 (HF's `permute`). */
+static int tensor_rope_rows_to_halves(lua_State *L) {
+  tensor *t = check_tensor(L, 1);
+  lua_Integer heads = luaL_checkinteger(L, 2), hd = luaL_checkinteger(L, 3);
+  luaL_argcheck(L, heads > 0 && hd > 0 && hd % 2 == 0, 2, "bad head geometry");
+  size_t rows = (size_t)(heads * hd);
+  luaL_argcheck(L, t->n % rows == 0, 2, "tensor is not heads*head_dim rows");
+  size_t cols = t->n / rows;
+  tensor *r = new_tensor(L, t->n);
+  for (lua_Integer h = 0; h < heads; h++)
+    for (lua_Integer i = 0; i < hd / 2; i++)
+      for (int part = 0; part < 2; part++) {
+        size_t from = (size_t)(h * hd + 2 * i + part);
+        size_t to = (size_t)(h * hd + part * (hd / 2) + i);
+        memcpy(r->data + to * cols, t->data + from * cols, cols * sizeof(float));
+      }
+  return 1;
+}
+
+/* native.read_f32(path, byte_offset, count) -> Tensor | nil, message */
+static int read_f32(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  lua_Integer offset = luaL_checkinteger(L, 2);
+  lua_Integer count = luaL_checkinteger(L, 3);
+  luaL_argcheck(L, offset >= 0 && count >= 0, 2, "negative offset or count");
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    lua_pushnil(L);
+    lua_pushstring(L, strerror(errno));
+    return 2;
+  }
+  tensor *t = new_tensor(L, (size_t)count);
+  size_t got = 0;
+  if (fseek(f, (long)offset, SEEK_SET) == 0) got = fread(t->data, sizeof(float), (size_t)count, f);
+  fclose(f);
+  if (got != (size_t)count) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "file ends after %I of %I floats at byte offset %I", (lua_Integer)got, count, offset);
+    return 2;
+  }
+  return 1;
+}
+
+/* ---- the layer program ---------------------------------------------------- */
+
+#define PROGRAM "kiln.Program"
+
+static int program_gc(lua_State *L) {
+  kiln_program *p = luaL_checkudata(L, 1, PROGRAM);
+  free(p->slots);
+  free(p->nodes);
+  free(p->param_slots);
+  p->slots = NULL;
+  p->nodes = NULL;
+  p->param_slots = NULL;
+  return 0;
+}
+
+static int int_field(lua_State *L, int t, const char *k, int dflt) {
+  int v = dflt;
+  if (lua_getfield(L, t, k) != LUA_TNIL) v = (int)luaL_checkinteger(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+/* native.program{ slots = {{kind=, dims={{c[,c]},...}}...}, nodes = {{op=,out=,a=,b=,obs=,arg=}...},
+ *                 params = {slot...}, ports = {slot...}, n_obs = } with 0-based slots */
+static int program_new(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  kiln_program *p = lua_newuserdatauv(L, sizeof *p, 0);
+  memset(p, 0, sizeof *p);
+  luaL_setmetatable(L, PROGRAM);
+
+  lua_getfield(L, 1, "slots");
+  p->n_slots = (int)lua_rawlen(L, -1);
+  p->slots = calloc((size_t)p->n_slots, sizeof *p->slots);
+  for (int i = 0; i < p->n_slots; i++) {
+    lua_rawgeti(L, -1, i + 1);
+    int st = lua_gettop(L);
+    p->slots[i].kind = int_field(L, st, "kind", KILN_SLOT_TEMP);
+    lua_getfield(L, st, "dims");
+    p->slots[i].rank = (int)lua_rawlen(L, -1);
+    luaL_argcheck(L, p->slots[i].rank <= KILN_MAX_RANK, 1, "tensor rank too high");
+    for (int r = 0; r < KILN_MAX_RANK; r++)
+      for (int f = 0; f < KILN_MAX_FACTORS; f++) p->slots[i].factors[r][f] = -1;
+    for (int r = 0; r < p->slots[i].rank; r++) {
+      lua_rawgeti(L, -1, r + 1);
+      int nf = (int)lua_rawlen(L, -1);
+      luaL_argcheck(L, nf <= KILN_MAX_FACTORS, 1, "too many factors in a dim");
+      for (int f = 0; f < nf; f++) {
+        lua_rawgeti(L, -1, f + 1);
+        p->slots[i].factors[r][f] = (int)luaL_checkinteger(L, -1);
+        lua_pop(L, 1);
+      }
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 2);
+  }
+  lua_pop(L, 1);
+
+  lua_getfield(L, 1, "nodes");
+  p->n_nodes = (int)lua_rawlen(L, -1);
+  p->nodes = calloc((size_t)p->n_nodes, sizeof *p->nodes);
+  for (int i = 0; i < p->n_nodes; i++) {
+    lua_rawgeti(L, -1, i + 1);
+    int nt = lua_gettop(L);
+    kiln_node *nd = &p->nodes[i];
+    nd->op = int_field(L, nt, "op", -1);
+    nd->out = int_field(L, nt, "out", -1);
+    nd->in[0] = int_field(L, nt, "a", -1);
+    nd->in[1] = int_field(L, nt, "b", -1);
+    nd->obs = int_field(L, nt, "obs", -1);
+    nd->arg = int_field(L, nt, "arg", 0);
+    luaL_argcheck(L, nd->op >= 0 && nd->op < KILN_OP_COUNT, 1, "unknown op code");
+    luaL_argcheck(L, nd->out >= 0 && nd->out < p->n_slots, 1, "bad output slot");
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+
+  lua_getfield(L, 1, "params");
+  p->n_params = (int)lua_rawlen(L, -1);
+  p->param_slots = calloc((size_t)p->n_params + 1, sizeof *p->param_slots);
+  for (int i = 0; i < p->n_params; i++) {
+    lua_rawgeti(L, -1, i + 1);
+    p->param_slots[i] = (int)luaL_checkinteger(L, -1);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+
+  lua_getfield(L, 1, "ports");
+  luaL_argcheck(L, lua_rawlen(L, -1) == KILN_PORT_COUNT, 1, "ports: wrong count");
+  for (int i = 0; i < KILN_PORT_COUNT; i++) {
+    lua_rawgeti(L, -1, i + 1);
+    p->ports[i] = (int)luaL_checkinteger(L, -1);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  p->n_obs = int_field(L, 1, "n_obs", 0);
+  return 1;
+}
+
+/* ---- the float model ------------------------------------------------------ */
+
+#define MODEL "kiln.Model"
+
+typedef struct {
+  kiln_float_model m;
+  int ready;
+} model_ud;
+
+static int model_gc(lua_State *L) {
+  model_ud *u = luaL_checkudata(L, 1, MODEL);
+  if (u->ready) kiln_model_free(&u->m);
+  free((void *)u->m.params);
+  u->m.params = NULL;
+  u->ready = 0;
+  return 0;
+}
+
+static float *tensor_field(lua_State *L, int t, const char *k, size_t want) {
+  lua_getfield(L, t, k);
+  tensor *x = check_tensor(L, -1);
+  if (x->n != want) luaL_error(L, "model tensor '%s' has %d floats, expected %d", k, (int)x->n, (int)want);
+  lua_pop(L, 1);
+  return x->data;
+}
+
+/* native.model{ D=, H=, Hk=, hd=, I=, vocab=, layers=, max_seq=, rms_eps=, rope_theta=,
+ *               program=P, embedding=T, final_norm=T, classifier=T,
+ *               params = { {T per graph param} per layer } }
+ * The model keeps references to every tensor it was given. */
+static int model_new(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  model_ud *u = lua_newuserdatauv(L, sizeof *u, 1);
+  memset(u, 0, sizeof *u);
+  luaL_setmetatable(L, MODEL);
+  lua_pushvalue(L, 1);
+  lua_setiuservalue(L, -2, 1); /* keep the spec (and so its tensors) alive */
+
+  kiln_model_dims *d = &u->m.dims;
+  d->D = int_field(L, 1, "D", 0);
+  d->H = int_field(L, 1, "H", 0);
+  d->Hk = int_field(L, 1, "Hk", 0);
+  d->hd = int_field(L, 1, "hd", 0);
+  d->inter = int_field(L, 1, "I", 0);
+  d->vocab = int_field(L, 1, "vocab", 0);
+  d->n_layers = int_field(L, 1, "layers", 0);
+  d->max_seq = int_field(L, 1, "max_seq", 0);
+  lua_getfield(L, 1, "rms_eps");
+  d->rms_eps = (float)luaL_checknumber(L, -1);
+  lua_getfield(L, 1, "rope_theta");
+  d->rope_theta = (float)luaL_checknumber(L, -1);
+  lua_pop(L, 2);
+  luaL_argcheck(L, d->D > 0 && d->H > 0 && d->Hk > 0 && d->H % d->Hk == 0 && d->hd > 0 && d->hd % 2 == 0 &&
+                       d->inter > 0 && d->vocab > 0 && d->n_layers > 0 && d->max_seq > 0,
+                1, "bad model dims");
+
+  lua_getfield(L, 1, "program");
+  u->m.prog = luaL_checkudata(L, -1, PROGRAM);
+  lua_pop(L, 1);
+  u->m.embedding = tensor_field(L, 1, "embedding", (size_t)d->vocab * d->D);
+  u->m.final_norm = tensor_field(L, 1, "final_norm", (size_t)d->D);
+  u->m.classifier = tensor_field(L, 1, "classifier", (size_t)d->vocab * d->D);
+
+  int np = u->m.prog->n_params;
+  const float **params = calloc((size_t)d->n_layers * np, sizeof *params);
+  u->m.params = params;
+  lua_getfield(L, 1, "params");
+  luaL_argcheck(L, (int)lua_rawlen(L, -1) == d->n_layers, 1, "params: one list per layer");
+  for (int l = 0; l < d->n_layers; l++) {
+    lua_rawgeti(L, -1, l + 1);
+    luaL_argcheck(L, (int)lua_rawlen(L, -1) == np, 1, "params: one tensor per graph param");
+    for (int p = 0; p < np; p++) {
+      lua_rawgeti(L, -1, p + 1);
+      params[(size_t)l * np + p] = check_tensor(L, -1)->data;
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  if (kiln_model_init(&u->m) != 0) luaL_error(L, "out of memory for the float model");
+  u->ready = 1;
+  return 1;
+}
+
+static int *check_tokens(lua_State *L, int i, int *n) {
+  luaL_checktype(L, i, LUA_TTABLE);
+  *n = (int)lua_rawlen(L, i);
+  int *tok = malloc(((size_t)*n + 1) * sizeof *tok);
+  if (!tok) luaL_error(L, "out of memory");
+  for (int k = 0; k < *n; k++) {
+    lua_rawgeti(L, i, k + 1);
+    tok[k] = (int)luaL_checkinteger(L, -1);
+    lua_pop(L, 1);
+  }
+  return tok;
+}
+
+/* m:forward(tokens, pos, all_rows) -> Tensor of logits ([S][vocab] or [vocab]) */
+static int model_forward(lua_State *L) {
+  model_ud *u = luaL_checkudata(L, 1, MODEL);
+  int n;
+  int *tok = check_tokens(L, 2, &n);
+  int pos = (int)luaL_checkinteger(L, 3);
+  int all = lua_toboolean(L, 4);
+  int rc = kiln_model_forward(&u->m, tok, n, pos, all);
+  free(tok);
+  if (rc != 0) luaL_error(L, "forward: %d tokens at position %d do not fit (max_seq %d) or a token is out of range",
+                          n, pos, u->m.dims.max_seq);
+  size_t rows = all ? (size_t)n : 1;
+  tensor *t = new_tensor(L, rows * (size_t)u->m.dims.vocab);
+  memcpy(t->data, u->m.logits, t->n * sizeof(float));
+  return 1;
+}
+
+/* m:score(tokens) -> sum of -log p(tokens[i+1] | tokens[..i]) (double), count.
+ * One prefill over tokens[1..n-1]; log-softmax accumulated in double. */
+static int model_score(lua_State *L) {
+  model_ud *u = luaL_checkudata(L, 1, MODEL);
+  int n;
+  int *tok = check_tokens(L, 2, &n);
+  if (n < 2) {
+    free(tok);
+    lua_pushnumber(L, 0);
+    lua_pushinteger(L, 0);
+    return 2;
+  }
+  int rc = kiln_model_forward(&u->m, tok, n - 1, 0, 1);
+  if (rc != 0) {
+    free(tok);
+    return luaL_error(L, "score: %d tokens do not fit (max_seq %d)", n, u->m.dims.max_seq);
+  }
+  int V = u->m.dims.vocab;
+  double nll = 0.0;
+  for (int i = 0; i < n - 1; i++) {
+    const float *row = u->m.logits + (size_t)i * V;
+    double mx = row[0];
+    for (int j = 1; j < V; j++) if (row[j] > mx) mx = row[j];
+    double sum = 0.0;
+    for (int j = 0; j < V; j++) sum += exp((double)row[j] - mx);
+    nll += mx + log(sum) - (double)row[tok[i + 1]];
+  }
+  free(tok);
+  lua_pushnumber(L, nll);
+  lua_pushinteger(L, n - 1);
+  return 2;
+}
+
+/* m:observe(on): start (reset) or stop recording observer ranges */
+static int model_observe(lua_State *L) {
+  model_ud *u = luaL_checkudata(L, 1, MODEL);
+  kiln_model_observe(&u->m, lua_toboolean(L, 2));
+  return 0;
+}
+
+/* m:ranges() -> { {min=, max=} per observer } per layer, or nil if not observing */
+static int model_ranges(lua_State *L) {
+  model_ud *u = luaL_checkudata(L, 1, MODEL);
+  if (!u->m.ranges.min) {
+    lua_pushnil(L);
+    return 1;
+  }
+  int nobs = u->m.prog->n_obs;
+  lua_createtable(L, u->m.dims.n_layers, 0);
+  for (int l = 0; l < u->m.dims.n_layers; l++) {
+    lua_createtable(L, nobs, 0);
+    for (int o = 0; o < nobs; o++) {
+      lua_createtable(L, 0, 2);
+      lua_pushnumber(L, u->m.ranges.min[(size_t)l * nobs + o]);
+      lua_setfield(L, -2, "min");
+      lua_pushnumber(L, u->m.ranges.max[(size_t)l * nobs + o]);
+      lua_setfield(L, -2, "max");
+      lua_rawseti(L, -2, o + 1);
+    }
+    lua_rawseti(L, -2, l + 1);
+  }
+  return 1;
+}
+
+/* ---- sampling and small helpers ------------------------------------------- */
+
+/* native.argmax(t) -> 0-based index of the largest value */
+static int l_argmax(lua_State *L) {
+  tensor *t = check_tensor(L, 1);
+  lua_pushinteger(L, kiln_argmax(t->data, (int)t->n));
+  return 1;
+}
+
+/* native.sample(logits, temperature, topp, rng_state) -> token, new_state.
+ * The logits tensor is consumed (overwritten). */
+static int l_sample(lua_State *L) {
+  tensor *t = check_tensor(L, 1);
+  float temperature = (float)luaL_checknumber(L, 2);
+  float topp = (float)luaL_checknumber(L, 3);
+  uint64_t state = (uint64_t)luaL_checkinteger(L, 4);
+  float coin = temperature == 0.0f ? 0.0f : kiln_random_f32(&state);
+  lua_pushinteger(L, kiln_sample(t->data, (int)t->n, temperature, topp, coin));
+  lua_pushinteger(L, (lua_Integer)state);
+  return 2;
+}
+
+static int l_isatty(lua_State *L) {
+  lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+  return 1;
+}
+
+/* ---- registration ------------------------------------------------------- */
+
+static void new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc) {
+  luaL_newmetatable(L, name);
+  lua_pushcfunction(L, gc);
+  lua_setfield(L, -2, "__gc");
+  if (methods) {
+    lua_newtable(L);
+    luaL_setfuncs(L, methods, 0);
+    lua_setfield(L, -2, "__index");
+  }
+  lua_pop(L, 1);
+}
+
+int luaopen_kiln_native(lua_State *L) {
+  static const luaL_Reg tensor_methods[] = {
+      { "len", tensor_len },
+      { "get", tensor_get },
+      { "to_table", tensor_to_table },
+      { "minmax", tensor_minmax },
+      { "row_minmax", tensor_row_minmax },
+      { "first_nonfinite", tensor_first_nonfinite },
+      { "scaled", tensor_scaled },
+      { "rope_rows_to_halves", tensor_rope_rows_to_halves },
+      { NULL, NULL },
+  };
+  static const luaL_Reg model_methods[] = {
+      { "forward", model_forward },
+      { "score", model_score },
+      { "observe", model_observe },
+      { "ranges", model_ranges },
+      { NULL, NULL },
+  };
+  static const luaL_Reg functions[] = {
+      { "read_f32", read_f32 },
+      { "tensor", from_table },
+      { "program", program_new },
+      { "model", model_new },
+      { "argmax", l_argmax },
+      { "sample", l_sample },
+      { "isatty", l_isatty },
+      { NULL, NULL },
+  };
+  new_class(L, TENSOR, tensor_methods, tensor_gc);
+  luaL_getmetatable(L, TENSOR);
+  lua_pushcfunction(L, tensor_len);
+  lua_setfield(L, -2, "__len");
+  lua_pop(L, 1);
+  new_class(L, PROGRAM, NULL, program_gc);
+  new_class(L, MODEL, model_methods, model_gc);
+  luaL_newlib(L, functions);
+  return 1;
+}

@@ -1,0 +1,62 @@
+-- File helpers: whole-file reads, atomic writes, checksums.
+--
+-- kiln never leaves a half-written output behind: outputs are written to a
+-- temporary name beside the target and renamed over it only when complete.
+
+local fail = require "util.fail"
+
+local files = {}
+
+function files.quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+function files.exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
+-- read(path) -> contents; a missing or unreadable file is a one-line failure.
+function files.read(path)
+  local f, err = io.open(path, "rb")
+  if not f then fail.raise(path, nil, "cannot read: " .. (err or "?"):gsub("^[^:]*: ", "")) end
+  local data = f:read("a")
+  f:close()
+  return data
+end
+
+-- write_atomic(path, data): the old file (if any) stays until the new one is complete.
+function files.write_atomic(path, data)
+  local tmp = path .. ".tmp-" .. tostring(os.time()) .. "-" .. tostring(math.random(1 << 30))
+  local f, err = io.open(tmp, "wb")
+  if not f then fail.raise(path, nil, "cannot write: " .. (err or "?"):gsub("^[^:]*: ", "")) end
+  local ok, werr = f:write(data)
+  local closed = f:close()
+  if not ok or not closed then
+    os.remove(tmp)
+    fail.raise(path, nil, "cannot write: " .. tostring(werr))
+  end
+  local renamed, rerr = os.rename(tmp, path)
+  if not renamed then
+    os.remove(tmp)
+    fail.raise(path, nil, "cannot replace: " .. tostring(rerr))
+  end
+end
+
+-- sha256(path) -> lowercase hex digest (coreutils' sha256sum).
+function files.sha256(path)
+  local p = io.popen("sha256sum -b -- " .. files.quote(path) .. " 2>/dev/null")
+  local line = p and p:read("l")
+  if p then p:close() end
+  local digest = line and line:match("^\\?(%x+)")
+  if not digest or #digest ~= 64 then fail.raise(path, nil, "cannot compute sha256") end
+  return digest
+end
+
+-- basename("a/b/c.bin") -> "c.bin": outputs record names, never absolute paths.
+function files.basename(path)
+  return path:match("([^/]+)/*$") or path
+end
+
+return files

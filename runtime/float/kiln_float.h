@@ -1,0 +1,159 @@
+/*
+ * kiln float reference: the Llama model in fp32, host only.
+ *
+ * The decoder layer is not written out here: it is the layer graph of
+ * gen/graph/llama_layer.lua, compiled by gen/graph/program.lua into a
+ * kiln_program and executed node by node by kiln_graph_run(). Every node
+ * writes its result; nodes that carry an observer can record the range of
+ * that result (calibration). The model driver (embedding, layers, final norm,
+ * classifier, KV cache, RoPE tables, masks) is in model.c.
+ *
+ * Matrix products go through OpenBLAS (cblas_sgemm).
+ */
+#ifndef KILN_FLOAT_H
+#define KILN_FLOAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Symbolic dims of the graph (gen/graph/llama_layer.lua). */
+enum kiln_dim {
+  KILN_DIM_S,  /* query tokens */
+  KILN_DIM_P,  /* past tokens */
+  KILN_DIM_K,  /* keys = P + S */
+  KILN_DIM_D,  /* hidden */
+  KILN_DIM_H,  /* heads */
+  KILN_DIM_HK, /* kv heads */
+  KILN_DIM_HD, /* head_dim */
+  KILN_DIM_HD2, /* head_dim / 2 */
+  KILN_DIM_I,  /* intermediate */
+  KILN_DIM_COUNT
+};
+
+enum kiln_op {
+  KILN_OP_QUANT,
+  KILN_OP_RMSNORM,
+  KILN_OP_LINEAR,
+  KILN_OP_HALF,
+  KILN_OP_CAT_HALVES,
+  KILN_OP_MUL_ROPE,
+  KILN_OP_ADD,
+  KILN_OP_MUL,
+  KILN_OP_SIGMOID,
+  KILN_OP_CACHE_CAT,
+  KILN_OP_QK,
+  KILN_OP_ADD_MASK,
+  KILN_OP_SOFTMAX,
+  KILN_OP_PV,
+  KILN_OP_HEADS_FIRST,
+  KILN_OP_COUNT
+};
+
+enum kiln_slot_kind { KILN_SLOT_INPUT, KILN_SLOT_PARAM, KILN_SLOT_TEMP };
+
+#define KILN_MAX_RANK 4
+#define KILN_MAX_FACTORS 2
+
+typedef struct {
+  int kind;                                        /* enum kiln_slot_kind */
+  int rank;
+  int factors[KILN_MAX_RANK][KILN_MAX_FACTORS];    /* dim codes, -1 = none */
+} kiln_slot_decl;
+
+typedef struct {
+  int op;       /* enum kiln_op */
+  int out;      /* slot */
+  int in[2];    /* slots, -1 = unused */
+  int obs;      /* observer index, -1 = no observer */
+  int arg;      /* op argument: HALF: 1 or 2 */
+} kiln_node;
+
+/* Graph inputs and outputs the model driver binds by role. */
+enum kiln_port {
+  KILN_IN_X, KILN_IN_MASK, KILN_IN_COS, KILN_IN_SIN, KILN_IN_PAST_K, KILN_IN_PAST_V,
+  KILN_OUT_Y, KILN_OUT_NEW_K, KILN_OUT_NEW_V,
+  KILN_PORT_COUNT
+};
+
+typedef struct {
+  int n_slots, n_nodes, n_obs, n_params;
+  kiln_slot_decl *slots;
+  kiln_node *nodes;
+  int *param_slots;            /* slot of each param, in graph param order */
+  int ports[KILN_PORT_COUNT];  /* slot of each input/output role */
+} kiln_program;
+
+typedef struct {
+  int D, H, Hk, hd, inter, vocab, n_layers, max_seq;
+  float rms_eps;
+  float rope_theta;
+} kiln_model_dims;
+
+/* Per-observer running range (TICO MinMaxObserver: init +inf / -inf). */
+typedef struct {
+  float *min, *max; /* [n_layers * n_obs] */
+} kiln_ranges;
+
+/* Working memory of one graph execution. */
+typedef struct {
+  const kiln_program *prog;
+  const kiln_model_dims *dims;
+  float **data;   /* per slot: where its tensor is now (bound, owned or aliased) */
+  float **buf;    /* per TEMP slot: the buffer it owns */
+  size_t *cap;    /* capacity of buf, floats */
+  size_t *numel;  /* current element count per slot */
+  int (*shape)[KILN_MAX_RANK]; /* evaluated dims per slot */
+} kiln_graph_state;
+
+int kiln_graph_init(kiln_graph_state *st, const kiln_program *prog, const kiln_model_dims *dims);
+void kiln_graph_free(kiln_graph_state *st);
+
+/* Runs the layer graph for S query tokens after P past tokens. Inputs are
+ * bound in st->data at the input slots, params at the param slots.
+ * min/max: if not NULL, the ranges of this layer's observers (n_obs each) are
+ * widened by every activation node's result (param observers are skipped:
+ * weights are observed once, from the weights). Returns 0, or -1 if a
+ * tensor would exceed its capacity. */
+int kiln_graph_run(kiln_graph_state *st, int S, int P, float *obs_min, float *obs_max);
+
+/* The whole model. */
+typedef struct {
+  kiln_model_dims dims;
+  const kiln_program *prog;
+  const float *embedding;   /* [vocab][D] */
+  const float *final_norm;  /* [D] */
+  const float *classifier;  /* [vocab][D] */
+  const float **params;     /* [n_layers][n_params] */
+
+  kiln_graph_state graph;
+  float *cache_k, *cache_v; /* [n_layers][Hk][max_seq][hd]: each layer's new_k/new_v */
+  float *past_k, *past_v;   /* [Hk][P][hd], contiguous past handed to the graph */
+  float *cos_table, *sin_table; /* [max_seq][hd], sin pre-negated in the first half */
+  float *x, *mask, *normed; /* [max_seq][D], [max_seq][max_seq], [max_seq][D] */
+  float *logits;            /* [max_seq][vocab] */
+  kiln_ranges ranges;       /* NULL members when not observing */
+} kiln_float_model;
+
+int kiln_model_init(kiln_float_model *m);
+void kiln_model_free(kiln_float_model *m);
+void kiln_model_observe(kiln_float_model *m, int on);
+
+/* Runs tokens[0..S) at positions pos..pos+S-1 (the cache must hold pos
+ * earlier tokens). Writes logits of every row if all_rows, else of the last
+ * row only, at m->logits. Returns 0, or -1 on a bad length. */
+int kiln_model_forward(kiln_float_model *m, const int *tokens, int S, int pos, int all_rows);
+
+/* Float kernels shared by the graph and the model driver. */
+void kiln_rmsnorm(float *y, const float *x, const float *w, int rows, int n, float eps);
+/* y[rows][out] = x[rows][in] . W[out][in]^T */
+void kiln_linear(float *y, const float *x, const float *w, int rows, int in, int out);
+
+/* Fills the RoPE tables: TICO's float32 formula, sin pre-negated. */
+void kiln_rope_tables(float *cos_table, float *sin_table, int max_seq, int hd, float theta);
+
+/* Sampling exactly as llama2.c run.c. */
+int kiln_argmax(const float *x, int n);
+int kiln_sample(float *logits, int n, float temperature, float topp, float coin);
+float kiln_random_f32(uint64_t *state);
+
+#endif

@@ -1,0 +1,134 @@
+/*
+ * The float model around the layer graph: token embedding, every decoder
+ * layer (kiln_graph_run), final RMSNorm and classifier; a KV cache holding
+ * each layer's new_k/new_v; RoPE tables and additive masks built as TICO's
+ * runtimes build them (tico-semantics.md §3.4, §3.5).
+ */
+#include "kiln_float.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MASK_FILL (-120.0f) /* PTQConfig.attention_mask_fill_value */
+
+void kiln_rope_tables(float *cos_table, float *sin_table, int max_seq, int hd, float theta) {
+  int half = hd / 2;
+  for (int pos = 0; pos < max_seq; pos++) {
+    for (int i = 0; i < half; i++) {
+      /* inv_freq = 1 / theta ** (arange(0, d, 2) / d), in float32 */
+      float inv_freq = 1.0f / powf(theta, (float)(2 * i) / (float)hd);
+      float angle = (float)pos * inv_freq;
+      float c = cosf(angle), s = sinf(angle);
+      /* emb = cat(freqs, freqs): entries i and i + d/2 share a frequency */
+      cos_table[(size_t)pos * hd + i] = c;
+      cos_table[(size_t)pos * hd + half + i] = c;
+      sin_table[(size_t)pos * hd + i] = -s; /* pre_negated_sin */
+      sin_table[(size_t)pos * hd + half + i] = s;
+    }
+  }
+}
+
+int kiln_model_init(kiln_float_model *m) {
+  const kiln_model_dims *d = &m->dims;
+  size_t M = (size_t)d->max_seq;
+  size_t cache = (size_t)d->n_layers * d->Hk * M * d->hd;
+  size_t past = (size_t)d->Hk * M * d->hd;
+  if (kiln_graph_init(&m->graph, m->prog, &m->dims) != 0) return -1;
+  m->cache_k = calloc(cache, sizeof(float));
+  m->cache_v = calloc(cache, sizeof(float));
+  m->past_k = calloc(past, sizeof(float));
+  m->past_v = calloc(past, sizeof(float));
+  m->cos_table = malloc(M * d->hd * sizeof(float));
+  m->sin_table = malloc(M * d->hd * sizeof(float));
+  m->x = malloc(M * d->D * sizeof(float));
+  m->normed = malloc(M * d->D * sizeof(float));
+  m->mask = malloc(M * M * sizeof(float));
+  m->logits = malloc(M * d->vocab * sizeof(float));
+  if (!m->cache_k || !m->cache_v || !m->past_k || !m->past_v || !m->cos_table || !m->sin_table ||
+      !m->x || !m->normed || !m->mask || !m->logits)
+    return -1;
+  kiln_rope_tables(m->cos_table, m->sin_table, d->max_seq, d->hd, d->rope_theta);
+  m->ranges.min = m->ranges.max = NULL;
+  return 0;
+}
+
+void kiln_model_free(kiln_float_model *m) {
+  kiln_graph_free(&m->graph);
+  free(m->cache_k); free(m->cache_v);
+  free(m->past_k); free(m->past_v);
+  free(m->cos_table); free(m->sin_table);
+  free(m->x); free(m->normed); free(m->mask); free(m->logits);
+  free(m->ranges.min); free(m->ranges.max);
+  m->cache_k = m->cache_v = m->past_k = m->past_v = NULL;
+  m->cos_table = m->sin_table = m->x = m->normed = m->mask = m->logits = NULL;
+  m->ranges.min = m->ranges.max = NULL;
+}
+
+void kiln_model_observe(kiln_float_model *m, int on) {
+  size_t n = (size_t)m->dims.n_layers * m->prog->n_obs;
+  free(m->ranges.min);
+  free(m->ranges.max);
+  m->ranges.min = m->ranges.max = NULL;
+  if (!on) return;
+  m->ranges.min = malloc(n * sizeof(float));
+  m->ranges.max = malloc(n * sizeof(float));
+  for (size_t i = 0; i < n; i++) {
+    m->ranges.min[i] = INFINITY;
+    m->ranges.max[i] = -INFINITY;
+  }
+}
+
+int kiln_model_forward(kiln_float_model *m, const int *tokens, int S, int pos, int all_rows) {
+  const kiln_model_dims *d = &m->dims;
+  const kiln_program *pg = m->prog;
+  kiln_graph_state *g = &m->graph;
+  int M = d->max_seq, hd = d->hd, Hk = d->Hk, D = d->D;
+  int K = pos + S;
+  if (S < 1 || pos < 0 || K > M) return -1;
+
+  for (int s = 0; s < S; s++) {
+    if (tokens[s] < 0 || tokens[s] >= d->vocab) return -1;
+    memcpy(m->x + (size_t)s * D, m->embedding + (size_t)tokens[s] * D, (size_t)D * sizeof(float));
+  }
+  /* Causal additive mask over the K keys: row s is position pos + s. */
+  for (int s = 0; s < S; s++)
+    for (int t = 0; t < K; t++) m->mask[(size_t)s * K + t] = t <= pos + s ? 0.0f : MASK_FILL;
+
+  g->data[pg->ports[KILN_IN_MASK]] = m->mask;
+  g->data[pg->ports[KILN_IN_COS]] = m->cos_table + (size_t)pos * hd;
+  g->data[pg->ports[KILN_IN_SIN]] = m->sin_table + (size_t)pos * hd;
+  g->data[pg->ports[KILN_IN_PAST_K]] = m->past_k;
+  g->data[pg->ports[KILN_IN_PAST_V]] = m->past_v;
+
+  for (int l = 0; l < d->n_layers; l++) {
+    size_t layer_base = (size_t)l * Hk * M * hd;
+    float *ck = m->cache_k + layer_base, *cv = m->cache_v + layer_base;
+    /* past = cache slots [0, pos), packed per head as the graph expects */
+    for (int h = 0; h < Hk; h++) {
+      memcpy(m->past_k + (size_t)h * pos * hd, ck + (size_t)h * M * hd, (size_t)pos * hd * sizeof(float));
+      memcpy(m->past_v + (size_t)h * pos * hd, cv + (size_t)h * M * hd, (size_t)pos * hd * sizeof(float));
+    }
+    g->data[pg->ports[KILN_IN_X]] = m->x;
+    for (int p = 0; p < pg->n_params; p++)
+      g->data[pg->param_slots[p]] = (float *)m->params[(size_t)l * pg->n_params + p];
+
+    float *mn = m->ranges.min ? m->ranges.min + (size_t)l * pg->n_obs : NULL;
+    float *mx = m->ranges.max ? m->ranges.max + (size_t)l * pg->n_obs : NULL;
+    if (kiln_graph_run(g, S, pos, mn, mx) != 0) return -1;
+
+    /* keep the new tokens' K/V (the cache delta) at slots [pos, pos + S) */
+    const float *nk = g->data[pg->ports[KILN_OUT_NEW_K]], *nv = g->data[pg->ports[KILN_OUT_NEW_V]];
+    for (int h = 0; h < Hk; h++) {
+      memcpy(ck + ((size_t)h * M + pos) * hd, nk + (size_t)h * S * hd, (size_t)S * hd * sizeof(float));
+      memcpy(cv + ((size_t)h * M + pos) * hd, nv + (size_t)h * S * hd, (size_t)S * hd * sizeof(float));
+    }
+    memcpy(m->x, g->data[pg->ports[KILN_OUT_Y]], (size_t)S * D * sizeof(float));
+  }
+
+  int first = all_rows ? 0 : S - 1;
+  int rows = S - first;
+  kiln_rmsnorm(m->normed, m->x + (size_t)first * D, m->final_norm, rows, D, d->rms_eps);
+  kiln_linear(m->logits, m->normed, m->classifier, rows, D, d->vocab);
+  return 0;
+}

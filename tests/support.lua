@@ -1,0 +1,75 @@
+-- Shared helpers for the busted specs: where things are, how to run the CLI.
+
+local support = {}
+
+-- Tests run from the repository root (the Makefile's `test` target does).
+support.root = "."
+support.kiln = "gen/kiln"
+support.shared = os.getenv("KILN_SHARED") or "../shared"
+support.models = support.shared .. "/models"
+
+local function exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+support.exists = exists
+
+-- Path of a file in ../shared/models, or nil when ../shared is absent.
+function support.model_file(name)
+  local p = support.models .. "/" .. name
+  if exists(p) then return p end
+  return nil
+end
+
+-- True when the stories260K data is beside the checkout (CI always has it).
+function support.have_shared()
+  return exists(support.models .. "/stories260K.bin")
+end
+
+function support.read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+function support.write(path, data)
+  local f = assert(io.open(path, "wb"))
+  f:write(data)
+  f:close()
+end
+
+-- Single-quotes a string for the shell.
+function support.quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+-- A fresh temporary directory, removed by support.cleanup().
+local made = {}
+function support.tmpdir()
+  local p = io.popen("mktemp -d /tmp/kiln-test.XXXXXX")
+  local dir = p:read("l")
+  p:close()
+  made[#made + 1] = dir
+  return dir
+end
+
+function support.cleanup()
+  for _, d in ipairs(made) do os.execute("rm -rf " .. support.quote(d)) end
+  made = {}
+end
+
+-- Runs `gen/kiln ARGS...`; returns stdout, stderr, exit code.
+function support.kiln_run(...)
+  local parts = { support.kiln }
+  for _, a in ipairs({ ... }) do parts[#parts + 1] = support.quote(a) end
+  local dir = support.tmpdir()
+  local out, err = dir .. "/stdout", dir .. "/stderr"
+  local ok, how, code = os.execute(table.concat(parts, " ") .. " >" .. out .. " 2>" .. err)
+  local status = code
+  if how == "exit" and ok then status = 0 end
+  return support.read(out), support.read(err), status
+end
+
+return support
