@@ -44,10 +44,24 @@ $(NATIVE): $(NATIVE_SRC) $(NATIVE_HDR) Makefile
 	@mkdir -p .build
 	$(CC) $(CFLAGS_NATIVE) -shared -o $@ $(NATIVE_SRC) $(LDLIBS_NATIVE)
 
-# The demo: stories260K from ../shared when it is there, else the synthetic
-# default model kiln writes itself.
+# The demo: the pipeline on stories260K from ../shared when it is there, else
+# on the synthetic default model kiln writes itself. Outputs go to out/demo/.
+DEMO := out/demo
 demo: deps native
-	@bash tests/demo.sh
+	@set -e; mkdir -p $(DEMO); \
+	if [ -f $(MODELS)/stories260K.bin ]; then \
+	  model=$(MODELS)/stories260K.bin; tok=$(MODELS)/tok512.bin; text=$(MODELS)/tinystories_valid_first100.txt; \
+	else \
+	  echo "== ../shared/models not found: writing the synthetic default model"; \
+	  $(KILN) synth -o $(DEMO)/synth >/dev/null; \
+	  model=$(DEMO)/synth/model.bin; tok=$(DEMO)/synth/tokenizer.bin; text=$(DEMO)/synth/text.txt; \
+	fi; \
+	echo "== kiln describe $$model"; $(KILN) describe $$model; \
+	echo "== kiln run (float reference, greedy, 64 steps)"; $(KILN) run $$model -z $$tok -t 0 -n 64; \
+	echo "== kiln ppl (float reference)"; $(KILN) ppl $$model -z $$tok --text $$text --max-tokens 128 | tail -1; \
+	echo "== kiln calib --preset w8a16"; \
+	$(KILN) calib $$model -z $$tok --text $$text --samples 16 --decode-steps 8 -o $(DEMO)/qparams.json; \
+	echo "== wrote $(DEMO)/qparams.json"
 
 test: deps native
 	@$(LUA) /usr/bin/busted --lpath='gen/?.lua;tests/?.lua' --cpath='.build/?.so' tests

@@ -54,6 +54,13 @@ function files.sha256(path)
   return digest
 end
 
+-- make_dir(dir): creates dir and its missing parents (Lua has no mkdir).
+function files.make_dir(dir)
+  if not os.execute("mkdir -p -- " .. files.quote(dir)) then
+    fail.raise(dir, nil, "cannot create the directory")
+  end
+end
+
 -- basename("a/b/c.bin") -> "c.bin": outputs record names, never absolute paths.
 function files.basename(path)
   return path:match("([^/]+)/*$") or path

@@ -1,0 +1,66 @@
+-- Resolution of each observer's dtype and qscheme: presets, TICO's defaults,
+-- overrides.
+
+local observers = require "calib.observers"
+local layer = require "graph.llama_layer"
+local support = require "support"
+local fail = require "util.fail"
+
+local function by_path(entries)
+  local t = {}
+  for _, e in ipairs(entries) do t[e.path] = e end
+  return t
+end
+
+local function spec(e)
+  return { e.dtype, e.qscheme, e.axis }
+end
+
+describe("observer specs", function()
+  after_each(function() support.cleanup() end)
+
+  it("w8a8 is TICO's PTQConfig(): uint8 everywhere, per-channel Linear weights", function()
+    local t = by_path(observers.resolve(layer.observers(), 2, "w8a8"))
+    assert.are.same({ "uint8", "per_tensor_asymm" }, spec(t["model.layers.0.self_attn.softmax"]))
+    assert.are.same({ "uint8", "per_channel_asymm", 0 }, spec(t["model.layers.1.mlp.down_proj.weight"]))
+    -- RMSNorm weights: per-channel label, no channel axis: per tensor
+    assert.are.same({ "uint8", "per_tensor_asymm" }, spec(t["model.layers.0.input_layernorm.weight"]))
+  end)
+
+  it("w8a16: int16 symmetric activations and norm weights, uint8 per-channel Linear weights", function()
+    local entries = observers.resolve(layer.observers(), 3, "w8a16")
+    assert.are.equal(3 * 64, #entries)
+    local t = by_path(entries)
+    assert.are.same({ "int16", "per_tensor_symm" }, spec(t["model.layers.2.attn_mask"]))
+    assert.are.same({ "int16", "per_tensor_symm" }, spec(t["model.layers.2.post_attention_layernorm.weight"]))
+    assert.are.same({ "uint8", "per_channel_asymm", 0 }, spec(t["model.layers.2.self_attn.k_proj.weight"]))
+    assert.are.equal("model.layers.2.mlp_residual_out", entries[#entries].path)
+  end)
+
+  it("resolves overrides by specificity", function()
+    local dir = support.tmpdir()
+    support.write(dir .. "/o.lua", [[return {
+      ["mlp"] = { dtype = "uint8" },
+      ["mlp.down_proj"] = { dtype = "int8" },
+      ["model.layers.1.mlp"] = { dtype = "uint4" },
+      ["model.layers.1.mlp.down_proj.weight"] = { dtype = "int4" },
+    }]])
+    local o = observers.load_overrides(dir .. "/o.lua")
+    local t = by_path(observers.resolve(layer.observers(), 2, "w8a16", o))
+    assert.are.same({ "uint8", "per_tensor_asymm" }, spec(t["model.layers.0.mlp.act_in"]))
+    assert.are.same({ "uint8", "per_channel_asymm", 0 }, spec(t["model.layers.0.mlp.up_proj.weight"]))
+    assert.are.same({ "int8", "per_tensor_symm" }, spec(t["model.layers.0.mlp.down_proj.act_in"]))
+    assert.are.same({ "int8", "per_tensor_symm" }, spec(t["model.layers.0.mlp.down_proj.weight"]))
+    -- "mlp.down_proj" (2 components) beats the layer-specific "mlp" (1)
+    assert.are.same({ "int8", "per_tensor_symm" }, spec(t["model.layers.1.mlp.down_proj.act_out"]))
+    assert.are.same({ "uint4", "per_tensor_asymm" }, spec(t["model.layers.1.mlp.act_in"]))
+    assert.are.same({ "int4", "per_tensor_symm" }, spec(t["model.layers.1.mlp.down_proj.weight"]))
+    assert.are.same({ "int16", "per_tensor_symm" }, spec(t["model.layers.1.self_attn.softmax"]))
+  end)
+
+  it("refuses an unknown preset", function()
+    local ok, err = pcall(observers.resolve, layer.observers(), 1, "w2a2")
+    assert.is_false(ok)
+    assert.is_true(fail.is(err))
+  end)
+end)
