@@ -12,9 +12,9 @@ MODELS := $(SHARED)/models
 APT_PACKAGES := lua5.4 liblua5.4-dev libopenblas-dev lua-cjson lua-busted gcc make pkg-config
 
 CC ?= gcc
-CFLAGS_NATIVE := -std=c99 -O2 -fPIC -Wall -Wextra -Wpedantic -Werror -D_POSIX_C_SOURCE=200809L \
+CFLAGS_NATIVE = -std=c99 -O2 -fPIC -Wall -Wextra -Wpedantic -Werror -D_POSIX_C_SOURCE=200809L \
   $(shell pkg-config --cflags lua5.4 openblas 2>/dev/null)
-LDLIBS_NATIVE := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas) -lm
+LDLIBS_NATIVE = $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas) -lm
 
 NATIVE := .build/kiln_native.so
 NATIVE_SRC := gen/native/kiln_native.c runtime/float/graph.c runtime/float/model.c runtime/float/sampler.c
@@ -38,7 +38,7 @@ deps:
 	  fi; \
 	fi
 
-native: $(NATIVE)
+native: deps $(NATIVE)
 
 $(NATIVE): $(NATIVE_SRC) $(NATIVE_HDR) Makefile
 	@mkdir -p .build
@@ -47,7 +47,7 @@ $(NATIVE): $(NATIVE_SRC) $(NATIVE_HDR) Makefile
 # The demo: the pipeline on stories260K from ../shared when it is there, else
 # on the synthetic default model kiln writes itself. Outputs go to out/demo/.
 DEMO := out/demo
-demo: deps native
+demo: native
 	@set -e; mkdir -p $(DEMO); \
 	if [ -f $(MODELS)/stories260K.bin ]; then \
 	  model=$(MODELS)/stories260K.bin; tok=$(MODELS)/tok512.bin; text=$(MODELS)/tinystories_valid_first100.txt; \
@@ -63,7 +63,7 @@ demo: deps native
 	$(KILN) calib $$model -z $$tok --text $$text --samples 16 --decode-steps 8 -o $(DEMO)/qparams.json; \
 	echo "== wrote $(DEMO)/qparams.json"
 
-test: deps native
+test: native
 	@$(LUA) /usr/bin/busted --lpath='gen/?.lua;tests/?.lua' --cpath='.build/?.so' tests
 
 clean:
