@@ -12,22 +12,22 @@ local observers = require "calib.observers"
 
 local calibrate = {}
 
--- Runs the float model over the samples with observers on. Returns the
--- activation ranges: ranges[layer + 1][observer index + 1] = { min, max },
--- plus the number of prefill and decode tokens seen.
+-- Runs the float model over the samples with observers on: a prefill whose
+-- head runs on every row (all positions' logits, as TICO's full model), then
+-- greedy decode steps. Returns the native ranges ({ layers, head }) and the
+-- number of prefill and decode tokens seen.
 function calibrate.collect(native, model, token_lists, decode_steps, bar)
   local m = model.native
-  local max_seq = model.desc.max_seq
+  local max_seq, vocab = model.desc.max_seq, model.desc.vocab
   local prefill_tokens, decode_tokens = 0, 0
   m:observe(true)
   for _, ids in ipairs(token_lists) do
-    local logits = m:forward(ids, 0, false)
+    local last = m:forward(ids, 0, true):slice((#ids - 1) * vocab, vocab)
     prefill_tokens = prefill_tokens + #ids
     local pos = #ids
     for _ = 1, decode_steps do
       if pos >= max_seq then break end
-      local next_token = native.argmax(logits)
-      logits = m:forward({ next_token }, pos, false)
+      last = m:forward({ native.argmax(last) }, pos, false)
       pos = pos + 1
       decode_tokens = decode_tokens + 1
     end
@@ -40,22 +40,30 @@ end
 
 local function param_rows(param, desc)
   local first = param.shape:match("^(%S+)")
-  return program.numel(first, { D = desc.hidden, H = desc.heads, Hk = desc.kv_heads, d = desc.head_dim, I = desc.intermediate })
+  return program.numel(first, { D = desc.hidden, H = desc.heads, Hk = desc.kv_heads, d = desc.head_dim,
+    I = desc.intermediate, V = desc.vocab })
 end
 
 -- Fills entry.min / entry.max for every observer: activations from the
 -- collected ranges, weights from the weights (per row when per-channel).
 function calibrate.attach_ranges(entries, ranges, model)
   for _, e in ipairs(entries) do
-    if e.param then
-      local w = model.weights[e.layer + 1][e.param.name]
+    if e.param or e.graph == "embedding" then
+      local w
+      if e.graph == "embedding" then
+        w = model.embedding
+      elseif e.graph == "head" then
+        w = model.head_weights[e.param.name]
+      else
+        w = model.weights[e.layer + 1][e.param.name]
+      end
       if e.axis then
         e.min, e.max = w:row_minmax(param_rows(e.param, model.desc))
       else
         e.min, e.max = w:minmax()
       end
     else
-      local r = ranges[e.layer + 1][e.index + 1]
+      local r = e.graph == "head" and ranges.head[e.index + 1] or ranges.layers[e.layer + 1][e.index + 1]
       e.min, e.max = r.min, r.max
     end
   end
@@ -67,7 +75,9 @@ function calibrate.tie_kv(entries)
   local by_path = {}
   for _, e in ipairs(entries) do by_path[e.path] = e end
   local layers = {}
-  for _, e in ipairs(entries) do layers[e.layer] = true end
+  for _, e in ipairs(entries) do
+    if e.graph == "layer" then layers[e.layer] = true end
+  end
   for l in pairs(layers) do
     local prefix = string.format("model.layers.%d.", l)
     for _, group in ipairs(observers.KV_GROUPS) do

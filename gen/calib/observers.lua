@@ -86,49 +86,66 @@ local function find_override(overrides, layer_prefix, rel)
   return best
 end
 
--- resolve(graph_observers, layers, preset, overrides) -> list of entries in
--- layer-then-graph order: { path, name, layer, index, role, param, dtype, qscheme, axis }.
--- graph_observers: layer.observers() of the layer graph.
-function observers.resolve(graph_observers, layers, preset_name, overrides)
+local function spec_for(preset, role, override, where, path)
+  local dtype, qscheme
+  if override then
+    dtype = override.dtype
+    qscheme = override.qscheme or qparams.auto_qscheme(dtype, role == "linear" or role == "norm")
+  elseif role == "linear" then
+    dtype, qscheme = preset.linear_weight, "per_channel_asymm" -- QuantLinear's wrapper default
+  elseif role == "norm" then
+    dtype = preset.norm_weight
+    qscheme = qparams.auto_qscheme(dtype, true)
+  else -- activations, and the embedding table (it is layer 0's input)
+    dtype = preset.activation
+    qscheme = qparams.auto_qscheme(dtype, false)
+  end
+  local axis
+  if qscheme:match("^per_channel") then
+    if role == "linear" then
+      axis = 0 -- output channels: rows of W [out, in]
+    elseif role == "norm" then
+      -- TICO labels RMSNorm weights per-channel but gives them no channel
+      -- axis, so they are quantized per tensor.
+      qscheme = qscheme:gsub("^per_channel", "per_tensor")
+    else
+      fail.raise(where, path, "per-channel quantization needs a channel axis; only Linear weights have one")
+    end
+  end
+  return dtype, qscheme, axis
+end
+
+-- resolve(layers, preset, overrides) -> every observer of the model, in order:
+-- the layer graph's observers layer by layer, then the embedding table (kiln's
+-- grid for layer 0's input), then the head graph's. Each entry:
+--   { path, name, graph = "layer" | "embedding" | "head", layer, index, role, param,
+--     dtype, qscheme, axis }
+-- role is "activation", "linear", "norm" or "embedding"; index is the
+-- observer's position in its graph (0-based, as the executor counts).
+function observers.resolve(layers, preset_name, overrides)
+  local layer_graph = require "graph.llama_layer"
+  local head_graph = require "graph.llama_head"
   local preset = observers.PRESETS[preset_name]
   if not preset then fail.usage("--preset: unknown preset '" .. tostring(preset_name) .. "' (w8a8, w8a16)") end
+  local where = overrides and overrides.path or nil
   local entries = {}
+  local function add(graph, layer, prefix, index, obs, role)
+    local path = prefix .. obs.name
+    local dtype, qscheme, axis = spec_for(preset, role, find_override(overrides, prefix, obs.name), where, path)
+    entries[#entries + 1] = {
+      path = path, name = obs.name, graph = graph, layer = layer, index = index,
+      role = role, param = obs.param, dtype = dtype, qscheme = qscheme, axis = axis,
+    }
+  end
   for l = 0, layers - 1 do
     local prefix = string.format("model.layers.%d.", l)
-    for i, obs in ipairs(graph_observers) do
-      local role = obs.param and obs.param.role or "activation"
-      local dtype, qscheme
-      local o = find_override(overrides, prefix, obs.name)
-      if o then
-        dtype = o.dtype
-        qscheme = o.qscheme or qparams.auto_qscheme(dtype, role ~= "activation")
-      elseif role == "linear" then
-        dtype, qscheme = preset.linear_weight, "per_channel_asymm" -- QuantLinear's wrapper default
-      elseif role == "norm" then
-        dtype = preset.norm_weight
-        qscheme = qparams.auto_qscheme(dtype, true)
-      else
-        dtype = preset.activation
-        qscheme = qparams.auto_qscheme(dtype, false)
-      end
-      local axis
-      if qscheme:match("^per_channel") then
-        if role == "linear" then
-          axis = 0 -- output channels: rows of W [out, in]
-        elseif role == "norm" then
-          -- TICO labels RMSNorm weights per-channel but gives them no channel
-          -- axis, so they are quantized per tensor.
-          qscheme = qscheme:gsub("^per_channel", "per_tensor")
-        else
-          local where = overrides and overrides.path or nil
-          fail.raise(where, prefix .. obs.name, "per-channel quantization needs a channel axis; only Linear weights have one")
-        end
-      end
-      entries[#entries + 1] = {
-        path = prefix .. obs.name, name = obs.name, layer = l, index = i - 1,
-        role = role, param = obs.param, dtype = dtype, qscheme = qscheme, axis = axis,
-      }
+    for i, obs in ipairs(layer_graph.observers()) do
+      add("layer", l, prefix, i - 1, obs, obs.param and obs.param.role or "activation")
     end
+  end
+  add("embedding", nil, "", 0, { name = "model.embed_tokens.weight" }, "embedding")
+  for i, obs in ipairs(head_graph.observers()) do
+    add("head", nil, "", i - 1, obs, obs.param and obs.param.role or "activation")
   end
   if overrides then
     for _, o in ipairs(overrides.list) do

@@ -11,6 +11,12 @@
 -- a small diff.
 
 local json = require "util.json"
+local fail = require "util.fail"
+local files = require "util.files"
+local f32 = require "util.f32"
+local qparams = require "calib.qparams"
+local observers = require "calib.observers"
+local program = require "graph.program"
 
 local qparams_file = {}
 
@@ -46,6 +52,94 @@ function qparams_file.encode(model_info, calibration, entries)
     :set("calibration", calibration)
     :set("observers", obs)
   return json.encode(doc)
+end
+
+-- Reading -----------------------------------------------------------------
+
+local function finite(x)
+  return type(x) == "number" and x == x and x ~= math.huge and x ~= -math.huge
+end
+
+local function check_value(path, name, field, v, dt, symmetric)
+  if field == "scale" then
+    if not finite(v) then fail.raise(path, name, "scale is " .. tostring(v) .. ", not a finite number") end
+    if v <= 0 then fail.raise(path, name, "scale " .. tostring(v) .. " is not positive") end
+    local s = f32.round(v)
+    if s == 0 or s == math.huge then fail.raise(path, name, "scale " .. tostring(v) .. " is not a positive float32") end
+    return s
+  end
+  if math.type(v) ~= "integer" then
+    if type(v) == "number" and v == math.floor(v) and finite(v) then
+      v = math.tointeger(v)
+    else
+      fail.raise(path, name, "zero_point " .. tostring(v) .. " is not an integer")
+    end
+  end
+  if v < dt.qmin or v > dt.qmax then
+    fail.raise(path, name, string.format("zero_point %d is outside %s's range [%d, %d]", v, dt.name, dt.qmin, dt.qmax))
+  end
+  if symmetric and v ~= 0 then fail.raise(path, name, "zero_point " .. v .. " of a symmetric qscheme must be 0") end
+  return v
+end
+
+-- read(path, desc) -> { observers = { [path] = { dtype, qscheme, axis, scale, zero_point, min, max } },
+-- calibration, model }. Every observer the graphs place for this model must be
+-- present and well-formed; floats are read back as the float32 they were.
+-- Any problem is one line naming the file and the observer.
+function qparams_file.read(path, desc)
+  local doc, err = json.decode(files.read(path))
+  if type(doc) ~= "table" then fail.raise(path, "json", tostring(err or "not a JSON object")) end
+  if doc.format ~= qparams_file.FORMAT then
+    fail.raise(path, "format", string.format("expected \"%s\", got %s", qparams_file.FORMAT, tostring(doc.format)))
+  end
+  if doc.version ~= qparams_file.VERSION then
+    fail.raise(path, "version", "unsupported version " .. tostring(doc.version))
+  end
+  if type(doc.model) == "table" then
+    for _, k in ipairs(MODEL_KEYS) do
+      if doc.model[k] ~= nil and doc.model[k] ~= desc[k] then
+        fail.raise(path, "model." .. k, string.format("%s in the file, but %s in the model", tostring(doc.model[k]), tostring(desc[k])))
+      end
+    end
+  end
+  if type(doc.observers) ~= "table" then fail.raise(path, "observers", "missing") end
+
+  local dims = { D = desc.hidden, H = desc.heads, Hk = desc.kv_heads, d = desc.head_dim, I = desc.intermediate, V = desc.vocab }
+  local out = {}
+  for _, e in ipairs(observers.resolve(desc.layers, "w8a8")) do
+    local name = e.path
+    local o = doc.observers[name]
+    if type(o) ~= "table" then fail.raise(path, name, "missing") end
+    local problem = qparams.check(o.dtype, o.qscheme)
+    if problem then fail.raise(path, name, problem) end
+    local dt = qparams.DTYPES[o.dtype]
+    local scheme = qparams.QSCHEMES[o.qscheme]
+    local entry = { dtype = o.dtype, qscheme = o.qscheme, min = o.min, max = o.max, role = e.role }
+    if scheme.per_channel then
+      if e.role ~= "linear" then fail.raise(path, name, "per-channel qparams on an observer without a channel axis") end
+      if o.axis ~= 0 then fail.raise(path, name, "axis " .. tostring(o.axis) .. ": only axis 0 (output rows) is supported") end
+      local rows = program.numel(e.param.shape:match("^(%S+)"), dims)
+      for _, field in ipairs({ "scale", "zero_point" }) do
+        local list = o[field]
+        if type(list) ~= "table" then fail.raise(path, name, field .. " must be an array of " .. rows) end
+        if #list ~= rows then
+          fail.raise(path, name, string.format("%s has %d entries, but the weight has %d output rows", field, #list, rows))
+        end
+        local values = {}
+        for c, v in ipairs(list) do values[c] = check_value(path, name .. " channel " .. (c - 1), field, v, dt, scheme.symmetric) end
+        entry[field] = values
+      end
+      entry.axis = 0
+    else
+      if type(o.scale) == "table" or type(o.zero_point) == "table" then
+        fail.raise(path, name, "per-tensor qscheme with arrays of scales")
+      end
+      entry.scale = check_value(path, name, "scale", o.scale, dt, scheme.symmetric)
+      entry.zero_point = check_value(path, name, "zero_point", o.zero_point, dt, scheme.symmetric)
+    end
+    out[name] = entry
+  end
+  return { observers = out, calibration = doc.calibration, model = doc.model, path = path }
 end
 
 return qparams_file

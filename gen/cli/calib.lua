@@ -7,7 +7,6 @@ local json = require "util.json"
 local progress = require "util.progress"
 local stories = require "read.stories"
 local common = require "cli.common"
-local layer_graph = require "graph.llama_layer"
 local observers = require "calib.observers"
 local calibrate = require "calib.calibrate"
 local qparams_file = require "calib.qparams_file"
@@ -44,7 +43,7 @@ function verb.run(opts, context)
   if max_tokens < 2 or max_tokens > desc.max_seq then
     fail.usage(string.format("--max-tokens: %d does not fit the model's max_seq %d", max_tokens, desc.max_seq))
   end
-  local entries = observers.resolve(layer_graph.observers(), desc.layers, opts.preset, overrides)
+  local entries = observers.resolve(desc.layers, opts.preset, overrides)
   local tok = common.tokenizer(opts.tokenizer, model)
 
   local token_lists = {}
@@ -87,7 +86,7 @@ function verb.run(opts, context)
     { file = files.basename(opts.MODEL), sha256 = files.sha256(opts.MODEL), description = desc },
     settings, entries)
   files.write_atomic(opts.output, text)
-  io.stderr:write(string.format("kiln calib: %d observers over %d layers, %d prefill + %d decode tokens -> %s\n",
+  io.stderr:write(string.format("kiln calib: %d observers (%d layers, embedding, head), %d prefill + %d decode tokens -> %s\n",
     #entries, desc.layers, prefill_tokens, decode_tokens, opts.output))
 end
 

@@ -24,6 +24,8 @@
 -- Hk kv heads, d head_dim, d2 = d/2, I intermediate. A shape entry may be a
 -- product such as "H*d".
 
+local nodes = require "graph.nodes"
+
 local layer = {}
 
 layer.name = "llama_decoder_layer"
@@ -170,29 +172,11 @@ end
 
 layer.nodes = build()
 
--- Shapes the helpers left open: a quant node has its input's shape.
-do
-  local shape_of = {}
-  for _, i in ipairs(layer.inputs) do shape_of[i.name] = i.shape end
-  for _, p in ipairs(layer.params) do shape_of[p.name] = p.shape end
-  for _, nd in ipairs(layer.nodes) do
-    nd.shape = nd.shape or shape_of[nd.ins[1]]
-    shape_of[nd.out] = nd.shape
-  end
-end
+nodes.resolve_shapes(layer)
 
--- Every observer in graph order: { name, node, kind = "activation" | "weight" }.
+-- Every observer in graph order: { name, node, param }.
 function layer.observers()
-  local list = {}
-  local params = {}
-  for _, p in ipairs(layer.params) do params[p.name] = p end
-  for _, nd in ipairs(layer.nodes) do
-    if nd.obs then
-      local param = nd.op == "quant" and params[nd.ins[1]] or nil
-      list[#list + 1] = { name = nd.obs, node = nd, param = param }
-    end
-  end
-  return list
+  return nodes.observers(layer)
 end
 
 return layer

@@ -7,7 +7,7 @@
 
 local program = {}
 
-program.DIMS = { "S", "P", "K", "D", "H", "Hk", "d", "d2", "I" }
+program.DIMS = { "S", "P", "K", "D", "H", "Hk", "d", "d2", "I", "V" }
 program.OPS = {
   "quant", "rmsnorm", "linear", "half", "cat_halves", "mul_rope", "add", "mul", "sigmoid",
   "cache_cat", "qk", "add_mask", "softmax", "pv", "heads_first",
@@ -52,7 +52,7 @@ function program.numel(shape, dims)
   return n
 end
 
--- compile(layer) -> the table native.program() takes, plus the observer list
+-- compile(graph) -> the table native.program() takes, plus the observer list
 -- in index order.
 function program.compile(layer)
   local slots, slot_of = {}, {}
@@ -91,8 +91,7 @@ function program.compile(layer)
 
   local ports = {}
   for k, name in ipairs(program.PORTS) do
-    ports[k] = slot_of[name]
-    assert(ports[k], "graph has no tensor '" .. name .. "' for port " .. name)
+    ports[k] = slot_of[name] or -1 -- the head graph has only x and y
   end
   return {
     slots = slots,

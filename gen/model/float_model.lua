@@ -1,12 +1,17 @@
 -- Builds the float reference model (runtime/float) from a checkpoint: loads
--- every weight the layer graph names, applies the graph's weight transforms
--- (k_proj scale fusion), compiles the graph and hands it all to the native
--- executor.
+-- every weight the graphs name, applies the graphs' weight transforms (k_proj
+-- scale fusion), compiles the layer and head graphs and hands it all to the
+-- native executor. with_fake_quant() gives the same model in TICO's QUANT
+-- mode: weights fake-quantized once, every activation observer applied.
 
 local layer_graph = require "graph.llama_layer"
+local head_graph = require "graph.llama_head"
 local program = require "graph.program"
+local qparams = require "calib.qparams"
 
 local float_model = {}
+
+float_model.EMBEDDING = "model.embed_tokens.weight"
 
 -- TICO's attn_scale: float(head_dim ** -0.5), applied to float32 weights.
 local function prescale_factor(kind, desc)
@@ -14,14 +19,29 @@ local function prescale_factor(kind, desc)
   error("unknown prescale '" .. tostring(kind) .. "'")
 end
 
--- load(native, ckpt) -> model: { native = Model, desc, observers = {names},
--- weights = { [layer+1] = { [param name] = Tensor } } }
+local function new_native(native, model, params, head_params, embedding)
+  local desc = model.desc
+  return native.model {
+    D = desc.hidden, H = desc.heads, Hk = desc.kv_heads, hd = desc.head_dim, I = desc.intermediate,
+    vocab = desc.vocab, layers = desc.layers, max_seq = desc.max_seq,
+    rms_eps = desc.rms_eps, rope_theta = desc.rope_theta,
+    program = model.program, head_program = model.head_program,
+    embedding = embedding, params = params, head_params = head_params,
+  }
+end
+
+-- load(native, ckpt) -> model: { native = Model, desc, ckpt, observers, head_observers,
+-- weights = { [layer+1] = { [param name] = Tensor } }, head_weights = { [name] = Tensor }, embedding }
 function float_model.load(native, ckpt)
   local desc = ckpt.description
   local compiled, observers = program.compile(layer_graph)
-  local prog = native.program(compiled)
-
-  local weights, params = {}, {}
+  local head_compiled, head_observers = program.compile(head_graph)
+  local model = {
+    desc = desc, ckpt = ckpt, observers = observers, head_observers = head_observers,
+    program = native.program(compiled), head_program = native.program(head_compiled),
+    weights = {}, head_weights = {},
+  }
+  local params = {}
   for l = 0, desc.layers - 1 do
     local by_name, list = {}, {}
     for k, p in ipairs(layer_graph.params) do
@@ -30,23 +50,61 @@ function float_model.load(native, ckpt)
       by_name[p.name] = t
       list[k] = t
     end
-    weights[l + 1] = by_name
+    model.weights[l + 1] = by_name
     params[l + 1] = list
   end
-  local embedding = ckpt:load(native, "model.embed_tokens.weight")
-  local classifier = desc.tied_embeddings and embedding or ckpt:load(native, "lm_head.weight")
+  local head_params = {}
+  for k, p in ipairs(head_graph.params) do
+    local t = ckpt:load(native, p.name)
+    model.head_weights[p.name] = t
+    head_params[k] = t
+  end
+  model.embedding = ckpt:load(native, float_model.EMBEDDING)
+  model.native = new_native(native, model, params, head_params, model.embedding)
+  return model
+end
 
-  local model = native.model {
-    D = desc.hidden, H = desc.heads, Hk = desc.kv_heads, hd = desc.head_dim, I = desc.intermediate,
-    vocab = desc.vocab, layers = desc.layers, max_seq = desc.max_seq,
-    rms_eps = desc.rms_eps, rope_theta = desc.rope_theta,
-    program = prog,
-    embedding = embedding,
-    final_norm = ckpt:load(native, "model.norm.weight"),
-    classifier = classifier,
-    params = params,
-  }
-  return { native = model, desc = desc, observers = observers, weights = weights }
+-- The fake-quant parameters of one observer for the executor: a table, or
+-- false for weight observers (their weights are fake-quantized up front).
+local function fq_entry(q)
+  local dt = qparams.DTYPES[q.dtype]
+  return { scale = q.scale, zero_point = q.zero_point, qmin = dt.qmin, qmax = dt.qmax }
+end
+
+local function fake_quant_weight(t, q)
+  local dt = qparams.DTYPES[q.dtype]
+  return t:fake_quant(q.scale, q.zero_point, dt.qmin, dt.qmax)
+end
+
+-- with_fake_quant(native, model, qp) -> a second native Model running TICO's
+-- QUANT mode with the observers of qp (a read qparams file: qp.observers[path]).
+-- The embedding is fake-quantized on kiln's model.embed_tokens.weight grid,
+-- the input grid of layer 0 in the integer model.
+function float_model.with_fake_quant(native, model, qp)
+  local obs = qp.observers
+  local layer_fq, params = {}, {}
+  for l = 0, model.desc.layers - 1 do
+    local prefix = string.format("model.layers.%d.", l)
+    local fq, list = {}, {}
+    for i, o in ipairs(layer_graph.observers()) do
+      fq[i] = (not o.param) and fq_entry(obs[prefix .. o.name]) or false
+    end
+    for k, p in ipairs(layer_graph.params) do
+      list[k] = fake_quant_weight(model.weights[l + 1][p.name], obs[prefix .. p.name])
+    end
+    layer_fq[l + 1], params[l + 1] = fq, list
+  end
+  local head_fq, head_params = {}, {}
+  for i, o in ipairs(head_graph.observers()) do
+    head_fq[i] = (not o.param) and fq_entry(obs[o.name]) or false
+  end
+  for k, p in ipairs(head_graph.params) do
+    head_params[k] = fake_quant_weight(model.head_weights[p.name], obs[p.name])
+  end
+  local embedding = fake_quant_weight(model.embedding, obs[float_model.EMBEDDING])
+  local m = new_native(native, model, params, head_params, embedding)
+  m:fake_quant(layer_fq, head_fq)
+  return m
 end
 
 return float_model

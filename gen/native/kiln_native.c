@@ -135,6 +135,16 @@ static int tensor_first_nonfinite(lua_State *L) {
   return 1;
 }
 
+/* t:slice(first, count) -> new tensor of elements [first, first + count), 0-based */
+static int tensor_slice(lua_State *L) {
+  tensor *t = check_tensor(L, 1);
+  lua_Integer first = luaL_checkinteger(L, 2), count = luaL_checkinteger(L, 3);
+  luaL_argcheck(L, first >= 0 && count >= 0 && (size_t)(first + count) <= t->n, 2, "slice out of range");
+  tensor *r = new_tensor(L, (size_t)count);
+  memcpy(r->data, t->data + first, (size_t)count * sizeof(float));
+  return 1;
+}
+
 /* t:scaled(s) -> new tensor t * (float)s, each product rounded to float32 */
 static int tensor_scaled(lua_State *L) {
   tensor *t = check_tensor(L, 1);
@@ -163,6 +173,33 @@ static int tensor_rope_rows_to_halves(lua_State *L) {
         size_t to = (size_t)(h * hd + part * (hd / 2) + i);
         memcpy(r->data + to * cols, t->data + from * cols, cols * sizeof(float));
       }
+  return 1;
+}
+
+/* t:fake_quant(scale, zero_point, qmin, qmax) -> new tensor, TICO's fake
+ * quantization per tensor; with arrays of scales and zero points, per row
+ * (per-channel, axis 0). */
+static int tensor_fake_quant(lua_State *L) {
+  tensor *t = check_tensor(L, 1);
+  int qmin = (int)luaL_checkinteger(L, 4), qmax = (int)luaL_checkinteger(L, 5);
+  tensor *r = new_tensor(L, t->n);
+  if (lua_istable(L, 2)) {
+    size_t rows = (size_t)lua_rawlen(L, 2);
+    luaL_argcheck(L, rows > 0 && t->n % rows == 0 && lua_rawlen(L, 3) == rows, 2, "one scale and zero point per row");
+    size_t cols = t->n / rows;
+    for (size_t i = 0; i < rows; i++) {
+      kiln_fq q = { 1, 0.0f, 0, qmin, qmax };
+      lua_rawgeti(L, 2, (lua_Integer)i + 1);
+      q.scale = (float)luaL_checknumber(L, -1);
+      lua_rawgeti(L, 3, (lua_Integer)i + 1);
+      q.zero_point = (int)luaL_checkinteger(L, -1);
+      lua_pop(L, 2);
+      kiln_fake_quant(r->data + i * cols, t->data + i * cols, cols, &q);
+    }
+  } else {
+    kiln_fq q = { 1, (float)luaL_checknumber(L, 2), (int)luaL_checkinteger(L, 3), qmin, qmax };
+    kiln_fake_quant(r->data, t->data, t->n, &q);
+  }
   return 1;
 }
 
@@ -294,6 +331,7 @@ static int program_new(lua_State *L) {
 
 typedef struct {
   kiln_float_model m;
+  kiln_fq *fq, *head_fq;
   int ready;
 } model_ud;
 
@@ -301,7 +339,11 @@ static int model_gc(lua_State *L) {
   model_ud *u = luaL_checkudata(L, 1, MODEL);
   if (u->ready) kiln_model_free(&u->m);
   free((void *)u->m.params);
-  u->m.params = NULL;
+  free((void *)u->m.head_params);
+  free(u->fq);
+  free(u->head_fq);
+  u->m.params = u->m.head_params = NULL;
+  u->fq = u->head_fq = NULL;
   u->ready = 0;
   return 0;
 }
@@ -314,9 +356,19 @@ static float *tensor_field(lua_State *L, int t, const char *k, size_t want) {
   return x->data;
 }
 
+/* Reads a list of n tensors at the top of the stack into out[]. */
+static void tensor_list(lua_State *L, const char *what, const float **out, int n) {
+  luaL_argcheck(L, (int)lua_rawlen(L, -1) == n, 1, what);
+  for (int p = 0; p < n; p++) {
+    lua_rawgeti(L, -1, p + 1);
+    out[p] = check_tensor(L, -1)->data;
+    lua_pop(L, 1);
+  }
+}
+
 /* native.model{ D=, H=, Hk=, hd=, I=, vocab=, layers=, max_seq=, rms_eps=, rope_theta=,
- *               program=P, embedding=T, final_norm=T, classifier=T,
- *               params = { {T per graph param} per layer } }
+ *               program=P, head_program=P, embedding=T,
+ *               params = { {T per layer-graph param} per layer }, head_params = {T per head param} }
  * The model keeps references to every tensor it was given. */
 static int model_new(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -346,30 +398,82 @@ static int model_new(lua_State *L) {
 
   lua_getfield(L, 1, "program");
   u->m.prog = luaL_checkudata(L, -1, PROGRAM);
-  lua_pop(L, 1);
+  lua_getfield(L, 1, "head_program");
+  u->m.head_prog = luaL_checkudata(L, -1, PROGRAM);
+  lua_pop(L, 2);
   u->m.embedding = tensor_field(L, 1, "embedding", (size_t)d->vocab * d->D);
-  u->m.final_norm = tensor_field(L, 1, "final_norm", (size_t)d->D);
-  u->m.classifier = tensor_field(L, 1, "classifier", (size_t)d->vocab * d->D);
 
   int np = u->m.prog->n_params;
-  const float **params = calloc((size_t)d->n_layers * np, sizeof *params);
+  const float **params = calloc((size_t)d->n_layers * np + 1, sizeof *params);
+  const float **head_params = calloc((size_t)u->m.head_prog->n_params + 1, sizeof *head_params);
   u->m.params = params;
+  u->m.head_params = head_params;
+  if (!params || !head_params) return luaL_error(L, "out of memory");
   lua_getfield(L, 1, "params");
   luaL_argcheck(L, (int)lua_rawlen(L, -1) == d->n_layers, 1, "params: one list per layer");
   for (int l = 0; l < d->n_layers; l++) {
     lua_rawgeti(L, -1, l + 1);
-    luaL_argcheck(L, (int)lua_rawlen(L, -1) == np, 1, "params: one tensor per graph param");
-    for (int p = 0; p < np; p++) {
-      lua_rawgeti(L, -1, p + 1);
-      params[(size_t)l * np + p] = check_tensor(L, -1)->data;
-      lua_pop(L, 1);
-    }
+    tensor_list(L, "params: one tensor per layer-graph param", params + (size_t)l * np, np);
     lua_pop(L, 1);
   }
+  lua_pop(L, 1);
+  lua_getfield(L, 1, "head_params");
+  tensor_list(L, "head_params: one tensor per head-graph param", head_params, u->m.head_prog->n_params);
   lua_pop(L, 1);
   if (kiln_model_init(&u->m) != 0) luaL_error(L, "out of memory for the float model");
   u->ready = 1;
   return 1;
+}
+
+/* Reads { {scale=, zero_point=, qmin=, qmax=} | false per observer } into n kiln_fq. */
+static kiln_fq *fq_list(lua_State *L, int t, int n) {
+  luaL_argcheck(L, (int)lua_rawlen(L, t) == n, 2, "fake-quant list: one entry per observer");
+  kiln_fq *fq = calloc((size_t)n + 1, sizeof *fq);
+  if (!fq) luaL_error(L, "out of memory");
+  for (int i = 0; i < n; i++) {
+    if (lua_rawgeti(L, t, i + 1) == LUA_TTABLE) {
+      int e = lua_gettop(L);
+      fq[i].active = 1;
+      lua_getfield(L, e, "scale");
+      fq[i].scale = (float)luaL_checknumber(L, -1);
+      lua_pop(L, 1);
+      fq[i].zero_point = int_field(L, e, "zero_point", 0);
+      fq[i].qmin = int_field(L, e, "qmin", 0);
+      fq[i].qmax = int_field(L, e, "qmax", 0);
+    }
+    lua_pop(L, 1);
+  }
+  return fq;
+}
+
+/* m:fake_quant(layers, head): TICO's QUANT mode. layers = { {per observer} per layer },
+ * head = {per observer}; an entry is {scale=, zero_point=, qmin=, qmax=} or false
+ * (pass-through, for weight observers: give the model fake-quantized weights).
+ * m:fake_quant(nil) goes back to float. */
+static int model_fake_quant(lua_State *L) {
+  model_ud *u = luaL_checkudata(L, 1, MODEL);
+  free(u->fq);
+  free(u->head_fq);
+  u->fq = u->head_fq = NULL;
+  u->m.fq = u->m.head_fq = NULL;
+  if (lua_isnoneornil(L, 2)) return 0;
+  luaL_checktype(L, 2, LUA_TTABLE);
+  luaL_checktype(L, 3, LUA_TTABLE);
+  int nl = u->m.dims.n_layers, no = u->m.prog->n_obs;
+  luaL_argcheck(L, (int)lua_rawlen(L, 2) == nl, 2, "one list per layer");
+  u->fq = calloc((size_t)nl * no + 1, sizeof *u->fq);
+  if (!u->fq) return luaL_error(L, "out of memory");
+  for (int l = 0; l < nl; l++) {
+    lua_rawgeti(L, 2, l + 1);
+    kiln_fq *one = fq_list(L, lua_gettop(L), no);
+    memcpy(u->fq + (size_t)l * no, one, (size_t)no * sizeof *one);
+    free(one);
+    lua_pop(L, 1);
+  }
+  u->head_fq = fq_list(L, 3, u->m.head_prog->n_obs);
+  u->m.fq = u->fq;
+  u->m.head_fq = u->head_fq;
+  return 0;
 }
 
 static int *check_tokens(lua_State *L, int i, int *n) {
@@ -438,31 +542,40 @@ static int model_score(lua_State *L) {
 /* m:observe(on): start (reset) or stop recording observer ranges */
 static int model_observe(lua_State *L) {
   model_ud *u = luaL_checkudata(L, 1, MODEL);
-  kiln_model_observe(&u->m, lua_toboolean(L, 2));
+  if (kiln_model_observe(&u->m, lua_toboolean(L, 2)) != 0) return luaL_error(L, "out of memory");
   return 0;
 }
 
-/* m:ranges() -> { {min=, max=} per observer } per layer, or nil if not observing */
+static void push_ranges(lua_State *L, const float *mn, const float *mx, int n) {
+  lua_createtable(L, n, 0);
+  for (int o = 0; o < n; o++) {
+    lua_createtable(L, 0, 2);
+    lua_pushnumber(L, mn[o]);
+    lua_setfield(L, -2, "min");
+    lua_pushnumber(L, mx[o]);
+    lua_setfield(L, -2, "max");
+    lua_rawseti(L, -2, o + 1);
+  }
+}
+
+/* m:ranges() -> { layers = { { {min=, max=} per observer } per layer }, head = {...} },
+ * or nil if not observing */
 static int model_ranges(lua_State *L) {
   model_ud *u = luaL_checkudata(L, 1, MODEL);
-  if (!u->m.ranges.min) {
+  if (!u->m.range_min) {
     lua_pushnil(L);
     return 1;
   }
   int nobs = u->m.prog->n_obs;
+  lua_createtable(L, 0, 2);
   lua_createtable(L, u->m.dims.n_layers, 0);
   for (int l = 0; l < u->m.dims.n_layers; l++) {
-    lua_createtable(L, nobs, 0);
-    for (int o = 0; o < nobs; o++) {
-      lua_createtable(L, 0, 2);
-      lua_pushnumber(L, u->m.ranges.min[(size_t)l * nobs + o]);
-      lua_setfield(L, -2, "min");
-      lua_pushnumber(L, u->m.ranges.max[(size_t)l * nobs + o]);
-      lua_setfield(L, -2, "max");
-      lua_rawseti(L, -2, o + 1);
-    }
+    push_ranges(L, u->m.range_min + (size_t)l * nobs, u->m.range_max + (size_t)l * nobs, nobs);
     lua_rawseti(L, -2, l + 1);
   }
+  lua_setfield(L, -2, "layers");
+  push_ranges(L, u->m.head_min, u->m.head_max, u->m.head_prog->n_obs);
+  lua_setfield(L, -2, "head");
   return 1;
 }
 
@@ -516,7 +629,9 @@ int luaopen_kiln_native(lua_State *L) {
       { "row_minmax", tensor_row_minmax },
       { "first_nonfinite", tensor_first_nonfinite },
       { "scaled", tensor_scaled },
+      { "slice", tensor_slice },
       { "rope_rows_to_halves", tensor_rope_rows_to_halves },
+      { "fake_quant", tensor_fake_quant },
       { NULL, NULL },
   };
   static const luaL_Reg model_methods[] = {
@@ -524,6 +639,7 @@ int luaopen_kiln_native(lua_State *L) {
       { "score", model_score },
       { "observe", model_observe },
       { "ranges", model_ranges },
+      { "fake_quant", model_fake_quant },
       { NULL, NULL },
   };
   static const luaL_Reg functions[] = {

@@ -26,6 +26,7 @@ static int dim_value(int code, const kiln_model_dims *md, int S, int P) {
   case KILN_DIM_HD: return md->hd;
   case KILN_DIM_HD2: return md->hd / 2;
   case KILN_DIM_I: return md->inter;
+  case KILN_DIM_V: return md->vocab;
   default: return 1;
   }
 }
@@ -87,7 +88,7 @@ void kiln_graph_free(kiln_graph_state *st) {
 
 /* ---- ops ---------------------------------------------------------------- */
 
-void kiln_rmsnorm(float *y, const float *x, const float *w, int rows, int n, float eps) {
+static void rmsnorm(float *y, const float *x, const float *w, int rows, int n, float eps) {
   for (int r = 0; r < rows; r++) {
     const float *xr = x + (size_t)r * n;
     float *yr = y + (size_t)r * n;
@@ -101,7 +102,7 @@ void kiln_rmsnorm(float *y, const float *x, const float *w, int rows, int n, flo
 }
 
 /* y[rows][out] = x[rows][in] . W[out][in]^T */
-void kiln_linear(float *y, const float *x, const float *w, int rows, int in, int out) {
+static void linear(float *y, const float *x, const float *w, int rows, int in, int out) {
   if (rows == 1) {
     cblas_sgemv(CblasRowMajor, CblasNoTrans, out, in, 1.0f, w, in, x, 1, 0.0f, y, 1);
   } else {
@@ -122,6 +123,18 @@ static void softmax_rows(float *y, const float *x, size_t rows, int n) {
   }
 }
 
+/* TICO's fake quantization, bit for bit as ATen's CPU kernel: multiply by the
+ * float reciprocal, round half to even, clamp in float, dequantize. */
+void kiln_fake_quant(float *y, const float *x, size_t n, const kiln_fq *q) {
+  const float inv = 1.0f / q->scale;
+  const float lo = (float)q->qmin, hi = (float)q->qmax;
+  for (size_t i = 0; i < n; i++) {
+    float qf = (float)q->zero_point + rintf(x[i] * inv);
+    qf = fminf(fmaxf(qf, lo), hi);
+    y[i] = (float)((int)qf - q->zero_point) * q->scale;
+  }
+}
+
 static void observe(const float *x, size_t n, float *mn, float *mx) {
   float lo = *mn, hi = *mx;
   for (size_t i = 0; i < n; i++) {
@@ -132,7 +145,7 @@ static void observe(const float *x, size_t n, float *mn, float *mx) {
   *mx = hi;
 }
 
-int kiln_graph_run(kiln_graph_state *st, int S, int P, float *obs_min, float *obs_max) {
+int kiln_graph_run(kiln_graph_state *st, int S, int P, const kiln_observe *obs) {
   const kiln_program *pg = st->prog;
   const kiln_model_dims *md = st->dims;
   for (int i = 0; i < pg->n_slots; i++) {
@@ -154,16 +167,19 @@ int kiln_graph_run(kiln_graph_state *st, int S, int P, float *obs_min, float *ob
 
     switch (nd->op) {
     case KILN_OP_QUANT:
-      st->data[o] = st->data[a]; /* identity in float: alias */
-      y = st->data[o];
+      /* identity in float: alias, unless this observer fake-quantizes */
+      if (obs && obs->fq && nd->obs >= 0 && obs->fq[nd->obs].active)
+        memcpy(y, x, n * sizeof(float));
+      else
+        st->data[o] = y = st->data[a];
       break;
     case KILN_OP_RMSNORM:
-      kiln_rmsnorm(y, x, x2, os[0], os[1], md->rms_eps);
+      rmsnorm(y, x, x2, os[0], os[1], md->rms_eps);
       break;
     case KILN_OP_LINEAR: {
       int rows = st->shape[a][0];
       int in = (int)(st->numel[a] / (size_t)rows);
-      kiln_linear(y, x, x2, rows, in, (int)(n / (size_t)rows));
+      linear(y, x, x2, rows, in, (int)(n / (size_t)rows));
       break;
     }
     case KILN_OP_HALF: { /* [S n d] -> [S n d/2] */
@@ -249,8 +265,10 @@ int kiln_graph_run(kiln_graph_state *st, int S, int P, float *obs_min, float *ob
       return -1;
     }
 
-    if (obs_min && nd->obs >= 0 && !(nd->op == KILN_OP_QUANT && pg->slots[a].kind == KILN_SLOT_PARAM))
-      observe(y, n, &obs_min[nd->obs], &obs_max[nd->obs]);
+    if (obs && nd->obs >= 0 && !(nd->op == KILN_OP_QUANT && pg->slots[a].kind == KILN_SLOT_PARAM)) {
+      if (obs->min) observe(y, n, &obs->min[nd->obs], &obs->max[nd->obs]);
+      if (obs->fq && obs->fq[nd->obs].active) kiln_fake_quant(y, y, n, &obs->fq[nd->obs]);
+    }
   }
   return 0;
 }

@@ -27,6 +27,7 @@ enum kiln_dim {
   KILN_DIM_HD, /* head_dim */
   KILN_DIM_HD2, /* head_dim / 2 */
   KILN_DIM_I,  /* intermediate */
+  KILN_DIM_V,  /* vocabulary */
   KILN_DIM_COUNT
 };
 
@@ -68,7 +69,8 @@ typedef struct {
   int arg;      /* op argument: HALF: 1 or 2 */
 } kiln_node;
 
-/* Graph inputs and outputs the model driver binds by role. */
+/* Graph inputs and outputs the model driver binds by role (-1: the graph
+ * has no such port; the head graph has only X and Y). */
 enum kiln_port {
   KILN_IN_X, KILN_IN_MASK, KILN_IN_COS, KILN_IN_SIN, KILN_IN_PAST_K, KILN_IN_PAST_V,
   KILN_OUT_Y, KILN_OUT_NEW_K, KILN_OUT_NEW_V,
@@ -89,10 +91,19 @@ typedef struct {
   float rope_theta;
 } kiln_model_dims;
 
-/* Per-observer running range (TICO MinMaxObserver: init +inf / -inf). */
+/* TICO's fake quantization at one observer (tico-semantics.md §2.4), per
+ * tensor. Weights are fake-quantized once, before they reach the graph. */
 typedef struct {
-  float *min, *max; /* [n_layers * n_obs] */
-} kiln_ranges;
+  int active; /* 0: float pass-through (weight observers, or no qparams) */
+  float scale;
+  int zero_point, qmin, qmax;
+} kiln_fq;
+
+/* What a graph run does at observer nodes. */
+typedef struct {
+  float *min, *max; /* widen these ranges (per observer), or NULL */
+  const kiln_fq *fq; /* fake-quantize with these (per observer), or NULL */
+} kiln_observe;
 
 /* Working memory of one graph execution. */
 typedef struct {
@@ -108,45 +119,47 @@ typedef struct {
 int kiln_graph_init(kiln_graph_state *st, const kiln_program *prog, const kiln_model_dims *dims);
 void kiln_graph_free(kiln_graph_state *st);
 
-/* Runs the layer graph for S query tokens after P past tokens. Inputs are
- * bound in st->data at the input slots, params at the param slots.
- * min/max: if not NULL, the ranges of this layer's observers (n_obs each) are
- * widened by every activation node's result (param observers are skipped:
- * weights are observed once, from the weights). Returns 0, or -1 if a
- * tensor would exceed its capacity. */
-int kiln_graph_run(kiln_graph_state *st, int S, int P, float *obs_min, float *obs_max);
+/* Runs a graph for S query tokens after P past tokens. Inputs are bound in
+ * st->data at the input slots, params at the param slots. At each activation
+ * observer, `obs` may widen a range and/or fake-quantize the result (weight
+ * observers are skipped: weights are observed and quantized once, from the
+ * weights). Returns 0, or -1 if a tensor would exceed its capacity. */
+int kiln_graph_run(kiln_graph_state *st, int S, int P, const kiln_observe *obs);
 
-/* The whole model. */
+/* y = FQ(x) for n values (y may be x). */
+void kiln_fake_quant(float *y, const float *x, size_t n, const kiln_fq *q);
+
+/* The whole model: embedding, n_layers runs of the layer graph, one run of
+ * the head graph (final norm, classifier). */
 typedef struct {
   kiln_model_dims dims;
-  const kiln_program *prog;
+  const kiln_program *prog;      /* the decoder layer */
+  const kiln_program *head_prog; /* final norm + classifier */
   const float *embedding;   /* [vocab][D] */
-  const float *final_norm;  /* [D] */
-  const float *classifier;  /* [vocab][D] */
-  const float **params;     /* [n_layers][n_params] */
+  const float **params;     /* [n_layers][prog->n_params] */
+  const float **head_params; /* [head_prog->n_params] */
 
-  kiln_graph_state graph;
+  kiln_graph_state graph, head;
   float *cache_k, *cache_v; /* [n_layers][Hk][max_seq][hd]: each layer's new_k/new_v */
   float *past_k, *past_v;   /* [Hk][P][hd], contiguous past handed to the graph */
   float *cos_table, *sin_table; /* [max_seq][hd], sin pre-negated in the first half */
-  float *x, *mask, *normed; /* [max_seq][D], [max_seq][max_seq], [max_seq][D] */
+  float *x, *mask;          /* [max_seq][D], [max_seq][max_seq] */
   float *logits;            /* [max_seq][vocab] */
-  kiln_ranges ranges;       /* NULL members when not observing */
+  /* observer ranges (NULL when not observing): layers [n_layers][n_obs], head [n_obs] */
+  float *range_min, *range_max, *head_min, *head_max;
+  /* fake quantization (NULL: float): layers [n_layers][n_obs], head [n_obs] */
+  const kiln_fq *fq, *head_fq;
 } kiln_float_model;
 
 int kiln_model_init(kiln_float_model *m);
 void kiln_model_free(kiln_float_model *m);
-void kiln_model_observe(kiln_float_model *m, int on);
+/* Starts (resetting the ranges to +inf/-inf) or stops recording ranges. */
+int kiln_model_observe(kiln_float_model *m, int on);
 
 /* Runs tokens[0..S) at positions pos..pos+S-1 (the cache must hold pos
- * earlier tokens). Writes logits of every row if all_rows, else of the last
- * row only, at m->logits. Returns 0, or -1 on a bad length. */
+ * earlier tokens). Runs the head on every row if all_rows, else on the last
+ * row only; logits at m->logits. Returns 0, or -1 on a bad length. */
 int kiln_model_forward(kiln_float_model *m, const int *tokens, int S, int pos, int all_rows);
-
-/* Float kernels shared by the graph and the model driver. */
-void kiln_rmsnorm(float *y, const float *x, const float *w, int rows, int n, float eps);
-/* y[rows][out] = x[rows][in] . W[out][in]^T */
-void kiln_linear(float *y, const float *x, const float *w, int rows, int in, int out);
 
 /* Fills the RoPE tables: TICO's float32 formula, sin pre-negated. */
 void kiln_rope_tables(float *cos_table, float *sin_table, int max_seq, int hd, float theta);

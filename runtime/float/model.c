@@ -35,6 +35,7 @@ int kiln_model_init(kiln_float_model *m) {
   size_t cache = (size_t)d->n_layers * d->Hk * M * d->hd;
   size_t past = (size_t)d->Hk * M * d->hd;
   if (kiln_graph_init(&m->graph, m->prog, &m->dims) != 0) return -1;
+  if (kiln_graph_init(&m->head, m->head_prog, &m->dims) != 0) return -1;
   m->cache_k = calloc(cache, sizeof(float));
   m->cache_v = calloc(cache, sizeof(float));
   m->past_k = calloc(past, sizeof(float));
@@ -42,47 +43,61 @@ int kiln_model_init(kiln_float_model *m) {
   m->cos_table = malloc(M * d->hd * sizeof(float));
   m->sin_table = malloc(M * d->hd * sizeof(float));
   m->x = malloc(M * d->D * sizeof(float));
-  m->normed = malloc(M * d->D * sizeof(float));
   m->mask = malloc(M * M * sizeof(float));
   m->logits = malloc(M * d->vocab * sizeof(float));
   if (!m->cache_k || !m->cache_v || !m->past_k || !m->past_v || !m->cos_table || !m->sin_table ||
-      !m->x || !m->normed || !m->mask || !m->logits)
+      !m->x || !m->mask || !m->logits)
     return -1;
   kiln_rope_tables(m->cos_table, m->sin_table, d->max_seq, d->hd, d->rope_theta);
-  m->ranges.min = m->ranges.max = NULL;
+  m->range_min = m->range_max = m->head_min = m->head_max = NULL;
   return 0;
+}
+
+static void free_ranges(kiln_float_model *m) {
+  free(m->range_min); free(m->range_max);
+  free(m->head_min); free(m->head_max);
+  m->range_min = m->range_max = m->head_min = m->head_max = NULL;
 }
 
 void kiln_model_free(kiln_float_model *m) {
   kiln_graph_free(&m->graph);
+  kiln_graph_free(&m->head);
   free(m->cache_k); free(m->cache_v);
   free(m->past_k); free(m->past_v);
   free(m->cos_table); free(m->sin_table);
-  free(m->x); free(m->normed); free(m->mask); free(m->logits);
-  free(m->ranges.min); free(m->ranges.max);
+  free(m->x); free(m->mask); free(m->logits);
+  free_ranges(m);
   m->cache_k = m->cache_v = m->past_k = m->past_v = NULL;
-  m->cos_table = m->sin_table = m->x = m->normed = m->mask = m->logits = NULL;
-  m->ranges.min = m->ranges.max = NULL;
+  m->cos_table = m->sin_table = m->x = m->mask = m->logits = NULL;
 }
 
-void kiln_model_observe(kiln_float_model *m, int on) {
+static float *new_ranges(size_t n, float init) {
+  float *r = malloc((n ? n : 1) * sizeof(float));
+  if (r)
+    for (size_t i = 0; i < n; i++) r[i] = init;
+  return r;
+}
+
+int kiln_model_observe(kiln_float_model *m, int on) {
   size_t n = (size_t)m->dims.n_layers * m->prog->n_obs;
-  free(m->ranges.min);
-  free(m->ranges.max);
-  m->ranges.min = m->ranges.max = NULL;
-  if (!on) return;
-  m->ranges.min = malloc(n * sizeof(float));
-  m->ranges.max = malloc(n * sizeof(float));
-  for (size_t i = 0; i < n; i++) {
-    m->ranges.min[i] = INFINITY;
-    m->ranges.max[i] = -INFINITY;
+  size_t nh = (size_t)m->head_prog->n_obs;
+  free_ranges(m);
+  if (!on) return 0;
+  m->range_min = new_ranges(n, INFINITY);
+  m->range_max = new_ranges(n, -INFINITY);
+  m->head_min = new_ranges(nh, INFINITY);
+  m->head_max = new_ranges(nh, -INFINITY);
+  if (!m->range_min || !m->range_max || !m->head_min || !m->head_max) {
+    free_ranges(m);
+    return -1;
   }
+  return 0;
 }
 
 int kiln_model_forward(kiln_float_model *m, const int *tokens, int S, int pos, int all_rows) {
   const kiln_model_dims *d = &m->dims;
-  const kiln_program *pg = m->prog;
-  kiln_graph_state *g = &m->graph;
+  const kiln_program *pg = m->prog, *hp = m->head_prog;
+  kiln_graph_state *g = &m->graph, *h = &m->head;
   int M = d->max_seq, hd = d->hd, Hk = d->Hk, D = d->D;
   int K = pos + S;
   if (S < 1 || pos < 0 || K > M) return -1;
@@ -105,30 +120,33 @@ int kiln_model_forward(kiln_float_model *m, const int *tokens, int S, int pos, i
     size_t layer_base = (size_t)l * Hk * M * hd;
     float *ck = m->cache_k + layer_base, *cv = m->cache_v + layer_base;
     /* past = cache slots [0, pos), packed per head as the graph expects */
-    for (int h = 0; h < Hk; h++) {
-      memcpy(m->past_k + (size_t)h * pos * hd, ck + (size_t)h * M * hd, (size_t)pos * hd * sizeof(float));
-      memcpy(m->past_v + (size_t)h * pos * hd, cv + (size_t)h * M * hd, (size_t)pos * hd * sizeof(float));
+    for (int hh = 0; hh < Hk; hh++) {
+      memcpy(m->past_k + (size_t)hh * pos * hd, ck + (size_t)hh * M * hd, (size_t)pos * hd * sizeof(float));
+      memcpy(m->past_v + (size_t)hh * pos * hd, cv + (size_t)hh * M * hd, (size_t)pos * hd * sizeof(float));
     }
     g->data[pg->ports[KILN_IN_X]] = m->x;
     for (int p = 0; p < pg->n_params; p++)
       g->data[pg->param_slots[p]] = (float *)m->params[(size_t)l * pg->n_params + p];
 
-    float *mn = m->ranges.min ? m->ranges.min + (size_t)l * pg->n_obs : NULL;
-    float *mx = m->ranges.max ? m->ranges.max + (size_t)l * pg->n_obs : NULL;
-    if (kiln_graph_run(g, S, pos, mn, mx) != 0) return -1;
+    size_t at = (size_t)l * pg->n_obs;
+    kiln_observe obs = { m->range_min ? m->range_min + at : NULL, m->range_max ? m->range_max + at : NULL,
+                         m->fq ? m->fq + at : NULL };
+    if (kiln_graph_run(g, S, pos, &obs) != 0) return -1;
 
     /* keep the new tokens' K/V (the cache delta) at slots [pos, pos + S) */
     const float *nk = g->data[pg->ports[KILN_OUT_NEW_K]], *nv = g->data[pg->ports[KILN_OUT_NEW_V]];
-    for (int h = 0; h < Hk; h++) {
-      memcpy(ck + ((size_t)h * M + pos) * hd, nk + (size_t)h * S * hd, (size_t)S * hd * sizeof(float));
-      memcpy(cv + ((size_t)h * M + pos) * hd, nv + (size_t)h * S * hd, (size_t)S * hd * sizeof(float));
+    for (int hh = 0; hh < Hk; hh++) {
+      memcpy(ck + ((size_t)hh * M + pos) * hd, nk + (size_t)hh * S * hd, (size_t)S * hd * sizeof(float));
+      memcpy(cv + ((size_t)hh * M + pos) * hd, nv + (size_t)hh * S * hd, (size_t)S * hd * sizeof(float));
     }
     memcpy(m->x, g->data[pg->ports[KILN_OUT_Y]], (size_t)S * D * sizeof(float));
   }
 
   int first = all_rows ? 0 : S - 1;
-  int rows = S - first;
-  kiln_rmsnorm(m->normed, m->x + (size_t)first * D, m->final_norm, rows, D, d->rms_eps);
-  kiln_linear(m->logits, m->normed, m->classifier, rows, D, d->vocab);
+  h->data[hp->ports[KILN_IN_X]] = m->x + (size_t)first * D;
+  for (int p = 0; p < hp->n_params; p++) h->data[hp->param_slots[p]] = (float *)m->head_params[p];
+  kiln_observe obs = { m->head_min, m->head_max, m->head_fq };
+  if (kiln_graph_run(h, S - first, 0, &obs) != 0) return -1;
+  memcpy(m->logits, h->data[hp->ports[KILN_OUT_Y]], (size_t)(S - first) * d->vocab * sizeof(float));
   return 0;
 }

@@ -2,7 +2,6 @@
 -- overrides.
 
 local observers = require "calib.observers"
-local layer = require "graph.llama_layer"
 local support = require "support"
 local fail = require "util.fail"
 
@@ -20,7 +19,7 @@ describe("observer specs", function()
   after_each(function() support.cleanup() end)
 
   it("w8a8 is TICO's PTQConfig(): uint8 everywhere, per-channel Linear weights", function()
-    local t = by_path(observers.resolve(layer.observers(), 2, "w8a8"))
+    local t = by_path(observers.resolve(2, "w8a8"))
     assert.are.same({ "uint8", "per_tensor_asymm" }, spec(t["model.layers.0.self_attn.softmax"]))
     assert.are.same({ "uint8", "per_channel_asymm", 0 }, spec(t["model.layers.1.mlp.down_proj.weight"]))
     -- RMSNorm weights: per-channel label, no channel axis: per tensor
@@ -28,13 +27,18 @@ describe("observer specs", function()
   end)
 
   it("w8a16: int16 symmetric activations and norm weights, uint8 per-channel Linear weights", function()
-    local entries = observers.resolve(layer.observers(), 3, "w8a16")
-    assert.are.equal(3 * 64, #entries)
+    local entries = observers.resolve(3, "w8a16")
+    -- 64 per layer, the embedding table, 6 in the head
+    assert.are.equal(3 * 64 + 1 + 6, #entries)
     local t = by_path(entries)
     assert.are.same({ "int16", "per_tensor_symm" }, spec(t["model.layers.2.attn_mask"]))
     assert.are.same({ "int16", "per_tensor_symm" }, spec(t["model.layers.2.post_attention_layernorm.weight"]))
     assert.are.same({ "uint8", "per_channel_asymm", 0 }, spec(t["model.layers.2.self_attn.k_proj.weight"]))
-    assert.are.equal("model.layers.2.mlp_residual_out", entries[#entries].path)
+    assert.are.equal("model.layers.2.mlp_residual_out", entries[3 * 64].path)
+    assert.are.same({ "int16", "per_tensor_symm" }, spec(t["model.embed_tokens.weight"]))
+    assert.are.same({ "uint8", "per_channel_asymm", 0 }, spec(t["lm_head.weight"]))
+    assert.are.same({ "int16", "per_tensor_symm" }, spec(t["model.norm.weight"]))
+    assert.are.equal("lm_head.act_out", entries[#entries].path)
   end)
 
   it("resolves overrides by specificity", function()
@@ -46,7 +50,7 @@ describe("observer specs", function()
       ["model.layers.1.mlp.down_proj.weight"] = { dtype = "int4" },
     }]])
     local o = observers.load_overrides(dir .. "/o.lua")
-    local t = by_path(observers.resolve(layer.observers(), 2, "w8a16", o))
+    local t = by_path(observers.resolve(2, "w8a16", o))
     assert.are.same({ "uint8", "per_tensor_asymm" }, spec(t["model.layers.0.mlp.act_in"]))
     assert.are.same({ "uint8", "per_channel_asymm", 0 }, spec(t["model.layers.0.mlp.up_proj.weight"]))
     assert.are.same({ "int8", "per_tensor_symm" }, spec(t["model.layers.0.mlp.down_proj.act_in"]))
@@ -59,7 +63,7 @@ describe("observer specs", function()
   end)
 
   it("refuses an unknown preset", function()
-    local ok, err = pcall(observers.resolve, layer.observers(), 1, "w2a2")
+    local ok, err = pcall(observers.resolve, 1, "w2a2")
     assert.is_false(ok)
     assert.is_true(fail.is(err))
   end)
