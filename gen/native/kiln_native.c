@@ -203,6 +203,86 @@ static int tensor_fake_quant(lua_State *L) {
   return 1;
 }
 
+/* Storage types of quantized weights. */
+static int ctype_bytes(const char *ctype) {
+  if (strcmp(ctype, "u8") == 0 || strcmp(ctype, "s8") == 0) return 1;
+  if (strcmp(ctype, "s16") == 0) return 2;
+  return 0;
+}
+
+/* t:quantize(scale, zero_point, qmin, qmax, ctype) -> string of packed
+ * integer codes (little-endian), TICO's quantization (reciprocal, round half
+ * to even, clamp); scale and zero_point may be arrays, one per row. */
+static int tensor_quantize(lua_State *L) {
+  tensor *t = check_tensor(L, 1);
+  int qmin = (int)luaL_checkinteger(L, 4), qmax = (int)luaL_checkinteger(L, 5);
+  const char *ctype = luaL_checkstring(L, 6);
+  int bytes = ctype_bytes(ctype);
+  luaL_argcheck(L, bytes > 0, 6, "ctype must be u8, s8 or s16");
+  size_t rows = 1;
+  if (lua_istable(L, 2)) {
+    rows = (size_t)lua_rawlen(L, 2);
+    luaL_argcheck(L, rows > 0 && t->n % rows == 0 && lua_rawlen(L, 3) == rows, 2, "one scale and zero point per row");
+  }
+  size_t cols = t->n / rows;
+  luaL_Buffer b;
+  unsigned char *out = (unsigned char *)luaL_buffinitsize(L, &b, t->n * (size_t)bytes);
+  for (size_t r = 0; r < rows; r++) {
+    float scale;
+    int zp;
+    if (lua_istable(L, 2)) {
+      lua_rawgeti(L, 2, (lua_Integer)r + 1);
+      lua_rawgeti(L, 3, (lua_Integer)r + 1);
+      scale = (float)luaL_checknumber(L, -2);
+      zp = (int)luaL_checkinteger(L, -1);
+      lua_pop(L, 2);
+    } else {
+      scale = (float)luaL_checknumber(L, 2);
+      zp = (int)luaL_checkinteger(L, 3);
+    }
+    const float inv = 1.0f / scale;
+    for (size_t c = 0; c < cols; c++) {
+      float qf = (float)zp + rintf(t->data[r * cols + c] * inv);
+      qf = fminf(fmaxf(qf, (float)qmin), (float)qmax);
+      int q = (int)qf;
+      size_t at = (r * cols + c) * (size_t)bytes;
+      out[at] = (unsigned char)(q & 0xFF);
+      if (bytes == 2) out[at + 1] = (unsigned char)((q >> 8) & 0xFF);
+    }
+  }
+  luaL_pushresultsize(&b, t->n * (size_t)bytes);
+  return 1;
+}
+
+/* native.c_array(packed, ctype, per_line, indent) -> the values as C text,
+ * comma-separated, per_line values a line. */
+static int c_array(lua_State *L) {
+  size_t len;
+  const unsigned char *p = (const unsigned char *)luaL_checklstring(L, 1, &len);
+  const char *ctype = luaL_checkstring(L, 2);
+  lua_Integer per_line = luaL_checkinteger(L, 3);
+  const char *indent = luaL_optstring(L, 4, "  ");
+  int bytes = ctype_bytes(ctype);
+  luaL_argcheck(L, bytes > 0 && len % (size_t)bytes == 0, 2, "bad ctype or length");
+  luaL_argcheck(L, per_line > 0, 3, "per_line must be positive");
+  size_t n = len / (size_t)bytes;
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  char item[32];
+  for (size_t i = 0; i < n; i++) {
+    int v;
+    if (strcmp(ctype, "u8") == 0) v = p[i];
+    else if (strcmp(ctype, "s8") == 0) v = (int)(signed char)p[i];
+    else v = (int)(int16_t)(uint16_t)(p[2 * i] | (p[2 * i + 1] << 8));
+    if (i % (size_t)per_line == 0) luaL_addstring(&b, indent);
+    snprintf(item, sizeof item, "%d,", v);
+    luaL_addstring(&b, item);
+    luaL_addchar(&b, (i + 1) % (size_t)per_line == 0 || i + 1 == n ? '\n' : ' ');
+  }
+  luaL_pushresult(&b);
+  return 1;
+}
+
 /* native.read_f32(path, byte_offset, count) -> Tensor | nil, message */
 static int read_f32(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
@@ -579,6 +659,18 @@ static int model_ranges(lua_State *L) {
   return 1;
 }
 
+/* native.rope_tables(max_seq, head_dim, theta) -> cos, sin tensors [max_seq][head_dim]
+ * (TICO's float32 formula, sin pre-negated in the first half) */
+static int l_rope_tables(lua_State *L) {
+  int M = (int)luaL_checkinteger(L, 1), hd = (int)luaL_checkinteger(L, 2);
+  float theta = (float)luaL_checknumber(L, 3);
+  luaL_argcheck(L, M > 0 && hd > 0 && hd % 2 == 0, 1, "bad table shape");
+  tensor *c = new_tensor(L, (size_t)M * hd);
+  tensor *s = new_tensor(L, (size_t)M * hd);
+  kiln_rope_tables(c->data, s->data, M, hd, theta);
+  return 2;
+}
+
 /* ---- sampling and small helpers ------------------------------------------- */
 
 /* native.argmax(t) -> 0-based index of the largest value */
@@ -632,6 +724,7 @@ int luaopen_kiln_native(lua_State *L) {
       { "slice", tensor_slice },
       { "rope_rows_to_halves", tensor_rope_rows_to_halves },
       { "fake_quant", tensor_fake_quant },
+      { "quantize", tensor_quantize },
       { NULL, NULL },
   };
   static const luaL_Reg model_methods[] = {
@@ -644,6 +737,8 @@ int luaopen_kiln_native(lua_State *L) {
   };
   static const luaL_Reg functions[] = {
       { "read_f32", read_f32 },
+      { "c_array", c_array },
+      { "rope_tables", l_rope_tables },
       { "tensor", from_table },
       { "program", program_new },
       { "model", model_new },

@@ -1,0 +1,225 @@
+-- Emits the C of a whole model: one source per decoder layer (its prefill,
+-- decode and append-prefill adapters side by side), the head, the model
+-- driver, the constants and the weights apart from the code, the header
+-- with the fixed API and the memory report, a Makefile and a host test
+-- program. Returns the files as { [relative path] = contents }.
+
+local fail = require "util.fail"
+local files = require "util.files"
+local qparams = require "calib.qparams"
+local layer_graph = require "graph.llama_layer"
+local head_graph = require "graph.llama_head"
+local graph_plan = require "plan.graph_plan"
+local constants = require "plan.constants"
+local arena = require "plan.arena"
+local template = require "emit.template"
+
+local c_model = {}
+
+local ADAPTERS = { "prefill", "decode", "append" }
+
+-- Adapter signatures: the fixed API of every layer. new_k/new_v are
+-- [kv_heads][rows][head_dim] for the rows of this call; cache_k/cache_v are
+-- the layer's cache, [kv_heads][max_seq][head_dim], holding past_len tokens.
+local SIGNATURE = {
+  prefill = "const int16_t *x, int32_t valid_len, const int16_t *cos, const int16_t *sin,\n"
+    .. "    int16_t *y, int16_t *new_k, int16_t *new_v, int16_t *scratch",
+  decode = "const int16_t *x, const int16_t *cos, const int16_t *sin,\n"
+    .. "    const int16_t *cache_k, const int16_t *cache_v, int32_t past_len,\n"
+    .. "    int16_t *y, int16_t *new_k, int16_t *new_v, int16_t *scratch",
+  append = "const int16_t *x, int32_t valid_len, const int16_t *cos, const int16_t *sin,\n"
+    .. "    const int16_t *cache_k, const int16_t *cache_v, int32_t past_len,\n"
+    .. "    int16_t *y, int16_t *new_k, int16_t *new_v, int16_t *scratch",
+  head = "const int16_t *x, int16_t *y, int16_t *scratch",
+}
+local PARAMS = {
+  prefill = { "x", "valid_len", "cos", "sin", "y", "new_k", "new_v", "scratch" },
+  decode = { "x", "cos", "sin", "cache_k", "cache_v", "past_len", "y", "new_k", "new_v", "scratch" },
+  append = { "x", "valid_len", "cos", "sin", "cache_k", "cache_v", "past_len", "y", "new_k", "new_v", "scratch" },
+  head = { "x", "y", "scratch" },
+}
+local ROWS = { prefill = "valid_len", decode = "1", append = "valid_len", head = "1" }
+
+local function check_target(rules, qp, entries)
+  for _, e in ipairs(entries) do
+    local o = qp.observers[e.path]
+    local role = e.role == "linear" and "linear_weight" or e.role == "norm" and "norm_weight" or "activation"
+    local ok = false
+    for _, dt in ipairs(rules.dtypes[role] or {}) do ok = ok or dt == o.dtype end
+    if not ok then
+      fail.raise(qp.path, e.path, string.format("target %s cannot run %s %s (%s dtypes: %s)", rules.name, role:gsub("_", " "),
+        o.dtype, role:gsub("_", " "), table.concat(rules.dtypes[role] or {}, ", ")))
+    end
+  end
+end
+
+-- The body of one adapter function from its plan.
+local function render_function(root, name, kind, plan, words)
+  local lines = {}
+  for _, b in ipairs(plan.buffers) do
+    lines[#lines + 1] = string.format("  int16_t *const %s = scratch + %d; /* %d words */", b.name, b.offset, b.words)
+  end
+  local body = {}
+  for _, s in ipairs(plan.steps) do
+    local variant = kind == "head" and nil or kind
+    local text, path = template.find(root, "ops", s.template, variant)
+    body[#body + 1] = template.render(text, s.vars, path)
+  end
+  local code = table.concat(body)
+  local prologue = { string.format("  const int32_t rows = %s;", ROWS[kind]) }
+  for _, p in ipairs(PARAMS[kind]) do
+    if p ~= "valid_len" and not (code .. table.concat(lines, "\n")):find("%f[%w_]" .. p .. "%f[^%w_]") then
+      prologue[#prologue + 1] = string.format("  (void)%s;", p)
+    end
+  end
+  if not code:find("%f[%w_]rows%f[^%w_]") then prologue[#prologue + 1] = "  (void)rows;" end
+  return template.file(root, "adapter.c", {
+    name = name,
+    signature = SIGNATURE[kind],
+    prologue = table.concat(prologue, "\n") .. (#lines > 0 and ("\n" .. table.concat(lines, "\n")) or ""),
+    body = code,
+    scratch_words = words,
+  })
+end
+
+-- generate(spec) -> files. spec: { root, native, model (float_model), qp, desc,
+-- rules, name, prefill_len, append_len, source = { model, qparams } }
+function c_model.generate(spec)
+  local root, native, desc, qp, rules = spec.root, spec.native, spec.desc, spec.qp, spec.rules
+  local observers = require "calib.observers"
+  check_target(rules, qp, observers.resolve(desc.layers, "w8a8"))
+  local consts = constants.new(native)
+  local out = {}
+  local grid_of = graph_plan.grid_of
+  local embed_grid = grid_of(qp, "model.embed_tokens.weight")
+
+  -- layers
+  local layer_sources, scratch_words = {}, 0
+  local x_grid = embed_grid
+  local rope_sets, rope_of_layer = {}, {}
+  for l = 0, desc.layers - 1 do
+    local prefix = string.format("model.layers.%d.", l)
+    local functions = {}
+    for _, kind in ipairs(ADAPTERS) do
+      local block = kind == "prefill" and spec.prefill_len or kind == "append" and spec.append_len or 1
+      local plan = graph_plan.build {
+        graph = layer_graph, kind = kind, prefix = prefix, cname = "L" .. l, qp = qp, desc = desc, block = block,
+        x_grid = x_grid, consts = consts, weights = spec.model.weights[l + 1], rules = rules,
+      }
+      local words = arena.place(plan.buffers, rules.align_words)
+      scratch_words = math.max(scratch_words, words)
+      functions[#functions + 1] = render_function(root, string.format("kiln_layer%d_%s", l, kind), kind, plan, words)
+    end
+    -- RoPE tables, one set per distinct pair of cos/sin grids
+    local cg, sg = grid_of(qp, prefix .. "cos"), grid_of(qp, prefix .. "sin")
+    local key = string.format("%s/%s/%d|%s/%s/%d", cg.dtype, constants.real(cg.scale), cg.zero_point, sg.dtype,
+      constants.real(sg.scale), sg.zero_point)
+    if not rope_sets[key] then
+      rope_sets[#rope_sets + 1] = { cos = cg, sin = sg, index = #rope_sets }
+      rope_sets[key] = rope_sets[#rope_sets]
+    end
+    rope_of_layer[l + 1] = rope_sets[key].index
+    layer_sources[#layer_sources + 1] = string.format("layer_%d.c", l)
+    out[string.format("layer_%d.c", l)] = template.file(root, "layer.c", {
+      title = string.format("Decoder layer %d of %s: prefill, decode and append-prefill.", l, spec.name),
+      functions = table.concat(functions, "\n"),
+    })
+    x_grid = grid_of(qp, prefix .. "mlp_residual_out")
+  end
+
+  -- head: final norm and classifier on the last row
+  local head_weights = {}
+  for name, t in pairs(spec.model.head_weights) do head_weights[name] = t end
+  local head_plan = graph_plan.build {
+    graph = head_graph, kind = "head", prefix = "", cname = "HEAD", qp = qp, desc = desc, block = 1,
+    x_grid = x_grid, consts = consts, weights = head_weights, rules = rules,
+  }
+  local head_words = arena.place(head_plan.buffers, rules.align_words)
+  scratch_words = math.max(scratch_words, head_words)
+  out["head.c"] = template.file(root, "layer.c", {
+    title = "Model head of " .. spec.name .. ": final RMSNorm and classifier.",
+    functions = render_function(root, "kiln_head", "head", head_plan, head_words),
+  })
+  local logits_grid = head_plan.output_grids.y
+
+  -- RoPE tables and the embedding, quantized like everything else
+  local cos_t, sin_t = native.rope_tables(desc.max_seq, desc.head_dim, desc.rope_theta)
+  local rope_rows = {}
+  for _, set in ipairs(rope_sets) do
+    local function table_of(t, g, which)
+      local packed = t:quantize(g.scale, g.zero_point, g.qmin, g.qmax, "s16")
+      return consts:packed(string.format("ROPE_%s_%d", which, set.index), "s16", packed,
+        string.format("RoPE %s rows [%d][%d] on %s (sin pre-negated in the first half)", which:lower(),
+          desc.max_seq, desc.head_dim, g.path), "constants")
+    end
+    rope_rows[#rope_rows + 1] = { cos = table_of(cos_t, set.cos, "COS"), sin = table_of(sin_t, set.sin, "SIN") }
+  end
+  local cos_list, sin_list = {}, {}
+  for l = 1, desc.layers do
+    cos_list[l] = rope_rows[rope_of_layer[l] + 1].cos
+    sin_list[l] = rope_rows[rope_of_layer[l] + 1].sin
+  end
+  local embed_ctype = embed_grid.dtype == "int16" and "s16" or (qparams.DTYPES[embed_grid.dtype].signed and "s8" or "u8")
+  consts:packed("EMBEDDING", embed_ctype, spec.model.embedding:quantize(embed_grid.scale, embed_grid.zero_point,
+    embed_grid.qmin, embed_grid.qmax, embed_ctype), string.format("token embedding [%d][%d] on %s",
+    desc.vocab, desc.hidden, embed_grid.path))
+
+  local block = math.max(spec.prefill_len, spec.append_len)
+  local kv_bytes = 2 * desc.layers * desc.kv_heads * desc.max_seq * desc.head_dim * 2
+  local state_words = 2 * block * desc.hidden + 2 * desc.kv_heads * block * desc.head_dim + desc.vocab
+  local vars = {
+    name = spec.name,
+    source_model = spec.source.model,
+    source_qparams = spec.source.qparams,
+    target = rules.name,
+    hidden = desc.hidden, intermediate = desc.intermediate, heads = desc.heads, kv_heads = desc.kv_heads,
+    head_dim = desc.head_dim, layers = desc.layers, vocab = desc.vocab, max_seq = desc.max_seq,
+    prefill_len = spec.prefill_len, append_len = spec.append_len, block = block,
+    scratch_words = scratch_words,
+    weights_bytes = consts.bytes.weights,
+    constants_bytes = consts.bytes.constants,
+    arena_bytes = 2 * (scratch_words + state_words),
+    kv_bytes = kv_bytes,
+    logits_zero_point = logits_grid.zero_point,
+    logits_scale = constants.real(logits_grid.scale),
+    logits_dtype = logits_grid.dtype,
+    embed_ctype = constants.CTYPES[embed_ctype],
+    prefill_fns = "", decode_fns = "", append_fns = "", prototypes = "",
+    cos_tables = table.concat(cos_list, ", "),
+    sin_tables = table.concat(sin_list, ", "),
+    layer_sources = table.concat(layer_sources, " "),
+    runtime_sources = "",
+    cc = rules.build.cc,
+    cflags = rules.build.cflags,
+  }
+  local protos, pf, df, af = {}, {}, {}, {}
+  for l = 0, desc.layers - 1 do
+    for _, kind in ipairs(ADAPTERS) do
+      protos[#protos + 1] = string.format("void kiln_layer%d_%s(%s);", l, kind, SIGNATURE[kind])
+    end
+    pf[#pf + 1] = string.format("kiln_layer%d_prefill", l)
+    df[#df + 1] = string.format("kiln_layer%d_decode", l)
+    af[#af + 1] = string.format("kiln_layer%d_append", l)
+  end
+  vars.prototypes = table.concat(protos, "\n")
+  vars.prefill_fns, vars.decode_fns, vars.append_fns = table.concat(pf, ", "), table.concat(df, ", "), table.concat(af, ", ")
+
+  local runtime_c = {}
+  for _, rel in ipairs(rules.runtime) do
+    local base = files.basename(rel)
+    out["runtime/" .. base] = files.read(root .. "/runtime/" .. rel)
+    if base:match("%.c$") then runtime_c[#runtime_c + 1] = "runtime/" .. base end
+  end
+  vars.runtime_sources = table.concat(runtime_c, " ")
+
+  out["kiln_model.h"] = template.file(root, "kiln_model.h", vars)
+  out["model.c"] = template.file(root, "model.c", vars)
+  out["host_main.c"] = template.file(root, "host_main.c", vars)
+  out["Makefile"] = template.file(root, "Makefile.mk", vars)
+  out["constants.h"] = template.file(root, "constants.h", { name = spec.name, declarations = consts:declarations() })
+  out["constants.c"] = template.file(root, "constants.c", { name = spec.name, definitions = consts:render("constants") })
+  out["weights.c"] = template.file(root, "weights.c", { name = spec.name, definitions = consts:render("weights") })
+  return out, vars
+end
+
+return c_model

@@ -1,0 +1,444 @@
+-- Plans one adapter of one graph for an integer target: walks the graph's
+-- nodes in order and decides, for each, which runtime kernel computes it with
+-- which constants, or why it needs no code:
+--
+--   * a quant node between identical grids is an alias (TICO's equal-statistics
+--     chains, §1.5): same buffer, no code;
+--   * a quant node on a param quantizes the weights at generation time;
+--   * the attention mask is implicit: causal over the valid keys, so masked
+--     columns (which the -120 fill sends to exactly 0 after softmax) are never
+--     computed;
+--   * the attention residual h1 (no observer in TICO) is never rounded: its
+--     consumers add x and o directly on their own grids;
+--   * qk, add_mask, softmax and pv run fused per query row (attention step);
+--   * the side output attn_weights is dropped.
+--
+-- The result is a list of steps (a template name and its variables) and the
+-- scratch buffers they use; emit/ turns it into C.
+
+local fail = require "util.fail"
+local qparams = require "calib.qparams"
+local program = require "graph.program"
+local fixed = require "plan.fixed"
+local constants = require "plan.constants"
+
+local graph_plan = {}
+
+local MASK_FILL = -120.0 -- PTQConfig.attention_mask_fill_value
+
+local function cname(obs)
+  return (obs:gsub("^self_attn%.", "attn."):gsub("[%.]", "_"):upper())
+end
+
+-- The grid of an observer, from the qparams file.
+local function grid_of(qp, path)
+  local o = qp.observers[path]
+  local dt = qparams.DTYPES[o.dtype]
+  return {
+    path = path, dtype = o.dtype, scale = o.scale, zero_point = o.zero_point,
+    qmin = dt.qmin, qmax = dt.qmax, per_channel = o.axis ~= nil,
+  }
+end
+graph_plan.grid_of = grid_of
+
+local function same_grid(a, b)
+  return not a.per_channel and not b.per_channel and a.dtype == b.dtype
+    and a.scale == b.scale and a.zero_point == b.zero_point
+end
+graph_plan.same_grid = same_grid
+
+local function note(g)
+  return string.format("%s: %s, scale %s, zero point %d", g.path, g.dtype, constants.real(g.scale), g.zero_point)
+end
+
+-- Storage of a weight grid's codes.
+local function weight_ctype(dtype)
+  if dtype == "int16" then return "s16" end
+  return qparams.DTYPES[dtype].signed and "s8" or "u8"
+end
+
+-- build(spec) -> plan. spec fields:
+--   graph, kind ("prefill" | "decode" | "append" | "head"), prefix (observer path
+--   prefix), cname (C prefix, "L0"), qp, desc, block (rows capacity), x_grid,
+--   consts (plan.constants registry), weights ({ [param] = Tensor }), rules
+function graph_plan.build(spec)
+  local g, qp, desc, consts = spec.graph, spec.qp, spec.desc, spec.consts
+  local C = spec.cname
+  local dims = { S = spec.block, P = desc.max_seq, K = desc.max_seq, D = desc.hidden, H = desc.heads,
+    Hk = desc.kv_heads, d = desc.head_dim, d2 = desc.head_dim // 2, I = desc.intermediate, V = desc.vocab }
+  local has_past = spec.kind == "decode" or spec.kind == "append"
+  local steps, buffers = {}, {}
+  local T = {} -- tensor name -> record
+
+  local params = {}
+  for _, p in ipairs(g.params) do params[p.name] = p end
+  local outputs = {}
+  for _, o in ipairs(g.outputs) do outputs[o.name] = true end
+
+  local function obs_grid(obs) return grid_of(qp, spec.prefix .. obs) end
+  local function grid_const(gr) return consts:grid(C .. "_" .. cname(gr.path:sub(#spec.prefix + 1)), gr) end
+
+  -- Row width of a token-major tensor: elements per token.
+  local function width(shape)
+    return program.numel(shape, dims) // spec.block
+  end
+  local function new_buffer(name, shape, words)
+    local b = { name = name, words = words or program.numel(shape, dims), first = #steps + 1, last = #steps + 1 }
+    buffers[#buffers + 1] = b
+    return b
+  end
+  local function use(rec)
+    if rec.buffer then rec.buffer.last = math.max(rec.buffer.last, #steps + 1) end
+  end
+  local function step(template, vars)
+    steps[#steps + 1] = { template = template, vars = vars }
+  end
+  -- The destination of a node's result: its output parameter or a new scratch buffer.
+  local function destination(nd)
+    if outputs[nd.out] then return { ptr = nd.out, shape = nd.shape } end
+    local b = new_buffer(nd.out, nd.shape)
+    return { ptr = nd.out, buffer = b, shape = nd.shape }
+  end
+
+  -- inputs
+  T.x = { kind = "act", ptr = "x", grid = spec.x_grid, shape = "S D" }
+  if g.name == "llama_decoder_layer" then
+    T.mask = { kind = "mask" }
+    T.cos = { kind = "act", ptr = "cos", grid = obs_grid("cos"), shape = "S d" }
+    T.sin = { kind = "act", ptr = "sin", grid = obs_grid("sin"), shape = "S d" }
+    if has_past then
+      T.past_k = { kind = "cache", ptr = "cache_k", grid = obs_grid("self_attn.new_k") }
+      T.past_v = { kind = "cache", ptr = "cache_v", grid = obs_grid("self_attn.new_v") }
+    else
+      T.past_k, T.past_v = { kind = "none" }, { kind = "none" }
+    end
+  end
+
+  local written = {} -- outputs already produced by an earlier step
+
+  -- Weights: quantized now, with their zero points and the output multipliers
+  -- that need the input scale (filled in by the consumer).
+  local function quantize_param(nd)
+    local p = params[nd.ins[1]]
+    local gr = obs_grid(nd.obs)
+    local o = qp.observers[spec.prefix .. nd.obs]
+    local tensor = spec.weights[p.name]
+    local base = C .. "_" .. cname(nd.obs)
+    if p.role == "norm" then
+      local packed = tensor:quantize(o.scale, o.zero_point, gr.qmin, gr.qmax, "s16")
+      local values = { string.unpack("<" .. string.rep("i2", #packed // 2), packed) }
+      values[#values] = nil
+      local name = consts:array(base, "s16", values, note(gr), "weights")
+      return { kind = "gamma", ptr = name, grid = gr, zero_point = o.zero_point }
+    end
+    local ctype = weight_ctype(o.dtype)
+    local rows = program.numel(p.shape:match("^(%S+)"), dims)
+    local scales, zps = o.scale, o.zero_point
+    if type(scales) ~= "table" then
+      scales, zps = {}, {}
+      for r = 1, rows do scales[r], zps[r] = o.scale, o.zero_point end
+    end
+    local packed = tensor:quantize(scales, zps, gr.qmin, gr.qmax, ctype)
+    local name = consts:packed(base, ctype, packed, string.format("%s: %s %s, [%d][%d]", spec.prefix .. nd.obs,
+      o.dtype, o.qscheme, rows, tensor:len() // rows))
+    local zp_name = consts:array(base .. "_ZP", "s32", zps, "per-row zero points")
+    return { kind = "weight", ptr = name, zp = zp_name, ctype = ctype, scales = scales, rows = rows,
+      cols = tensor:len() // rows, grid = gr }
+  end
+
+  local function act(name)
+    local rec = T[name]
+    assert(rec and rec.kind == "act", "planner: " .. name .. " is not a materialized activation")
+    use(rec)
+    return rec
+  end
+
+  -- result of a node on its observer's grid
+  local function result(nd, dest)
+    local gr = obs_grid(nd.obs)
+    T[nd.out] = { kind = "act", ptr = dest.ptr, buffer = dest.buffer, grid = gr, shape = nd.shape }
+    return gr
+  end
+
+  local function rq_const(nd, real, what)
+    return consts:rq(C .. "_" .. cname(nd.obs) .. "_RQ", fixed.rq(real), what)
+  end
+
+  local function rows_expr() return "rows" end
+
+  local skip = {}
+  for idx, nd in ipairs(g.nodes) do
+    if skip[idx] then goto continue end
+    local op = nd.op
+
+    if op == "quant" then
+      local src = T[nd.ins[1]]
+      if params[nd.ins[1]] then
+        T[nd.out] = quantize_param(nd)
+      elseif src.kind == "mask" then
+        -- The mask is implicit; its grid must still carry the fill value far
+        -- enough below zero for masked scores to vanish, as in TICO.
+        local gr = obs_grid(nd.obs)
+        local q = qparams.quantize(MASK_FILL, gr.scale, gr.zero_point, gr.qmin, gr.qmax)
+        local fill = (q - gr.zero_point) * gr.scale
+        if fill > -60 then
+          fail.raise(qp.path, spec.prefix .. nd.obs, string.format(
+            "the mask fill %g quantizes to %g on this grid; kiln's implicit mask needs it below -60", MASK_FILL, fill))
+        end
+        if qparams.quantize(0.0, gr.scale, gr.zero_point, gr.qmin, gr.qmax) ~= gr.zero_point then
+          fail.raise(qp.path, spec.prefix .. nd.obs, "0 is not exactly representable on the mask grid")
+        end
+        T[nd.out] = { kind = "mask" }
+      elseif src.kind == "none" then
+        T[nd.out] = { kind = "none" }
+      elseif src.kind == "side" then
+        T[nd.out] = { kind = "side" }
+      elseif src.kind == "sum" then
+        -- the unrounded residual h1 = a + b, straight onto this grid
+        local dest = destination(nd)
+        local gr = result(nd, dest)
+        local a, b = act(src.terms[1]), act(src.terms[2])
+        local p = fixed.add_rq({ a.grid.scale / gr.scale, b.grid.scale / gr.scale })
+        step("add", { note = note(gr), out = dest.ptr, a = a.ptr, a_zp = a.grid.zero_point, b = b.ptr,
+          b_zp = b.grid.zero_point, c = "NULL", c_zp = 0, n = rows_expr() .. " * " .. width(nd.shape),
+          rq = consts:add_rq(C .. "_" .. cname(nd.obs) .. "_ADD", p, nd.ins[1] .. " = " .. table.concat(src.terms, " + ")),
+          grid = grid_const(gr) })
+      elseif src.kind == "cache" then
+        local gr = obs_grid(nd.obs)
+        if same_grid(src.grid, gr) then
+          T[nd.out] = { kind = "cache", ptr = src.ptr, grid = gr }
+        else
+          -- untied cache qparams: the past is requantized on every read
+          local b = new_buffer(nd.out, "Hk P d")
+          step("requant_past", { note = note(gr), out = nd.out, cache = src.ptr, heads = dims.Hk,
+            max_seq = desc.max_seq, d = dims.d, in_zp = src.grid.zero_point,
+            rq = rq_const(nd, src.grid.scale / gr.scale, "past requantized"), grid = grid_const(gr) })
+          T[nd.out] = { kind = "cache", ptr = nd.out, buffer = b, grid = gr }
+        end
+      else
+        local gr = obs_grid(nd.obs)
+        if same_grid(src.grid, gr) then
+          T[nd.out] = { kind = src.kind, ptr = src.ptr, buffer = src.buffer, grid = gr, shape = src.shape, alias = nd.ins[1] }
+          steps[#steps + 1] = { template = "alias", vars = { note = note(gr), out = nd.out, from = nd.ins[1] } }
+        else
+          local a = act(nd.ins[1])
+          local dest = destination(nd)
+          result(nd, dest)
+          step("requant", { note = note(gr), out = dest.ptr, x = a.ptr, n = rows_expr() .. " * " .. width(nd.shape),
+            x_zp = a.grid.zero_point, rq = rq_const(nd, a.grid.scale / gr.scale, "s_in / s_out"), grid = grid_const(gr) })
+        end
+      end
+
+    elseif op == "rmsnorm" then
+      local x, w = act(nd.ins[1]), T[nd.ins[2]]
+      local dest = destination(nd)
+      local gr = result(nd, dest)
+      local n = dims.D
+      local max_dev = math.max(x.grid.qmax - x.grid.zero_point, x.grid.zero_point - x.grid.qmin)
+      local p = fixed.norm_rq(x.grid.scale, w.grid.scale, gr.scale, n, desc.rms_eps, max_dev)
+      step("rmsnorm", { note = note(gr), out = dest.ptr, x = x.ptr, x_zp = x.grid.zero_point, rows = rows_expr(), n = n,
+        gamma = w.ptr, gamma_zp = w.zero_point, p = consts:norm_rq(C .. "_" .. cname(nd.obs) .. "_NORM", p,
+          string.format("rmsnorm, eps %s", constants.real(desc.rms_eps))), grid = grid_const(gr) })
+
+    elseif op == "linear" then
+      local x, w = act(nd.ins[1]), T[nd.ins[2]]
+      local dest = destination(nd)
+      local gr = result(nd, dest)
+      local reals = {}
+      for r, s in ipairs(w.scales) do reals[r] = fixed.rq(x.grid.scale * s / gr.scale) end
+      step("linear", { note = note(gr), out = dest.ptr, x = x.ptr, x_zp = x.grid.zero_point, rows = rows_expr(),
+        n_in = w.cols, w = w.ptr, w_zp = w.zp, n_out = w.rows, kernel = "kiln_linear_" .. w.ctype,
+        rq = consts:rq_array(C .. "_" .. cname(nd.obs) .. "_RQ", reals, "s_in * s_w[row] / s_out"),
+        grid = grid_const(gr) })
+
+    elseif op == "half" then
+      local t = act(nd.ins[1])
+      local dest = destination(nd)
+      local gr = result(nd, dest)
+      local heads = dims[nd.shape:match("^S (%S+)")]
+      step("take_half", { note = note(gr), out = dest.ptr, x = t.ptr, rows = rows_expr() .. " * " .. heads,
+        d = dims.d, which = nd.half - 1, x_zp = t.grid.zero_point,
+        rq = rq_const(nd, t.grid.scale / gr.scale, "s_in / s_out"), grid = grid_const(gr) })
+
+    elseif op == "cat_halves" then
+      local a, b = act(nd.ins[1]), act(nd.ins[2])
+      local dest = destination(nd)
+      local gr = result(nd, dest)
+      local heads = dims[nd.shape:match("^S (%S+)")]
+      step("concat_halves", { note = note(gr), out = dest.ptr, a = a.ptr, a_zp = a.grid.zero_point,
+        a_rq = consts:rq(C .. "_" .. cname(nd.obs) .. "_RQ_A", fixed.rq(a.grid.scale / gr.scale), "s_a / s_out"),
+        b = b.ptr, b_zp = b.grid.zero_point,
+        b_rq = consts:rq(C .. "_" .. cname(nd.obs) .. "_RQ_B", fixed.rq(b.grid.scale / gr.scale), "s_b / s_out"),
+        rows = rows_expr() .. " * " .. heads, h = dims.d2, grid = grid_const(gr) })
+
+    elseif op == "mul_rope" then
+      local t, tab = act(nd.ins[1]), act(nd.ins[2])
+      local dest = destination(nd)
+      local gr = result(nd, dest)
+      local heads = dims[nd.shape:match("^S (%S+)")]
+      step("mul_rows", { note = note(gr), out = dest.ptr, x = t.ptr, x_zp = t.grid.zero_point, table = tab.ptr,
+        t_zp = tab.grid.zero_point, rows = rows_expr(), heads = heads, d = dims.d,
+        rq = rq_const(nd, t.grid.scale * tab.grid.scale / gr.scale, "s_x * s_table / s_out"), grid = grid_const(gr) })
+
+    elseif op == "add" then
+      if not nd.obs then
+        -- TICO keeps the residual sum in float; kiln does not round it at all
+        T[nd.out] = { kind = "sum", terms = { nd.ins[1], nd.ins[2] } }
+      else
+        local terms = {}
+        for _, name in ipairs(nd.ins) do
+          if T[name].kind == "sum" then
+            for _, t in ipairs(T[name].terms) do terms[#terms + 1] = t end
+          else
+            terms[#terms + 1] = name
+          end
+        end
+        local recs = {}
+        for i, name in ipairs(terms) do recs[i] = act(name) end
+        local dest = destination(nd)
+        local gr = result(nd, dest)
+        local reals = {}
+        for i, r in ipairs(recs) do reals[i] = r.grid.scale / gr.scale end
+        local c = recs[3]
+        step("add", { note = note(gr), out = dest.ptr, a = recs[1].ptr, a_zp = recs[1].grid.zero_point,
+          b = recs[2].ptr, b_zp = recs[2].grid.zero_point, c = c and c.ptr or "NULL", c_zp = c and c.grid.zero_point or 0,
+          n = rows_expr() .. " * " .. width(nd.shape),
+          rq = consts:add_rq(C .. "_" .. cname(nd.obs) .. "_ADD", fixed.add_rq(reals), nd.out .. " = " .. table.concat(terms, " + ")),
+          grid = grid_const(gr) })
+      end
+
+    elseif op == "mul" then
+      local a, b = act(nd.ins[1]), act(nd.ins[2])
+      local dest = destination(nd)
+      local gr = result(nd, dest)
+      step("mul", { note = note(gr), out = dest.ptr, a = a.ptr, a_zp = a.grid.zero_point, b = b.ptr,
+        b_zp = b.grid.zero_point, n = rows_expr() .. " * " .. width(nd.shape),
+        rq = rq_const(nd, a.grid.scale * b.grid.scale / gr.scale, "s_a * s_b / s_out"), grid = grid_const(gr) })
+
+    elseif op == "sigmoid" then
+      local x = act(nd.ins[1])
+      local dest = destination(nd)
+      local gr = result(nd, dest)
+      local levels = x.grid.qmax - x.grid.qmin + 1
+      if levels <= 256 then
+        -- few input codes: an exact table of TICO's float sigmoid, fake-quantized
+        local tab = fixed.lookup_table(x.grid, gr, fixed.sigmoid)
+        step("lookup", { note = note(gr), out = dest.ptr, x = x.ptr, n = rows_expr() .. " * " .. width(nd.shape),
+          x_min = x.grid.qmin, table = consts:array(C .. "_" .. cname(nd.obs) .. "_TABLE", "s16", tab,
+            string.format("sigmoid of each %s code, on the output grid", x.grid.dtype)) })
+      else
+        local lut = fixed.exp_lut(x.grid.scale, levels - 1)
+        step("sigmoid", { note = note(gr), out = dest.ptr, x = x.ptr, x_zp = x.grid.zero_point,
+          n = rows_expr() .. " * " .. width(nd.shape),
+          lut = consts:exp_lut(C .. "_" .. cname(nd.obs) .. "_EXP", lut, "exp(-d * s_in) for sigmoid"),
+          rq = rq_const(nd, 2.0 ^ -31 / gr.scale, "Q31 / s_out"), grid = grid_const(gr) })
+      end
+
+    elseif op == "cache_cat" then
+      -- present = cat(past, new) as two segments; the new part goes to
+      -- [heads][rows][d] on the present grid, straight into new_k / new_v
+      -- when their grid is the same (tied KV cache).
+      local past, new = T[nd.ins[1]], act(nd.ins[2])
+      local gr = obs_grid(nd.obs)
+      local heads = dims.Hk
+      local fresh
+      for j = idx + 1, #g.nodes do
+        local later = g.nodes[j]
+        if later.op == "heads_first" and later.ins[1] == nd.ins[2] and outputs[later.out]
+          and same_grid(obs_grid(later.obs), gr) then
+          fresh = later.out
+          written[later.out] = nd.obs
+        end
+      end
+      local fresh_buffer
+      if not fresh then
+        fresh_buffer = new_buffer(nd.out .. "_new", "Hk S d")
+        fresh = nd.out .. "_new"
+      end
+      step("heads_first", { note = note(gr), out = fresh, x = new.ptr, rows = rows_expr(), heads = heads,
+        d = dims.d, x_zp = new.grid.zero_point, rq = rq_const(nd, new.grid.scale / gr.scale, "s_in / s_present"),
+        grid = grid_const(gr) })
+      local past_ptr = "NULL"
+      if past.kind == "cache" then
+        past_ptr = past.ptr
+        if not same_grid(past.grid, gr) then
+          local b = new_buffer(nd.out .. "_past", "Hk P d")
+          step("requant_past", { note = note(gr), out = nd.out .. "_past", cache = past.ptr, heads = heads,
+            max_seq = desc.max_seq, d = dims.d, in_zp = past.grid.zero_point,
+            rq = consts:rq(C .. "_" .. cname(nd.obs) .. "_RQ_PAST", fixed.rq(past.grid.scale / gr.scale), "s_past / s_present"),
+            grid = grid_const(gr) })
+          past_ptr = nd.out .. "_past"
+          past = { buffer = b }
+        end
+        use(past)
+      end
+      T[nd.out] = { kind = "present", past = past_ptr, past_buffer = past.buffer, fresh = fresh,
+        fresh_buffer = fresh_buffer, grid = gr }
+
+    elseif op == "qk" then
+      -- qk -> add_mask -> softmax -> pv, fused per query row
+      local n_mask, n_soft, n_pv = g.nodes[idx + 1], g.nodes[idx + 2], g.nodes[idx + 3]
+      assert(n_mask.op == "add_mask" and n_mask.ins[1] == nd.out and n_soft.op == "softmax"
+        and n_soft.ins[1] == n_mask.out and n_pv.op == "pv" and n_pv.ins[1] == n_soft.out,
+        "planner: attention must be qk, add_mask, softmax, pv")
+      skip[idx + 1], skip[idx + 2], skip[idx + 3] = true, true, true
+      local q, pk, pv = act(nd.ins[1]), T[nd.ins[2]], T[n_pv.ins[2]]
+      for _, present in ipairs({ pk, pv }) do
+        if present.past_buffer then present.past_buffer.last = #steps + 1 end
+        if present.fresh_buffer then present.fresh_buffer.last = #steps + 1 end
+      end
+      local g_logits, g_scores, g_probs = obs_grid(nd.obs), obs_grid(n_mask.obs), obs_grid(n_soft.obs)
+      T[nd.out] = { kind = "fused" }
+      T[n_mask.out] = { kind = "fused" }
+      T[n_soft.out] = { kind = "side" }
+      local dest = destination(n_pv)
+      local g_out = result(n_pv, dest)
+      local row_words = desc.max_seq
+      local rows_buf = new_buffer("attn_rows", nil, 3 * row_words)
+      local lut = fixed.exp_lut(g_scores.scale, g_scores.qmax - g_scores.qmin)
+      step("attention", {
+        out = dest.ptr, q = q.ptr, q_zp = q.grid.zero_point, heads = dims.H, kv_heads = dims.Hk,
+        group = dims.H // dims.Hk, d = dims.d, rows = rows_expr(), max_seq = desc.max_seq,
+        k_past = pk.past, k_fresh = pk.fresh, k_zp = pk.grid.zero_point,
+        v_past = pv.past, v_fresh = pv.fresh, v_zp = pv.grid.zero_point,
+        scratch = rows_buf.name,
+        note_logits = note(g_logits), note_scores = note(g_scores), note_probs = note(g_probs), note_out = note(g_out),
+        rq_qk = consts:rq(C .. "_" .. cname(nd.obs) .. "_RQ", fixed.rq(q.grid.scale * pk.grid.scale / g_logits.scale), "s_q * s_k / s_logits"),
+        grid_logits = grid_const(g_logits),
+        rq_mask = consts:rq(C .. "_" .. cname(n_mask.obs) .. "_RQ", fixed.rq(g_logits.scale / g_scores.scale), "s_logits / s_scores (mask 0)"),
+        grid_scores = grid_const(g_scores),
+        lut = consts:exp_lut(C .. "_" .. cname(n_soft.obs) .. "_EXP", lut, "exp(-d * s_scores) for softmax"),
+        rq_softmax = consts:rq(C .. "_" .. cname(n_soft.obs) .. "_RQ", fixed.rq(2.0 ^ -31 / g_probs.scale), "Q31 / s_probs"),
+        grid_probs = grid_const(g_probs), probs_zp = g_probs.zero_point,
+        rq_pv = consts:rq(C .. "_" .. cname(n_pv.obs) .. "_RQ", fixed.rq(g_probs.scale * pv.grid.scale / g_out.scale), "s_p * s_v / s_out"),
+        grid_out = grid_const(g_out),
+      })
+
+    elseif op == "heads_first" then
+      if written[nd.out] then
+        steps[#steps + 1] = { template = "alias", vars = { note = note(obs_grid(nd.obs)), out = nd.out,
+          from = "the new part of " .. written[nd.out] .. " (same grid)" } }
+      else
+        local x = act(nd.ins[1])
+        local dest = destination(nd)
+        local gr = result(nd, dest)
+        step("heads_first", { note = note(gr), out = dest.ptr, x = x.ptr, rows = rows_expr(), heads = dims.Hk,
+          d = dims.d, x_zp = x.grid.zero_point, rq = rq_const(nd, x.grid.scale / gr.scale, "s_in / s_out"),
+          grid = grid_const(gr) })
+      end
+
+    else
+      fail.raise(nil, spec.prefix .. tostring(nd.obs), "op '" .. op .. "' has no integer kernel")
+    end
+    ::continue::
+  end
+
+  local out_grids = {}
+  for name in pairs(outputs) do
+    if T[name] and T[name].grid then out_grids[name] = T[name].grid end
+  end
+  return { steps = steps, buffers = buffers, kind = spec.kind, block = spec.block, has_past = has_past,
+    output_grids = out_grids }
+end
+
+return graph_plan

@@ -1,0 +1,36 @@
+-- Target: portable integer C99. The semantics every other integer target
+-- reproduces bit for bit: plain loops, int32/int64 accumulation, one
+-- rounding rule (half to even), no float, no libm, no malloc.
+
+return {
+  name = "portable",
+  summary = "integer-only C99, any compiler; the reference semantics",
+  numerics = "integer",
+  rounding = "half_to_even",
+
+  -- dtypes this target runs, per role. Activations of every width are stored
+  -- as int16_t; weights keep their own 8- or 16-bit storage.
+  dtypes = {
+    activation = { "uint8", "int8", "int16", "uint4", "int4" },
+    linear_weight = { "uint8", "int8", "int16", "uint4", "int4" },
+    norm_weight = { "uint8", "int8", "int16", "uint4", "int4" },
+  },
+
+  -- runtime sources copied next to the generated code (from runtime/)
+  runtime = { "portable/kiln_rt.h", "portable/kiln_rt_math.c", "portable/kiln_rt_ops.c" },
+
+  -- kernel family: the linear kernel per weight storage type
+  kernels = { linear = { u8 = "kiln_linear_u8", s8 = "kiln_linear_s8", s16 = "kiln_linear_s16" } },
+
+  -- scratch buffers are aligned to this many int16 words
+  align_words = 8,
+
+  -- no linker sections: the host build places const data as it likes
+  sections = { weights = nil, arena = nil },
+
+  -- how the generated Makefile builds for the host
+  build = {
+    cc = "cc",
+    cflags = "-std=c99 -O2 -Wall -Wextra -Wpedantic -Werror",
+  },
+}

@@ -1,0 +1,1 @@
+  /* ${note}: same grid, ${out} is ${from} */
