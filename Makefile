@@ -17,8 +17,9 @@ CFLAGS_NATIVE = -std=c99 -O2 -fPIC -Wall -Wextra -Wpedantic -Werror -D_POSIX_C_S
 LDLIBS_NATIVE = $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas) -lm
 
 NATIVE := .build/kiln_native.so
-NATIVE_SRC := gen/native/kiln_native.c runtime/float/graph.c runtime/float/model.c runtime/float/sampler.c
-NATIVE_HDR := runtime/float/kiln_float.h
+NATIVE_SRC := gen/native/kiln_native.c runtime/float/graph.c runtime/float/graph_f32.c runtime/float/graph_f64.c \
+  runtime/float/model.c runtime/float/sampler.c
+NATIVE_HDR := runtime/float/kiln_float.h runtime/float/graph_ops.inc
 
 .PHONY: all deps native demo test clean
 

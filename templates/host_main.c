@@ -35,6 +35,7 @@ static int16_t cache_k[KV_WORDS], cache_v[KV_WORDS];
 static int16_t x[KILN_BLOCK * KILN_HIDDEN], y[KILN_BLOCK * KILN_HIDDEN];
 static int16_t new_k[KILN_KV_HEADS * KILN_BLOCK * KILN_HEAD_DIM], new_v[KILN_KV_HEADS * KILN_BLOCK * KILN_HEAD_DIM];
 
+${trace_impl}
 static void die(const char *what) {
   fprintf(stderr, "kiln_host: %s\n", what);
   exit(1);

@@ -68,5 +68,5 @@ ${prototypes}
 
 /* Final RMSNorm and classifier on one row: y = KILN_VOCAB logits. */
 void kiln_head(const int16_t *x, int16_t *y, int16_t *scratch);
-
+${trace_decl}
 #endif

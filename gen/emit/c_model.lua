@@ -54,7 +54,7 @@ local function check_target(rules, qp, entries)
 end
 
 -- The body of one adapter function from its plan.
-local function render_function(root, name, kind, plan, words)
+local function render_function(root, name, kind, plan, words, trace)
   local lines = {}
   for _, b in ipairs(plan.buffers) do
     lines[#lines + 1] = string.format("  int16_t *const %s = scratch + %d; /* %d words */", b.name, b.offset, b.words)
@@ -64,6 +64,9 @@ local function render_function(root, name, kind, plan, words)
     local variant = kind == "head" and nil or kind
     local text, path = template.find(root, "ops", s.template, variant)
     body[#body + 1] = template.render(text, s.vars, path)
+    if trace and s.trace then
+      body[#body + 1] = string.format('  kiln_trace("%s", %s, %s);\n', s.trace.obs, s.trace.ptr, s.trace.n)
+    end
   end
   local code = table.concat(body)
   local prologue = { string.format("  const int32_t rows = %s;", ROWS[kind]) }
@@ -108,7 +111,8 @@ function c_model.generate(spec)
       }
       local words = arena.place(plan.buffers, rules.align_words)
       scratch_words = math.max(scratch_words, words)
-      functions[#functions + 1] = render_function(root, string.format("kiln_layer%d_%s", l, kind), kind, plan, words)
+      functions[#functions + 1] = render_function(root, string.format("kiln_layer%d_%s", l, kind), kind, plan, words,
+        spec.trace)
     end
     -- RoPE tables, one set per distinct pair of cos/sin grids
     local cg, sg = grid_of(qp, prefix .. "cos"), grid_of(qp, prefix .. "sin")
@@ -138,7 +142,7 @@ function c_model.generate(spec)
   scratch_words = math.max(scratch_words, head_words)
   out["head.c"] = template.file(root, "layer.c", {
     title = "Model head of " .. spec.name .. ": final RMSNorm and classifier.",
-    functions = render_function(root, "kiln_head", "head", head_plan, head_words),
+    functions = render_function(root, "kiln_head", "head", head_plan, head_words, spec.trace),
   })
   local logits_grid = head_plan.output_grids.y
 
@@ -189,6 +193,9 @@ function c_model.generate(spec)
     sin_tables = table.concat(sin_list, ", "),
     layer_sources = table.concat(layer_sources, " "),
     runtime_sources = "",
+    trace_decl = spec.trace and "\n/* Trace build: every step reports its result (host evaluation only). */\n"
+      .. "void kiln_trace(const char *observer, const int16_t *data, int32_t n);\n" or "",
+    trace_impl = spec.trace and template.file(root, "trace.c", {}) or "",
     cc = rules.build.cc,
     cflags = rules.build.cflags,
   }

@@ -82,17 +82,19 @@ end
 -- the input grid of layer 0 in the integer model.
 function float_model.with_fake_quant(native, model, qp)
   local obs = qp.observers
-  local layer_fq, params = {}, {}
+  local layer_fq, params, scales = {}, {}, {}
   for l = 0, model.desc.layers - 1 do
     local prefix = string.format("model.layers.%d.", l)
-    local fq, list = {}, {}
+    local fq, list, rows = {}, {}, {}
     for i, o in ipairs(layer_graph.observers()) do
       fq[i] = (not o.param) and fq_entry(obs[prefix .. o.name]) or false
     end
     for k, p in ipairs(layer_graph.params) do
-      list[k] = fake_quant_weight(model.weights[l + 1][p.name], obs[prefix .. p.name])
+      local q = obs[prefix .. p.name]
+      list[k] = fake_quant_weight(model.weights[l + 1][p.name], q)
+      rows[k] = type(q.scale) == "table" and q.scale or { q.scale }
     end
-    layer_fq[l + 1], params[l + 1] = fq, list
+    layer_fq[l + 1], params[l + 1], scales[l + 1] = fq, list, rows
   end
   local head_fq, head_params = {}, {}
   for i, o in ipairs(head_graph.observers()) do
@@ -104,6 +106,7 @@ function float_model.with_fake_quant(native, model, qp)
   local embedding = fake_quant_weight(model.embedding, obs[float_model.EMBEDDING])
   local m = new_native(native, model, params, head_params, embedding)
   m:fake_quant(layer_fq, head_fq)
+  m:exact_weights(scales)
   return m
 end
 

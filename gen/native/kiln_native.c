@@ -412,6 +412,8 @@ static int program_new(lua_State *L) {
 typedef struct {
   kiln_float_model m;
   kiln_fq *fq, *head_fq;
+  float **param_scales; /* for the exact reference, see m:exact_weights */
+  int *param_rows;
   int ready;
 } model_ud;
 
@@ -422,6 +424,13 @@ static int model_gc(lua_State *L) {
   free((void *)u->m.head_params);
   free(u->fq);
   free(u->head_fq);
+  if (u->param_scales) {
+    for (int i = 0; i < u->m.dims.n_layers * u->m.prog->n_params; i++) free(u->param_scales[i]);
+  }
+  free(u->param_scales);
+  free(u->param_rows);
+  u->param_scales = NULL;
+  u->param_rows = NULL;
   u->m.params = u->m.head_params = NULL;
   u->fq = u->head_fq = NULL;
   u->ready = 0;
@@ -569,21 +578,84 @@ static int *check_tokens(lua_State *L, int i, int *n) {
   return tok;
 }
 
-/* m:forward(tokens, pos, all_rows) -> Tensor of logits ([S][vocab] or [vocab]) */
+/* m:forward(tokens, pos, all_rows, capture) -> Tensor of logits ([S][vocab] or
+ * [vocab]) [, Tensor [layers + 1][S][D]: each layer's input, then the last
+ * layer's output, when capture is true] */
 static int model_forward(lua_State *L) {
   model_ud *u = luaL_checkudata(L, 1, MODEL);
   int n;
   int *tok = check_tokens(L, 2, &n);
   int pos = (int)luaL_checkinteger(L, 3);
   int all = lua_toboolean(L, 4);
+  int capture = lua_toboolean(L, 5);
+  tensor *cap = NULL;
+  if (capture) {
+    cap = new_tensor(L, (size_t)(u->m.dims.n_layers + 1) * (size_t)n * (size_t)u->m.dims.D);
+    u->m.capture = cap->data;
+  }
   int rc = kiln_model_forward(&u->m, tok, n, pos, all);
+  u->m.capture = NULL;
   free(tok);
   if (rc != 0) luaL_error(L, "forward: %d tokens at position %d do not fit (max_seq %d) or a token is out of range",
                           n, pos, u->m.dims.max_seq);
   size_t rows = all ? (size_t)n : 1;
   tensor *t = new_tensor(L, rows * (size_t)u->m.dims.vocab);
   memcpy(t->data, u->m.logits, t->n * sizeof(float));
+  if (capture) {
+    lua_insert(L, -2); /* logits first, then the capture */
+    return 2;
+  }
   return 1;
+}
+
+/* m:cache(layer, first, n) -> K, V tensors [Hk][n][hd]: cached slots [first, first + n) */
+static int model_cache(lua_State *L) {
+  model_ud *u = luaL_checkudata(L, 1, MODEL);
+  const kiln_model_dims *d = &u->m.dims;
+  int l = (int)luaL_checkinteger(L, 2), first = (int)luaL_checkinteger(L, 3), n = (int)luaL_checkinteger(L, 4);
+  luaL_argcheck(L, l >= 0 && l < d->n_layers && first >= 0 && n >= 0 && first + n <= d->max_seq, 2, "out of range");
+  for (int which = 0; which < 2; which++) {
+    const float *c = (which ? u->m.cache_v : u->m.cache_k) + (size_t)l * d->Hk * d->max_seq * d->hd;
+    tensor *t = new_tensor(L, (size_t)d->Hk * n * d->hd);
+    for (int h = 0; h < d->Hk; h++)
+      memcpy(t->data + (size_t)h * n * d->hd, c + ((size_t)h * d->max_seq + first) * d->hd,
+             (size_t)n * d->hd * sizeof(float));
+  }
+  return 2;
+}
+
+/* m:run_layer(layer, x, pos, past_k, past_v [, trace]) -> y, new_k, new_v
+ * [, { result tensor per observer }]: one decoder layer alone on x [S][D]
+ * after the past [Hk][pos][hd] */
+static int model_run_layer(lua_State *L) {
+  model_ud *u = luaL_checkudata(L, 1, MODEL);
+  const kiln_model_dims *d = &u->m.dims;
+  int l = (int)luaL_checkinteger(L, 2);
+  tensor *x = check_tensor(L, 3);
+  int pos = (int)luaL_checkinteger(L, 4);
+  tensor *pk = check_tensor(L, 5), *pv = check_tensor(L, 6);
+  luaL_argcheck(L, x->n % (size_t)d->D == 0, 3, "x is not [S][D]");
+  int S = (int)(x->n / (size_t)d->D);
+  size_t past = (size_t)d->Hk * pos * d->hd;
+  luaL_argcheck(L, pk->n == past && pv->n == past, 5, "past is not [Hk][pos][hd]");
+  tensor *y = new_tensor(L, x->n);
+  tensor *nk = new_tensor(L, (size_t)d->Hk * S * d->hd);
+  tensor *nv = new_tensor(L, (size_t)d->Hk * S * d->hd);
+  if (kiln_model_run_layer(&u->m, l, x->data, S, pos, pk->data, pv->data, y->data, nk->data, nv->data) != 0)
+    return luaL_error(L, "run_layer: layer %d, %d rows at %d do not fit", l, S, pos);
+  if (!lua_toboolean(L, 7)) return 3;
+  /* trace: every observer node's result, by observer index (1-based) */
+  const kiln_program *pg = u->m.prog;
+  lua_createtable(L, pg->n_obs, 0);
+  for (int i = 0; i < pg->n_nodes; i++) {
+    const kiln_node *nd = &pg->nodes[i];
+    if (nd->obs < 0) continue;
+    size_t n = u->m.graph.numel[nd->out];
+    tensor *t = new_tensor(L, n);
+    memcpy(t->data, u->m.graph.data[nd->out], n * sizeof(float));
+    lua_rawseti(L, -2, nd->obs + 1);
+  }
+  return 4;
 }
 
 /* m:score(tokens) -> sum of -log p(tokens[i+1] | tokens[..i]) (double), count.
@@ -617,6 +689,42 @@ static int model_score(lua_State *L) {
   lua_pushnumber(L, nll);
   lua_pushinteger(L, n - 1);
   return 2;
+}
+
+/* m:exact_weights(scales): the model's layer params are fake-quantized; scales
+ * = { { per-row scale array per param } per layer } lets the exact (double)
+ * reference use their exact grid values. Call before the first exact run. */
+static int model_exact_weights(lua_State *L) {
+  model_ud *u = luaL_checkudata(L, 1, MODEL);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  int nl = u->m.dims.n_layers, np = u->m.prog->n_params;
+  luaL_argcheck(L, !u->m.params64 && !u->param_scales, 1, "exact weights must be set once, before exact runs");
+  luaL_argcheck(L, (int)lua_rawlen(L, 2) == nl, 2, "one list per layer");
+  u->param_scales = calloc((size_t)nl * np, sizeof *u->param_scales);
+  u->param_rows = calloc((size_t)nl * np, sizeof *u->param_rows);
+  if (!u->param_scales || !u->param_rows) return luaL_error(L, "out of memory");
+  for (int l = 0; l < nl; l++) {
+    lua_rawgeti(L, 2, l + 1);
+    luaL_argcheck(L, (int)lua_rawlen(L, -1) == np, 2, "one scale array per param");
+    for (int p = 0; p < np; p++) {
+      lua_rawgeti(L, -1, p + 1);
+      int rows = (int)lua_rawlen(L, -1);
+      size_t k = (size_t)l * np + p;
+      u->param_scales[k] = malloc(((size_t)rows + 1) * sizeof(float));
+      if (!u->param_scales[k]) return luaL_error(L, "out of memory");
+      u->param_rows[k] = rows;
+      for (int r = 0; r < rows; r++) {
+        lua_rawgeti(L, -1, r + 1);
+        u->param_scales[k][r] = (float)luaL_checknumber(L, -1);
+        lua_pop(L, 1);
+      }
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  u->m.param_scales = (const float *const *)u->param_scales;
+  u->m.param_rows = u->param_rows;
+  return 0;
 }
 
 /* m:observe(on): start (reset) or stop recording observer ranges */
@@ -669,6 +777,201 @@ static int l_rope_tables(lua_State *L) {
   tensor *s = new_tensor(L, (size_t)M * hd);
   kiln_rope_tables(c->data, s->data, M, hd, theta);
   return 2;
+}
+
+/* Reads { scale =, zero_point = } at index i. */
+static void grid_arg(lua_State *L, int i, double *scale, int *zp) {
+  luaL_checktype(L, i, LUA_TTABLE);
+  lua_getfield(L, i, "scale");
+  *scale = (float)luaL_checknumber(L, -1); /* scales are float32 values */
+  lua_getfield(L, i, "zero_point");
+  *zp = (int)luaL_checkinteger(L, -1);
+  lua_pop(L, 2);
+}
+
+/* int16 codes at index i on a grid -> exact doubles (code - zp) * scale */
+static double *codes_to_f64(lua_State *L, int i, int gi, size_t *n) {
+  size_t len;
+  const char *p = luaL_checklstring(L, i, &len);
+  double scale;
+  int zp;
+  grid_arg(L, gi, &scale, &zp);
+  *n = len / 2;
+  double *out = malloc((*n + 1) * sizeof *out);
+  if (!out) luaL_error(L, "out of memory");
+  for (size_t k = 0; k < *n; k++) {
+    int16_t q;
+    memcpy(&q, p + 2 * k, 2);
+    out[k] = (double)(q - zp) * scale;
+  }
+  return out;
+}
+
+static tensor *f64_tensor(lua_State *L, const double *x, size_t n) {
+  tensor *t = new_tensor(L, n);
+  for (size_t i = 0; i < n; i++) t->data[i] = (float)x[i];
+  return t;
+}
+
+/* m:run_layer_exact(layer, pos, x_codes, x_grid, k_codes, k_grid, v_codes, v_grid [, trace])
+ * -> y, new_k, new_v [, { result per observer }]: the layer in double with
+ * exact fake quantization (graph_f64.c) on inputs given as codes on their
+ * grids ({ scale =, zero_point = }). Results are on their grids, returned as
+ * float tensors (their codes quantize back exactly). */
+static int model_run_layer_exact(lua_State *L) {
+  model_ud *u = luaL_checkudata(L, 1, MODEL);
+  const kiln_model_dims *d = &u->m.dims;
+  int l = (int)luaL_checkinteger(L, 2), pos = (int)luaL_checkinteger(L, 3);
+  size_t nx, nk, nv;
+  double *x = codes_to_f64(L, 4, 5, &nx);
+  double *pk = codes_to_f64(L, 6, 7, &nk);
+  double *pv = codes_to_f64(L, 8, 9, &nv);
+  int S = (int)(nx / (size_t)d->D);
+  size_t kv = (size_t)d->Hk * S * d->hd;
+  double *out = malloc((nx + 2 * kv + 1) * sizeof *out);
+  int rc = -1;
+  if (out && nx % (size_t)d->D == 0 && nk == (size_t)d->Hk * pos * d->hd && nv == nk)
+    rc = kiln_model_run_layer_f64(&u->m, l, x, S, pos, pk, pv, out, out + nx, out + nx + kv);
+  free(x); free(pk); free(pv);
+  if (rc != 0) {
+    free(out);
+    return luaL_error(L, "run_layer_exact: bad shapes or out of memory");
+  }
+  f64_tensor(L, out, nx);
+  f64_tensor(L, out + nx, kv);
+  f64_tensor(L, out + nx + kv, kv);
+  free(out);
+  if (!lua_toboolean(L, 10)) return 3;
+  const kiln_program *pg = u->m.prog;
+  lua_createtable(L, pg->n_obs, 0);
+  for (int i = 0; i < pg->n_nodes; i++) {
+    const kiln_node *nd = &pg->nodes[i];
+    if (nd->obs < 0) continue;
+    f64_tensor(L, (const double *)u->m.graph64.data[nd->out], u->m.graph64.numel[nd->out]);
+    lua_rawseti(L, -2, nd->obs + 1);
+  }
+  return 4;
+}
+
+/* ---- measuring ----------------------------------------------------------- */
+
+static const int16_t *check_codes(lua_State *L, int i, size_t *n) {
+  size_t len;
+  const char *p = luaL_checklstring(L, i, &len);
+  luaL_argcheck(L, len % 2 == 0, i, "not a string of int16 codes");
+  *n = len / 2;
+  return (const int16_t *)(const void *)p;
+}
+
+/* native.dequantize(codes, scale, zero_point) -> Tensor (code - zp) * scale */
+static int l_dequantize(lua_State *L) {
+  size_t n;
+  const int16_t *q = check_codes(L, 1, &n);
+  float scale = (float)luaL_checknumber(L, 2);
+  int zp = (int)luaL_checkinteger(L, 3);
+  tensor *t = new_tensor(L, n);
+  for (size_t i = 0; i < n; i++) t->data[i] = (float)(q[i] - zp) * scale;
+  return 1;
+}
+
+/* native.code_diff(a, b) -> fraction of |a - b| <= 1, max |a - b|, count, fraction equal
+ * (int16 code strings) */
+static int l_code_diff(lua_State *L) {
+  size_t n, m;
+  const int16_t *a = check_codes(L, 1, &n), *b = check_codes(L, 2, &m);
+  luaL_argcheck(L, n == m && n > 0, 2, "code strings differ in length");
+  size_t within = 0, equal = 0;
+  int worst = 0;
+  for (size_t i = 0; i < n; i++) {
+    int d = abs((int)a[i] - (int)b[i]);
+    if (d <= 1) within++;
+    if (d == 0) equal++;
+    if (d > worst) worst = d;
+  }
+  lua_pushnumber(L, (double)within / (double)n);
+  lua_pushinteger(L, worst);
+  lua_pushinteger(L, (lua_Integer)n);
+  lua_pushnumber(L, (double)equal / (double)n);
+  return 4;
+}
+
+/* native.diff_stats(ref, q) -> mean |ref - q|, max |ref - q|, min(ref), max(ref) */
+static int l_diff_stats(lua_State *L) {
+  tensor *a = check_tensor(L, 1), *b = check_tensor(L, 2);
+  luaL_argcheck(L, a->n == b->n && a->n > 0, 2, "tensors differ in length");
+  double sum = 0.0, worst = 0.0;
+  float lo = a->data[0], hi = a->data[0];
+  for (size_t i = 0; i < a->n; i++) {
+    double d = fabs((double)a->data[i] - (double)b->data[i]);
+    sum += d;
+    if (d > worst) worst = d;
+    if (a->data[i] < lo) lo = a->data[i];
+    if (a->data[i] > hi) hi = a->data[i];
+  }
+  lua_pushnumber(L, sum / (double)a->n);
+  lua_pushnumber(L, worst);
+  lua_pushnumber(L, lo);
+  lua_pushnumber(L, hi);
+  return 4;
+}
+
+static void log_softmax(double *out, const double *x, int n) {
+  double mx = x[0], sum = 0.0;
+  for (int i = 1; i < n; i++) if (x[i] > mx) mx = x[i];
+  for (int i = 0; i < n; i++) sum += exp(x[i] - mx);
+  double lse = mx + log(sum);
+  for (int i = 0; i < n; i++) out[i] = x[i] - lse;
+}
+
+/* native.logit_metrics(float_logits [n][V], codes [n][V], scale, zero_point, targets)
+ * -> sum of NLL of targets[i] under the quantized logits, the same under the
+ *    float logits, sum of KL(float || quantized), top-1 agreements, n.
+ * targets: Lua array of n token ids (0-based); entries may be nil past the end. */
+static int l_logit_metrics(lua_State *L) {
+  tensor *f = check_tensor(L, 1);
+  size_t nq;
+  const int16_t *q = check_codes(L, 2, &nq);
+  float scale = (float)luaL_checknumber(L, 3);
+  int zp = (int)luaL_checkinteger(L, 4);
+  luaL_checktype(L, 5, LUA_TTABLE);
+  lua_Integer V = luaL_checkinteger(L, 6);
+  luaL_argcheck(L, V > 0 && f->n == nq && nq % (size_t)V == 0, 2, "logit shapes differ");
+  size_t n = nq / (size_t)V;
+  double *xf = malloc((size_t)V * sizeof *xf), *xq = malloc((size_t)V * sizeof *xq);
+  double *lf = malloc((size_t)V * sizeof *lf), *lq = malloc((size_t)V * sizeof *lq);
+  if (!xf || !xq || !lf || !lq) return luaL_error(L, "out of memory");
+  double nll_q = 0.0, nll_f = 0.0, kl = 0.0;
+  lua_Integer agree = 0, scored = 0;
+  for (size_t r = 0; r < n; r++) {
+    int best_f = 0, best_q = 0;
+    for (lua_Integer j = 0; j < V; j++) {
+      xf[j] = f->data[r * (size_t)V + (size_t)j];
+      xq[j] = (double)((float)(q[r * (size_t)V + (size_t)j] - zp) * scale);
+      if (xf[j] > xf[best_f]) best_f = (int)j;
+      if (xq[j] > xq[best_q]) best_q = (int)j;
+    }
+    log_softmax(lf, xf, (int)V);
+    log_softmax(lq, xq, (int)V);
+    for (lua_Integer j = 0; j < V; j++) kl += exp(lf[j]) * (lf[j] - lq[j]);
+    if (best_f == best_q) agree++;
+    if (lua_rawgeti(L, 5, (lua_Integer)r + 1) == LUA_TNUMBER) {
+      lua_Integer t = lua_tointeger(L, -1);
+      if (t >= 0 && t < V) {
+        nll_q -= lq[t];
+        nll_f -= lf[t];
+        scored++;
+      }
+    }
+    lua_pop(L, 1);
+  }
+  free(xf); free(xq); free(lf); free(lq);
+  lua_pushnumber(L, nll_q);
+  lua_pushnumber(L, nll_f);
+  lua_pushnumber(L, kl);
+  lua_pushinteger(L, agree);
+  lua_pushinteger(L, (lua_Integer)n);
+  lua_pushinteger(L, scored);
+  return 6;
 }
 
 /* ---- sampling and small helpers ------------------------------------------- */
@@ -733,12 +1036,20 @@ int luaopen_kiln_native(lua_State *L) {
       { "observe", model_observe },
       { "ranges", model_ranges },
       { "fake_quant", model_fake_quant },
+      { "cache", model_cache },
+      { "run_layer", model_run_layer },
+      { "run_layer_exact", model_run_layer_exact },
+      { "exact_weights", model_exact_weights },
       { NULL, NULL },
   };
   static const luaL_Reg functions[] = {
       { "read_f32", read_f32 },
       { "c_array", c_array },
       { "rope_tables", l_rope_tables },
+      { "dequantize", l_dequantize },
+      { "code_diff", l_code_diff },
+      { "diff_stats", l_diff_stats },
+      { "logit_metrics", l_logit_metrics },
       { "tensor", from_table },
       { "program", program_new },
       { "model", model_new },

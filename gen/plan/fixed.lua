@@ -42,17 +42,18 @@ function fixed.add_rq(reals)
   return { ma = m[1] or 0, mb = m[2] or 0, mc = m[3] or 0, shift = shift, reals = reals }
 end
 
--- norm_rq(sx, sg, sy, n, eps, max_dev) -> kiln_norm_rq constants for RMSNorm
--- over n values on grid sx (|q - zp| <= max_dev), gamma on sg, output on sy:
---   gain = sg * sqrt(n) / sy, eps_term = n * eps / sx^2 in Q(frac_bits),
+-- norm_rq(sx, sg, inv_sy, n, eps, max_dev) -> kiln_norm_rq constants for
+-- RMSNorm over n values on grid sx (|q - zp| <= max_dev), gamma on sg, output
+-- on a grid whose reciprocal scale is inv_sy:
+--   gain = sg * sqrt(n) * inv_sy, eps_term = n * eps / sx^2 in Q(frac_bits),
 -- with frac_bits even and n * max_dev^2 * 2^frac_bits + eps_term < 2^62.
-function fixed.norm_rq(sx, sg, sy, n, eps, max_dev)
+function fixed.norm_rq(sx, sg, inv_sy, n, eps, max_dev)
   local peak = n * max_dev * max_dev
   local frac = 0
   while (peak + n * eps / (sx * sx)) * 2.0 ^ (frac + 2) < 2.0 ^ 61 do frac = frac + 2 end
   local eps_term = math.floor(n * eps / (sx * sx) * 2.0 ^ frac + 0.5)
   return {
-    gain = fixed.rq(sg * math.sqrt(n) / sy),
+    gain = fixed.rq(sg * math.sqrt(n) * inv_sy),
     eps_term = math.tointeger(eps_term),
     frac_bits = frac,
   }

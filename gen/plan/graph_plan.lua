@@ -18,6 +18,7 @@
 
 local fail = require "util.fail"
 local qparams = require "calib.qparams"
+local f32 = require "util.f32"
 local program = require "graph.program"
 local fixed = require "plan.fixed"
 local constants = require "plan.constants"
@@ -46,6 +47,13 @@ local function same_grid(a, b)
     and a.scale == b.scale and a.zero_point == b.zero_point
 end
 graph_plan.same_grid = same_grid
+
+-- TICO quantizes by multiplying with the float32 reciprocal of the scale
+-- (tico-semantics.md §2.4), not by dividing; every multiplier into a grid uses
+-- the same reciprocal, so the integer kernels round as TICO's fake quantization does.
+local function inv(g)
+  return f32.div(1.0, g.scale)
+end
 
 local function note(g)
   return string.format("%s: %s, scale %s, zero point %d", g.path, g.dtype, constants.real(g.scale), g.zero_point)
@@ -90,8 +98,11 @@ function graph_plan.build(spec)
   local function use(rec)
     if rec.buffer then rec.buffer.last = math.max(rec.buffer.last, #steps + 1) end
   end
+  -- The result a step writes, for trace builds: observer, pointer, element count.
+  local pending_trace
   local function step(template, vars)
-    steps[#steps + 1] = { template = template, vars = vars }
+    steps[#steps + 1] = { template = template, vars = vars, trace = pending_trace }
+    pending_trace = nil
   end
   -- The destination of a node's result: its output parameter or a new scratch buffer.
   local function destination(nd)
@@ -157,6 +168,7 @@ function graph_plan.build(spec)
   local function result(nd, dest)
     local gr = obs_grid(nd.obs)
     T[nd.out] = { kind = "act", ptr = dest.ptr, buffer = dest.buffer, grid = gr, shape = nd.shape }
+    pending_trace = { obs = spec.prefix .. nd.obs, ptr = dest.ptr, n = "rows * " .. width(nd.shape) }
     return gr
   end
 
@@ -198,7 +210,7 @@ function graph_plan.build(spec)
         local dest = destination(nd)
         local gr = result(nd, dest)
         local a, b = act(src.terms[1]), act(src.terms[2])
-        local p = fixed.add_rq({ a.grid.scale / gr.scale, b.grid.scale / gr.scale })
+        local p = fixed.add_rq({ a.grid.scale * inv(gr), b.grid.scale * inv(gr) })
         step("add", { note = note(gr), out = dest.ptr, a = a.ptr, a_zp = a.grid.zero_point, b = b.ptr,
           b_zp = b.grid.zero_point, c = "NULL", c_zp = 0, n = rows_expr() .. " * " .. width(nd.shape),
           rq = consts:add_rq(C .. "_" .. cname(nd.obs) .. "_ADD", p, nd.ins[1] .. " = " .. table.concat(src.terms, " + ")),
@@ -212,7 +224,7 @@ function graph_plan.build(spec)
           local b = new_buffer(nd.out, "Hk P d")
           step("requant_past", { note = note(gr), out = nd.out, cache = src.ptr, heads = dims.Hk,
             max_seq = desc.max_seq, d = dims.d, in_zp = src.grid.zero_point,
-            rq = rq_const(nd, src.grid.scale / gr.scale, "past requantized"), grid = grid_const(gr) })
+            rq = rq_const(nd, src.grid.scale * inv(gr), "past requantized"), grid = grid_const(gr) })
           T[nd.out] = { kind = "cache", ptr = nd.out, buffer = b, grid = gr }
         end
       else
@@ -225,7 +237,7 @@ function graph_plan.build(spec)
           local dest = destination(nd)
           result(nd, dest)
           step("requant", { note = note(gr), out = dest.ptr, x = a.ptr, n = rows_expr() .. " * " .. width(nd.shape),
-            x_zp = a.grid.zero_point, rq = rq_const(nd, a.grid.scale / gr.scale, "s_in / s_out"), grid = grid_const(gr) })
+            x_zp = a.grid.zero_point, rq = rq_const(nd, a.grid.scale * inv(gr), "s_in * (1/s_out)"), grid = grid_const(gr) })
         end
       end
 
@@ -235,7 +247,8 @@ function graph_plan.build(spec)
       local gr = result(nd, dest)
       local n = dims.D
       local max_dev = math.max(x.grid.qmax - x.grid.zero_point, x.grid.zero_point - x.grid.qmin)
-      local p = fixed.norm_rq(x.grid.scale, w.grid.scale, gr.scale, n, desc.rms_eps, max_dev)
+      -- TICO adds eps in float32
+      local p = fixed.norm_rq(x.grid.scale, w.grid.scale, inv(gr), n, f32.round(desc.rms_eps), max_dev)
       step("rmsnorm", { note = note(gr), out = dest.ptr, x = x.ptr, x_zp = x.grid.zero_point, rows = rows_expr(), n = n,
         gamma = w.ptr, gamma_zp = w.zero_point, p = consts:norm_rq(C .. "_" .. cname(nd.obs) .. "_NORM", p,
           string.format("rmsnorm, eps %s", constants.real(desc.rms_eps))), grid = grid_const(gr) })
@@ -245,10 +258,10 @@ function graph_plan.build(spec)
       local dest = destination(nd)
       local gr = result(nd, dest)
       local reals = {}
-      for r, s in ipairs(w.scales) do reals[r] = fixed.rq(x.grid.scale * s / gr.scale) end
+      for r, s in ipairs(w.scales) do reals[r] = fixed.rq(x.grid.scale * s * inv(gr)) end
       step("linear", { note = note(gr), out = dest.ptr, x = x.ptr, x_zp = x.grid.zero_point, rows = rows_expr(),
         n_in = w.cols, w = w.ptr, w_zp = w.zp, n_out = w.rows, kernel = "kiln_linear_" .. w.ctype,
-        rq = consts:rq_array(C .. "_" .. cname(nd.obs) .. "_RQ", reals, "s_in * s_w[row] / s_out"),
+        rq = consts:rq_array(C .. "_" .. cname(nd.obs) .. "_RQ", reals, "s_in * s_w[row] * (1/s_out)"),
         grid = grid_const(gr) })
 
     elseif op == "half" then
@@ -258,7 +271,7 @@ function graph_plan.build(spec)
       local heads = dims[nd.shape:match("^S (%S+)")]
       step("take_half", { note = note(gr), out = dest.ptr, x = t.ptr, rows = rows_expr() .. " * " .. heads,
         d = dims.d, which = nd.half - 1, x_zp = t.grid.zero_point,
-        rq = rq_const(nd, t.grid.scale / gr.scale, "s_in / s_out"), grid = grid_const(gr) })
+        rq = rq_const(nd, t.grid.scale * inv(gr), "s_in * (1/s_out)"), grid = grid_const(gr) })
 
     elseif op == "cat_halves" then
       local a, b = act(nd.ins[1]), act(nd.ins[2])
@@ -266,9 +279,9 @@ function graph_plan.build(spec)
       local gr = result(nd, dest)
       local heads = dims[nd.shape:match("^S (%S+)")]
       step("concat_halves", { note = note(gr), out = dest.ptr, a = a.ptr, a_zp = a.grid.zero_point,
-        a_rq = consts:rq(C .. "_" .. cname(nd.obs) .. "_RQ_A", fixed.rq(a.grid.scale / gr.scale), "s_a / s_out"),
+        a_rq = consts:rq(C .. "_" .. cname(nd.obs) .. "_RQ_A", fixed.rq(a.grid.scale * inv(gr)), "s_a * (1/s_out)"),
         b = b.ptr, b_zp = b.grid.zero_point,
-        b_rq = consts:rq(C .. "_" .. cname(nd.obs) .. "_RQ_B", fixed.rq(b.grid.scale / gr.scale), "s_b / s_out"),
+        b_rq = consts:rq(C .. "_" .. cname(nd.obs) .. "_RQ_B", fixed.rq(b.grid.scale * inv(gr)), "s_b * (1/s_out)"),
         rows = rows_expr() .. " * " .. heads, h = dims.d2, grid = grid_const(gr) })
 
     elseif op == "mul_rope" then
@@ -278,7 +291,7 @@ function graph_plan.build(spec)
       local heads = dims[nd.shape:match("^S (%S+)")]
       step("mul_rows", { note = note(gr), out = dest.ptr, x = t.ptr, x_zp = t.grid.zero_point, table = tab.ptr,
         t_zp = tab.grid.zero_point, rows = rows_expr(), heads = heads, d = dims.d,
-        rq = rq_const(nd, t.grid.scale * tab.grid.scale / gr.scale, "s_x * s_table / s_out"), grid = grid_const(gr) })
+        rq = rq_const(nd, t.grid.scale * tab.grid.scale * inv(gr), "s_x * s_table * (1/s_out)"), grid = grid_const(gr) })
 
     elseif op == "add" then
       if not nd.obs then
@@ -298,7 +311,7 @@ function graph_plan.build(spec)
         local dest = destination(nd)
         local gr = result(nd, dest)
         local reals = {}
-        for i, r in ipairs(recs) do reals[i] = r.grid.scale / gr.scale end
+        for i, r in ipairs(recs) do reals[i] = r.grid.scale * inv(gr) end
         local c = recs[3]
         step("add", { note = note(gr), out = dest.ptr, a = recs[1].ptr, a_zp = recs[1].grid.zero_point,
           b = recs[2].ptr, b_zp = recs[2].grid.zero_point, c = c and c.ptr or "NULL", c_zp = c and c.grid.zero_point or 0,
@@ -313,7 +326,7 @@ function graph_plan.build(spec)
       local gr = result(nd, dest)
       step("mul", { note = note(gr), out = dest.ptr, a = a.ptr, a_zp = a.grid.zero_point, b = b.ptr,
         b_zp = b.grid.zero_point, n = rows_expr() .. " * " .. width(nd.shape),
-        rq = rq_const(nd, a.grid.scale * b.grid.scale / gr.scale, "s_a * s_b / s_out"), grid = grid_const(gr) })
+        rq = rq_const(nd, a.grid.scale * b.grid.scale * inv(gr), "s_a * s_b * (1/s_out)"), grid = grid_const(gr) })
 
     elseif op == "sigmoid" then
       local x = act(nd.ins[1])
@@ -331,7 +344,7 @@ function graph_plan.build(spec)
         step("sigmoid", { note = note(gr), out = dest.ptr, x = x.ptr, x_zp = x.grid.zero_point,
           n = rows_expr() .. " * " .. width(nd.shape),
           lut = consts:exp_lut(C .. "_" .. cname(nd.obs) .. "_EXP", lut, "exp(-d * s_in) for sigmoid"),
-          rq = rq_const(nd, 2.0 ^ -31 / gr.scale, "Q31 / s_out"), grid = grid_const(gr) })
+          rq = rq_const(nd, 2.0 ^ -31 * inv(gr), "2^-31 * (1/s_out)"), grid = grid_const(gr) })
       end
 
     elseif op == "cache_cat" then
@@ -355,8 +368,9 @@ function graph_plan.build(spec)
         fresh_buffer = new_buffer(nd.out .. "_new", "Hk S d")
         fresh = nd.out .. "_new"
       end
+      pending_trace = { obs = spec.prefix .. nd.obs .. ".new", ptr = fresh, n = "rows * " .. width("Hk S d") }
       step("heads_first", { note = note(gr), out = fresh, x = new.ptr, rows = rows_expr(), heads = heads,
-        d = dims.d, x_zp = new.grid.zero_point, rq = rq_const(nd, new.grid.scale / gr.scale, "s_in / s_present"),
+        d = dims.d, x_zp = new.grid.zero_point, rq = rq_const(nd, new.grid.scale * inv(gr), "s_in * (1/s_present)"),
         grid = grid_const(gr) })
       local past_ptr = "NULL"
       if past.kind == "cache" then
@@ -365,7 +379,7 @@ function graph_plan.build(spec)
           local b = new_buffer(nd.out .. "_past", "Hk P d")
           step("requant_past", { note = note(gr), out = nd.out .. "_past", cache = past.ptr, heads = heads,
             max_seq = desc.max_seq, d = dims.d, in_zp = past.grid.zero_point,
-            rq = consts:rq(C .. "_" .. cname(nd.obs) .. "_RQ_PAST", fixed.rq(past.grid.scale / gr.scale), "s_past / s_present"),
+            rq = consts:rq(C .. "_" .. cname(nd.obs) .. "_RQ_PAST", fixed.rq(past.grid.scale * inv(gr)), "s_past * (1/s_present)"),
             grid = grid_const(gr) })
           past_ptr = nd.out .. "_past"
           past = { buffer = b }
@@ -403,14 +417,14 @@ function graph_plan.build(spec)
         v_past = pv.past, v_fresh = pv.fresh, v_zp = pv.grid.zero_point,
         scratch = rows_buf.name,
         note_logits = note(g_logits), note_scores = note(g_scores), note_probs = note(g_probs), note_out = note(g_out),
-        rq_qk = consts:rq(C .. "_" .. cname(nd.obs) .. "_RQ", fixed.rq(q.grid.scale * pk.grid.scale / g_logits.scale), "s_q * s_k / s_logits"),
+        rq_qk = consts:rq(C .. "_" .. cname(nd.obs) .. "_RQ", fixed.rq(q.grid.scale * pk.grid.scale * inv(g_logits)), "s_q * s_k * (1/s_logits)"),
         grid_logits = grid_const(g_logits),
-        rq_mask = consts:rq(C .. "_" .. cname(n_mask.obs) .. "_RQ", fixed.rq(g_logits.scale / g_scores.scale), "s_logits / s_scores (mask 0)"),
+        rq_mask = consts:rq(C .. "_" .. cname(n_mask.obs) .. "_RQ", fixed.rq(g_logits.scale * inv(g_scores)), "s_logits * (1/s_scores), mask 0"),
         grid_scores = grid_const(g_scores),
         lut = consts:exp_lut(C .. "_" .. cname(n_soft.obs) .. "_EXP", lut, "exp(-d * s_scores) for softmax"),
-        rq_softmax = consts:rq(C .. "_" .. cname(n_soft.obs) .. "_RQ", fixed.rq(2.0 ^ -31 / g_probs.scale), "Q31 / s_probs"),
+        rq_softmax = consts:rq(C .. "_" .. cname(n_soft.obs) .. "_RQ", fixed.rq(2.0 ^ -31 * inv(g_probs)), "2^-31 * (1/s_probs)"),
         grid_probs = grid_const(g_probs), probs_zp = g_probs.zero_point,
-        rq_pv = consts:rq(C .. "_" .. cname(n_pv.obs) .. "_RQ", fixed.rq(g_probs.scale * pv.grid.scale / g_out.scale), "s_p * s_v / s_out"),
+        rq_pv = consts:rq(C .. "_" .. cname(n_pv.obs) .. "_RQ", fixed.rq(g_probs.scale * pv.grid.scale * inv(g_out)), "s_p * s_v * (1/s_out)"),
         grid_out = grid_const(g_out),
       })
 
@@ -423,7 +437,7 @@ function graph_plan.build(spec)
         local dest = destination(nd)
         local gr = result(nd, dest)
         step("heads_first", { note = note(gr), out = dest.ptr, x = x.ptr, rows = rows_expr(), heads = dims.Hk,
-          d = dims.d, x_zp = x.grid.zero_point, rq = rq_const(nd, x.grid.scale / gr.scale, "s_in / s_out"),
+          d = dims.d, x_zp = x.grid.zero_point, rq = rq_const(nd, x.grid.scale * inv(gr), "s_in * (1/s_out)"),
           grid = grid_const(gr) })
       end
 

@@ -105,18 +105,19 @@ typedef struct {
   const kiln_fq *fq; /* fake-quantize with these (per observer), or NULL */
 } kiln_observe;
 
-/* Working memory of one graph execution. */
+/* Working memory of one graph execution, in float or double (elem bytes). */
 typedef struct {
   const kiln_program *prog;
   const kiln_model_dims *dims;
-  float **data;   /* per slot: where its tensor is now (bound, owned or aliased) */
-  float **buf;    /* per TEMP slot: the buffer it owns */
-  size_t *cap;    /* capacity of buf, floats */
+  size_t elem;    /* sizeof(float) or sizeof(double) */
+  void **data;    /* per slot: where its tensor is now (bound, owned or aliased) */
+  void **buf;     /* per TEMP slot: the buffer it owns */
+  size_t *cap;    /* capacity of buf, elements */
   size_t *numel;  /* current element count per slot */
   int (*shape)[KILN_MAX_RANK]; /* evaluated dims per slot */
 } kiln_graph_state;
 
-int kiln_graph_init(kiln_graph_state *st, const kiln_program *prog, const kiln_model_dims *dims);
+int kiln_graph_init(kiln_graph_state *st, const kiln_program *prog, const kiln_model_dims *dims, size_t elem);
 void kiln_graph_free(kiln_graph_state *st);
 
 /* Runs a graph for S query tokens after P past tokens. Inputs are bound in
@@ -125,6 +126,10 @@ void kiln_graph_free(kiln_graph_state *st);
  * observers are skipped: weights are observed and quantized once, from the
  * weights). Returns 0, or -1 if a tensor would exceed its capacity. */
 int kiln_graph_run(kiln_graph_state *st, int S, int P, const kiln_observe *obs);
+/* The same in double (elem = sizeof(double)); obs->min/max must be NULL. */
+int kiln_graph_run_f64(kiln_graph_state *st, int S, int P, const kiln_observe *obs);
+/* Evaluates every slot's shape for S and P and binds the owned buffers. */
+int kiln_graph_bind_shapes(kiln_graph_state *st, int S, int P);
 
 /* y = FQ(x) for n values (y may be x). */
 void kiln_fake_quant(float *y, const float *x, size_t n, const kiln_fq *q);
@@ -140,6 +145,15 @@ typedef struct {
   const float **head_params; /* [head_prog->n_params] */
 
   kiln_graph_state graph, head;
+  kiln_graph_state graph64;  /* the layer graph in double (exact reference), made on first use */
+  double *params64;          /* the layer params in double, [n_layers][all params], made on first use */
+  size_t *param64_at;        /* offset of each [layer][param] in params64 */
+  double *mask64, *rope64;   /* scratch of the double runs */
+  /* if not NULL, each layer param's per-row scale [n_layers][n_params][rows]
+   * (weights given fake-quantized): the double copies are snapped to the
+   * exact grid values (q - zp) * scale instead of their float32 roundings */
+  const float *const *param_scales;
+  const int *param_rows;
   float *cache_k, *cache_v; /* [n_layers][Hk][max_seq][hd]: each layer's new_k/new_v */
   float *past_k, *past_v;   /* [Hk][P][hd], contiguous past handed to the graph */
   float *cos_table, *sin_table; /* [max_seq][hd], sin pre-negated in the first half */
@@ -149,6 +163,9 @@ typedef struct {
   float *range_min, *range_max, *head_min, *head_max;
   /* fake quantization (NULL: float): layers [n_layers][n_obs], head [n_obs] */
   const kiln_fq *fq, *head_fq;
+  /* if not NULL, forward() copies each layer's input and the last layer's
+   * output here: [n_layers + 1][S][D] */
+  float *capture;
 } kiln_float_model;
 
 int kiln_model_init(kiln_float_model *m);
@@ -160,6 +177,17 @@ int kiln_model_observe(kiln_float_model *m, int on);
  * earlier tokens). Runs the head on every row if all_rows, else on the last
  * row only; logits at m->logits. Returns 0, or -1 on a bad length. */
 int kiln_model_forward(kiln_float_model *m, const int *tokens, int S, int pos, int all_rows);
+
+/* Runs decoder layer l alone: x [S][D] at positions pos..pos+S-1 after the
+ * past [Hk][pos][hd] (K and V); writes y [S][D] and new_k, new_v [Hk][S][hd].
+ * Observers and fake quantization apply as in forward(). Returns 0 or -1. */
+int kiln_model_run_layer(kiln_float_model *m, int l, const float *x, int S, int pos, const float *past_k,
+                         const float *past_v, float *y, float *new_k, float *new_v);
+
+/* The same in double with exact fake quantization (see graph_f64.c): x, past
+ * and results in double. */
+int kiln_model_run_layer_f64(kiln_float_model *m, int l, const double *x, int S, int pos, const double *past_k,
+                             const double *past_v, double *y, double *new_k, double *new_v);
 
 /* Fills the RoPE tables: TICO's float32 formula, sin pre-negated. */
 void kiln_rope_tables(float *cos_table, float *sin_table, int max_seq, int hd, float theta);

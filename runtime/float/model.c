@@ -34,8 +34,8 @@ int kiln_model_init(kiln_float_model *m) {
   size_t M = (size_t)d->max_seq;
   size_t cache = (size_t)d->n_layers * d->Hk * M * d->hd;
   size_t past = (size_t)d->Hk * M * d->hd;
-  if (kiln_graph_init(&m->graph, m->prog, &m->dims) != 0) return -1;
-  if (kiln_graph_init(&m->head, m->head_prog, &m->dims) != 0) return -1;
+  if (kiln_graph_init(&m->graph, m->prog, &m->dims, sizeof(float)) != 0) return -1;
+  if (kiln_graph_init(&m->head, m->head_prog, &m->dims, sizeof(float)) != 0) return -1;
   m->cache_k = calloc(cache, sizeof(float));
   m->cache_v = calloc(cache, sizeof(float));
   m->past_k = calloc(past, sizeof(float));
@@ -50,6 +50,10 @@ int kiln_model_init(kiln_float_model *m) {
     return -1;
   kiln_rope_tables(m->cos_table, m->sin_table, d->max_seq, d->hd, d->rope_theta);
   m->range_min = m->range_max = m->head_min = m->head_max = NULL;
+  m->params64 = m->mask64 = m->rope64 = NULL;
+  m->param64_at = NULL;
+  m->param_scales = NULL;
+  m->param_rows = NULL;
   return 0;
 }
 
@@ -62,6 +66,10 @@ static void free_ranges(kiln_float_model *m) {
 void kiln_model_free(kiln_float_model *m) {
   kiln_graph_free(&m->graph);
   kiln_graph_free(&m->head);
+  if (m->params64) kiln_graph_free(&m->graph64);
+  free(m->params64); free(m->param64_at); free(m->mask64); free(m->rope64);
+  m->params64 = m->mask64 = m->rope64 = NULL;
+  m->param64_at = NULL;
   free(m->cache_k); free(m->cache_v);
   free(m->past_k); free(m->past_v);
   free(m->cos_table); free(m->sin_table);
@@ -94,28 +102,126 @@ int kiln_model_observe(kiln_float_model *m, int on) {
   return 0;
 }
 
+/* Binds the inputs of layer l (mask, RoPE rows, past, params) and runs it. */
+static int run_layer(kiln_float_model *m, int l, const float *x, int S, int pos, const float *past_k,
+                     const float *past_v) {
+  const kiln_model_dims *d = &m->dims;
+  const kiln_program *pg = m->prog;
+  kiln_graph_state *g = &m->graph;
+  int K = pos + S;
+  /* Causal additive mask over the K keys: row s is position pos + s. */
+  for (int s = 0; s < S; s++)
+    for (int t = 0; t < K; t++) m->mask[(size_t)s * K + t] = t <= pos + s ? 0.0f : MASK_FILL;
+  g->data[pg->ports[KILN_IN_MASK]] = m->mask;
+  g->data[pg->ports[KILN_IN_COS]] = m->cos_table + (size_t)pos * d->hd;
+  g->data[pg->ports[KILN_IN_SIN]] = m->sin_table + (size_t)pos * d->hd;
+  g->data[pg->ports[KILN_IN_PAST_K]] = (float *)past_k;
+  g->data[pg->ports[KILN_IN_PAST_V]] = (float *)past_v;
+  g->data[pg->ports[KILN_IN_X]] = (float *)x;
+  for (int p = 0; p < pg->n_params; p++)
+    g->data[pg->param_slots[p]] = (float *)m->params[(size_t)l * pg->n_params + p];
+  size_t at = (size_t)l * pg->n_obs;
+  kiln_observe obs = { m->range_min ? m->range_min + at : NULL, m->range_max ? m->range_max + at : NULL,
+                       m->fq ? m->fq + at : NULL };
+  return kiln_graph_run(g, S, pos, &obs);
+}
+
+int kiln_model_run_layer(kiln_float_model *m, int l, const float *x, int S, int pos, const float *past_k,
+                         const float *past_v, float *y, float *new_k, float *new_v) {
+  const kiln_model_dims *d = &m->dims;
+  const kiln_program *pg = m->prog;
+  if (l < 0 || l >= d->n_layers || S < 1 || pos < 0 || pos + S > d->max_seq) return -1;
+  if (run_layer(m, l, x, S, pos, past_k, past_v) != 0) return -1;
+  size_t kv = (size_t)d->Hk * S * d->hd;
+  memcpy(y, m->graph.data[pg->ports[KILN_OUT_Y]], (size_t)S * d->D * sizeof(float));
+  memcpy(new_k, m->graph.data[pg->ports[KILN_OUT_NEW_K]], kv * sizeof(float));
+  memcpy(new_v, m->graph.data[pg->ports[KILN_OUT_NEW_V]], kv * sizeof(float));
+  return 0;
+}
+
+/* The double copies of the layer params and the scratch of double runs. */
+static int prepare_f64(kiln_float_model *m) {
+  const kiln_model_dims *d = &m->dims;
+  const kiln_program *pg = m->prog;
+  if (m->params64) return 0;
+  size_t count = (size_t)d->n_layers * pg->n_params, total = 0;
+  m->param64_at = malloc((count + 1) * sizeof *m->param64_at);
+  if (!m->param64_at) return -1;
+  /* param sizes from the slot shapes */
+  if (kiln_graph_init(&m->graph64, pg, d, sizeof(double)) != 0) return -1;
+  if (kiln_graph_bind_shapes(&m->graph64, 1, 0) != 0) return -1;
+  total = 0;
+  for (int l = 0; l < d->n_layers; l++)
+    for (int p = 0; p < pg->n_params; p++) {
+      m->param64_at[(size_t)l * pg->n_params + p] = total;
+      total += m->graph64.numel[pg->param_slots[p]];
+    }
+  m->params64 = malloc((total ? total : 1) * sizeof(double));
+  m->mask64 = malloc((size_t)d->max_seq * d->max_seq * sizeof(double));
+  m->rope64 = malloc(2 * (size_t)d->max_seq * d->hd * sizeof(double));
+  if (!m->params64 || !m->mask64 || !m->rope64) return -1;
+  for (int l = 0; l < d->n_layers; l++)
+    for (int p = 0; p < pg->n_params; p++) {
+      size_t k = (size_t)l * pg->n_params + p;
+      size_t at = m->param64_at[k], n = m->graph64.numel[pg->param_slots[p]];
+      const float *src = m->params[k];
+      if (m->param_scales && m->param_scales[k]) {
+        /* w = (q - zp) * s rounded to float32: (q - zp) = rint(w / s) exactly */
+        size_t rows = (size_t)m->param_rows[k], cols = n / rows;
+        for (size_t r = 0; r < rows; r++) {
+          double s = m->param_scales[k][r];
+          for (size_t c = 0; c < cols; c++) m->params64[at + r * cols + c] = rint(src[r * cols + c] / s) * s;
+        }
+      } else {
+        for (size_t i = 0; i < n; i++) m->params64[at + i] = src[i];
+      }
+    }
+  return 0;
+}
+
+int kiln_model_run_layer_f64(kiln_float_model *m, int l, const double *x, int S, int pos, const double *past_k,
+                             const double *past_v, double *y, double *new_k, double *new_v) {
+  const kiln_model_dims *d = &m->dims;
+  const kiln_program *pg = m->prog;
+  kiln_graph_state *g = &m->graph64;
+  if (l < 0 || l >= d->n_layers || S < 1 || pos < 0 || pos + S > d->max_seq) return -1;
+  if (prepare_f64(m) != 0) return -1;
+  int K = pos + S;
+  for (int s = 0; s < S; s++)
+    for (int t = 0; t < K; t++) m->mask64[(size_t)s * K + t] = t <= pos + s ? 0.0 : MASK_FILL;
+  double *cos64 = m->rope64, *sin64 = m->rope64 + (size_t)d->max_seq * d->hd;
+  for (size_t i = 0; i < (size_t)S * d->hd; i++) {
+    cos64[i] = m->cos_table[(size_t)pos * d->hd + i];
+    sin64[i] = m->sin_table[(size_t)pos * d->hd + i];
+  }
+  g->data[pg->ports[KILN_IN_MASK]] = m->mask64;
+  g->data[pg->ports[KILN_IN_COS]] = cos64;
+  g->data[pg->ports[KILN_IN_SIN]] = sin64;
+  g->data[pg->ports[KILN_IN_PAST_K]] = (double *)past_k;
+  g->data[pg->ports[KILN_IN_PAST_V]] = (double *)past_v;
+  g->data[pg->ports[KILN_IN_X]] = (double *)x;
+  for (int p = 0; p < pg->n_params; p++)
+    g->data[pg->param_slots[p]] = m->params64 + m->param64_at[(size_t)l * pg->n_params + p];
+  kiln_observe obs = { NULL, NULL, m->fq ? m->fq + (size_t)l * pg->n_obs : NULL };
+  if (kiln_graph_run_f64(g, S, pos, &obs) != 0) return -1;
+  size_t kv = (size_t)d->Hk * S * d->hd;
+  memcpy(y, g->data[pg->ports[KILN_OUT_Y]], (size_t)S * d->D * sizeof(double));
+  memcpy(new_k, g->data[pg->ports[KILN_OUT_NEW_K]], kv * sizeof(double));
+  memcpy(new_v, g->data[pg->ports[KILN_OUT_NEW_V]], kv * sizeof(double));
+  return 0;
+}
+
 int kiln_model_forward(kiln_float_model *m, const int *tokens, int S, int pos, int all_rows) {
   const kiln_model_dims *d = &m->dims;
   const kiln_program *pg = m->prog, *hp = m->head_prog;
   kiln_graph_state *g = &m->graph, *h = &m->head;
   int M = d->max_seq, hd = d->hd, Hk = d->Hk, D = d->D;
-  int K = pos + S;
-  if (S < 1 || pos < 0 || K > M) return -1;
+  if (S < 1 || pos < 0 || pos + S > M) return -1;
 
   for (int s = 0; s < S; s++) {
     if (tokens[s] < 0 || tokens[s] >= d->vocab) return -1;
     memcpy(m->x + (size_t)s * D, m->embedding + (size_t)tokens[s] * D, (size_t)D * sizeof(float));
   }
-  /* Causal additive mask over the K keys: row s is position pos + s. */
-  for (int s = 0; s < S; s++)
-    for (int t = 0; t < K; t++) m->mask[(size_t)s * K + t] = t <= pos + s ? 0.0f : MASK_FILL;
-
-  g->data[pg->ports[KILN_IN_MASK]] = m->mask;
-  g->data[pg->ports[KILN_IN_COS]] = m->cos_table + (size_t)pos * hd;
-  g->data[pg->ports[KILN_IN_SIN]] = m->sin_table + (size_t)pos * hd;
-  g->data[pg->ports[KILN_IN_PAST_K]] = m->past_k;
-  g->data[pg->ports[KILN_IN_PAST_V]] = m->past_v;
-
   for (int l = 0; l < d->n_layers; l++) {
     size_t layer_base = (size_t)l * Hk * M * hd;
     float *ck = m->cache_k + layer_base, *cv = m->cache_v + layer_base;
@@ -124,14 +230,8 @@ int kiln_model_forward(kiln_float_model *m, const int *tokens, int S, int pos, i
       memcpy(m->past_k + (size_t)hh * pos * hd, ck + (size_t)hh * M * hd, (size_t)pos * hd * sizeof(float));
       memcpy(m->past_v + (size_t)hh * pos * hd, cv + (size_t)hh * M * hd, (size_t)pos * hd * sizeof(float));
     }
-    g->data[pg->ports[KILN_IN_X]] = m->x;
-    for (int p = 0; p < pg->n_params; p++)
-      g->data[pg->param_slots[p]] = (float *)m->params[(size_t)l * pg->n_params + p];
-
-    size_t at = (size_t)l * pg->n_obs;
-    kiln_observe obs = { m->range_min ? m->range_min + at : NULL, m->range_max ? m->range_max + at : NULL,
-                         m->fq ? m->fq + at : NULL };
-    if (kiln_graph_run(g, S, pos, &obs) != 0) return -1;
+    if (m->capture) memcpy(m->capture + (size_t)l * S * D, m->x, (size_t)S * D * sizeof(float));
+    if (run_layer(m, l, m->x, S, pos, m->past_k, m->past_v) != 0) return -1;
 
     /* keep the new tokens' K/V (the cache delta) at slots [pos, pos + S) */
     const float *nk = g->data[pg->ports[KILN_OUT_NEW_K]], *nv = g->data[pg->ports[KILN_OUT_NEW_V]];
@@ -141,6 +241,7 @@ int kiln_model_forward(kiln_float_model *m, const int *tokens, int S, int pos, i
     }
     memcpy(m->x, g->data[pg->ports[KILN_OUT_Y]], (size_t)S * D * sizeof(float));
   }
+  if (m->capture) memcpy(m->capture + (size_t)d->n_layers * S * D, m->x, (size_t)S * D * sizeof(float));
 
   int first = all_rows ? 0 : S - 1;
   h->data[hp->ports[KILN_IN_X]] = m->x + (size_t)first * D;

@@ -1,0 +1,96 @@
+-- kiln eval MODEL --qparams Q -z TOK --text FILE: generate the C for a
+-- target, build it for the host, and measure it against the float model:
+-- per layer and adapter (TICO's error summary, LSBs against the fake-quant
+-- reference), prefill/decode consistency, then perplexity, KL divergence and
+-- top-1 agreement on the stories of FILE.
+
+local fail = require "util.fail"
+local progress = require "util.progress"
+local stories = require "read.stories"
+local common = require "cli.common"
+local generate = require "emit.generate"
+local float_model = require "model.float_model"
+local graph_plan = require "plan.graph_plan"
+local host = require "eval.host"
+local layers = require "eval.layers"
+local metrics = require "eval.metrics"
+
+local verb = {
+  summary = "build the generated C and measure it against the float and fake-quant references",
+  synopsis = "MODEL --qparams Q -z TOKENIZER --text FILE [--target T] [--stories N] [--max-tokens N]",
+  positional = { "MODEL" },
+  options = {
+    { "--qparams", key = "qparams", required = true, metavar = "FILE", help = "qparams.json" },
+    common.TOKENIZER_OPTION,
+    { "--text", key = "text", required = true, metavar = "FILE", help = "stories, separated by <|endoftext|>" },
+    { "--target", key = "target", default = "portable", metavar = "T", help = "rules/T.lua" },
+    { "--stories", key = "stories", type = "integer", min = 1, metavar = "N", help = "stories for the model metrics (default all)" },
+    { "--max-tokens", key = "max_tokens", type = "integer", min = 2, default = 512, metavar = "N",
+      help = "tokens per story, BOS included" },
+    { "--prefill-len", key = "prefill_len", type = "integer", min = 2, metavar = "S", help = "static prefill block" },
+    { "--append-len", key = "append_len", type = "integer", min = 1, metavar = "Q", help = "static append-prefill block" },
+    { "--layers-only", key = "layers_only", type = "flag", help = "skip the model-level metrics" },
+    { "--keep", key = "keep", metavar = "DIR", help = "generate into DIR and keep it" },
+  },
+}
+
+function verb.run(opts, context)
+  local native = context.native
+  local texts = stories.read(opts.text)
+  local work = host.workspace()
+  local dir = opts.keep or (work .. "/model")
+  local ok, err = pcall(function()
+    local g = generate.run {
+      root = context.root, native = native, model_path = opts.MODEL, qparams_path = opts.qparams,
+      target = opts.target, prefill_len = opts.prefill_len, append_len = opts.append_len, output = dir,
+    }
+    if opts.max_tokens > g.desc.max_seq then
+      fail.usage(string.format("--max-tokens: %d exceeds max_seq %d", opts.max_tokens, g.desc.max_seq))
+    end
+    host.build(dir)
+    local tok = common.tokenizer(opts.tokenizer, g.model)
+    local ids = {}
+    for i = 1, math.min(#texts, opts.stories or #texts) do
+      local t = tok:encode(texts[i], true, false)
+      ids[i] = table.move(t, 1, math.min(#t, opts.max_tokens), 1, {})
+    end
+    local ctx = {
+      native = native, model = g.model, fq = float_model.with_fake_quant(native, g.model, g.qp), qp = g.qp,
+      desc = g.desc, dir = dir, logits_grid = graph_plan.grid_of(g.qp, "lm_head.act_out"),
+    }
+    -- the layer checks use the first story long enough for all three adapters
+    for _, t in ipairs(ids) do
+      if #t >= g.desc.prefill_len + g.desc.append_len + 2 then ctx.tokens = t; break end
+    end
+    ctx.tokens = ctx.tokens or ids[1]
+    local results, text = layers.compare(ctx)
+    print(text)
+    local worst_within, worst_lsb = 1.0, 0
+    for _, r in ipairs(results) do
+      for _, name in ipairs({ "hidden", "new_k", "new_v" }) do
+        worst_within = math.min(worst_within, r[name].within_1lsb)
+        worst_lsb = math.max(worst_lsb, r[name].max_lsb)
+      end
+    end
+    local consistency = 0
+    for _, r in ipairs(layers.prefill_vs_decode(ctx)) do consistency = math.max(consistency, r.max_lsb) end
+    print(string.format("within_1lsb_min %.6f", worst_within))
+    print(string.format("max_lsb_deviation %d", worst_lsb))
+    print(string.format("prefill_vs_decode_max_lsb %d", consistency))
+    if not opts.layers_only then
+      local bar = progress.new(native, "scoring", #ids)
+      local m = metrics.model(ctx, ids, bar)
+      bar:done()
+      print(string.format("stories %d", m.stories))
+      print(string.format("positions %d", m.positions))
+      print(string.format("perplexity_float %.4f", m.perplexity_float))
+      print(string.format("perplexity %.4f", m.perplexity))
+      print(string.format("kl_mean %.6f", m.kl_mean))
+      print(string.format("top1_agreement %.4f", m.top1_agreement))
+    end
+  end)
+  host.cleanup(work)
+  if not ok then error(err, 0) end
+end
+
+return verb

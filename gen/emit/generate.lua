@@ -1,0 +1,87 @@
+-- The whole of `kiln gen` as a function, for the verbs that generate on the
+-- way (eval, run and ppl with --qparams): read the model and the qparams,
+-- plan and emit for a target, and swap the tree into place.
+
+local fail = require "util.fail"
+local files = require "util.files"
+local checkpoint = require "read.checkpoint"
+local float_model = require "model.float_model"
+local description = require "model.description"
+local qparams_file = require "calib.qparams_file"
+local targets = require "emit.targets"
+local c_model = require "emit.c_model"
+
+local generate = {}
+
+-- Generates into a fresh directory beside the target and swaps it in, so a
+-- failure leaves an existing output untouched.
+function generate.write_tree(dir, tree)
+  local parent = dir:match("^(.*)/[^/]+/*$") or "."
+  files.make_dir(parent)
+  local tmp = string.format("%s/.%s.kiln-tmp-%d", parent, files.basename(dir), math.random(1 << 30))
+  local names = {}
+  for name in pairs(tree) do names[#names + 1] = name end
+  table.sort(names)
+  for _, name in ipairs(names) do
+    local path = tmp .. "/" .. name
+    files.make_dir(path:match("^(.*)/[^/]+$"))
+    local f = assert(io.open(path, "wb"))
+    f:write(tree[name])
+    f:close()
+  end
+  local old = tmp .. ".old"
+  local had_old = files.exists(dir)
+  if had_old then assert(os.rename(dir, old)) end
+  local ok, err = os.rename(tmp, dir)
+  if not ok then
+    if had_old then os.rename(old, dir) end
+    os.execute("rm -rf " .. files.quote(tmp))
+    fail.raise(dir, nil, "cannot replace: " .. tostring(err))
+  end
+  if had_old then os.execute("rm -rf " .. files.quote(old)) end
+end
+
+-- The description with the static shapes of this generation.
+function generate.shapes(desc, opts)
+  local d = {}
+  for k, v in pairs(desc) do d[k] = v end
+  d = description.with_static_shapes(d)
+  if opts.max_seq then
+    if opts.max_seq > d.max_seq then
+      fail.usage(string.format("--max-seq: %d exceeds the model's %d", opts.max_seq, d.max_seq))
+    end
+    d.max_seq = opts.max_seq
+    d.prefill_len = math.min(d.prefill_len, d.max_seq)
+    d.append_len = math.min(d.append_len, d.max_seq)
+  end
+  d.prefill_len = opts.prefill_len or d.prefill_len
+  d.append_len = opts.append_len or d.append_len
+  for _, k in ipairs({ "prefill_len", "append_len" }) do
+    if d[k] > d.max_seq then
+      fail.usage(string.format("--%s: %d exceeds max_seq %d", k:gsub("_", "-"), d[k], d.max_seq))
+    end
+  end
+  return d
+end
+
+-- run{ root, native, model_path, qparams_path, target, prefill_len, append_len,
+-- max_seq, output, trace } -> { report, desc, qp, model, rules, output }
+-- trace: emit a kiln_trace() call after every step (evaluation builds only)
+function generate.run(o)
+  local rules = targets.load(o.root, o.target or "portable")
+  local ckpt = checkpoint.open(o.model_path)
+  local qp = qparams_file.read(o.qparams_path, ckpt.description)
+  local model = float_model.load(o.native, ckpt)
+  local desc = generate.shapes(ckpt.description, o)
+  local name = files.basename(o.output)
+  local tree, report = c_model.generate {
+    root = o.root, native = o.native, model = model, qp = qp, desc = desc, rules = rules, name = name,
+    prefill_len = desc.prefill_len, append_len = desc.append_len,
+    source = { model = files.basename(o.model_path), qparams = files.basename(o.qparams_path) },
+    trace = o.trace,
+  }
+  generate.write_tree(o.output, tree)
+  return { report = report, desc = desc, qp = qp, model = model, rules = rules, output = o.output }
+end
+
+return generate
