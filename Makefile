@@ -21,7 +21,7 @@ NATIVE_SRC := gen/native/kiln_native.c runtime/float/graph.c runtime/float/graph
   runtime/float/model.c runtime/float/sampler.c
 NATIVE_HDR := runtime/float/kiln_float.h runtime/float/graph_ops.inc
 
-.PHONY: all deps native demo test clean
+.PHONY: all deps native demo test golden clean
 
 all: native
 
@@ -66,6 +66,16 @@ demo: native
 
 test: native
 	@$(LUA) /usr/bin/busted --lpath='gen/?.lua;tests/?.lua' --cpath='.build/?.so' tests
+
+# The committed golden: the embedded default (synthetic) model, calibrated and
+# generated. `make test` regenerates it and fails on any difference.
+GOLDEN := out/synthetic
+golden: native
+	@set -e; d=$$(mktemp -d); trap 'rm -rf "$$d"' EXIT; \
+	$(KILN) synth -o $$d >/dev/null; \
+	$(KILN) calib $$d/model.bin -z $$d/tokenizer.bin --text $$d/text.txt --samples 8 --decode-steps 4 \
+	  --preset w8a16 -o $(GOLDEN).qparams.json; \
+	$(KILN) gen $$d/model.bin --qparams $(GOLDEN).qparams.json -o $(GOLDEN)
 
 clean:
 	rm -rf .build out/demo

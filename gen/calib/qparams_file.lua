@@ -63,9 +63,9 @@ end
 local function check_value(path, name, field, v, dt, symmetric)
   if field == "scale" then
     if not finite(v) then fail.raise(path, name, "scale is " .. tostring(v) .. ", not a finite number") end
-    if v <= 0 then fail.raise(path, name, "scale " .. tostring(v) .. " is not positive") end
+    if v <= 0 then fail.raise(path, name, string.format("scale %.9g is not positive", v)) end
     local s = f32.round(v)
-    if s == 0 or s == math.huge then fail.raise(path, name, "scale " .. tostring(v) .. " is not a positive float32") end
+    if s == 0 or s == math.huge then fail.raise(path, name, string.format("scale %.9g is not a positive float32", v)) end
     return s
   end
   if math.type(v) ~= "integer" then

@@ -8,7 +8,6 @@ local fail = require "util.fail"
 local progress = require "util.progress"
 local stories = require "read.stories"
 local common = require "cli.common"
-local generate = require "emit.generate"
 local float_model = require "model.float_model"
 local graph_plan = require "plan.graph_plan"
 local host = require "eval.host"
@@ -37,17 +36,13 @@ local verb = {
 function verb.run(opts, context)
   local native = context.native
   local texts = stories.read(opts.text)
-  local work = host.workspace()
-  local dir = opts.keep or (work .. "/model")
-  local ok, err = pcall(function()
-    local g = generate.run {
-      root = context.root, native = native, model_path = opts.MODEL, qparams_path = opts.qparams,
-      target = opts.target, prefill_len = opts.prefill_len, append_len = opts.append_len, output = dir,
-    }
+  host.with_model(context, {
+    model_path = opts.MODEL, qparams_path = opts.qparams, target = opts.target,
+    prefill_len = opts.prefill_len, append_len = opts.append_len, keep = opts.keep,
+  }, function(g, dir)
     if opts.max_tokens > g.desc.max_seq then
       fail.usage(string.format("--max-tokens: %d exceeds max_seq %d", opts.max_tokens, g.desc.max_seq))
     end
-    host.build(dir)
     local tok = common.tokenizer(opts.tokenizer, g.model)
     local ids = {}
     for i = 1, math.min(#texts, opts.stories or #texts) do
@@ -89,8 +84,6 @@ function verb.run(opts, context)
       print(string.format("top1_agreement %.4f", m.top1_agreement))
     end
   end)
-  host.cleanup(work)
-  if not ok then error(err, 0) end
 end
 
 return verb

@@ -2,11 +2,15 @@
 -- story text. Each story is encoded like llama2.c (BOS, dummy-prefix space),
 -- truncated to --max-tokens (BOS included); tokens 1..n-1 are predicted from
 -- their prefixes; perplexity = exp(mean NLL over every predicted token).
+-- With --qparams the logits come from the generated C (built for the host).
 
 local fail = require "util.fail"
 local progress = require "util.progress"
 local stories = require "read.stories"
 local common = require "cli.common"
+local host = require "eval.host"
+local metrics = require "eval.metrics"
+local graph_plan = require "plan.graph_plan"
 
 local verb = {
   summary = "perplexity of the float model over the stories of a text file",
@@ -17,35 +21,67 @@ local verb = {
     { "--text", key = "text", required = true, metavar = "FILE", help = "stories, separated by <|endoftext|>" },
     { "--max-tokens", key = "max_tokens", type = "integer", min = 2, default = 512, metavar = "N",
       help = "tokens per story, BOS included" },
+    { "--qparams", key = "qparams", metavar = "FILE", help = "score the generated C of this calibration instead" },
+    { "--target", key = "target", default = "portable", metavar = "T", help = "with --qparams: rules/T.lua" },
   },
 }
 
-function verb.run(opts, context)
-  local native = context.native
-  local texts = stories.read(opts.text)
-  local model = common.float_model(native, opts.MODEL)
-  if opts.max_tokens > model.desc.max_seq then
-    fail.usage(string.format("--max-tokens: %d exceeds the model's max_seq %d", opts.max_tokens, model.desc.max_seq))
-  end
-  local tok = common.tokenizer(opts.tokenizer, model)
-  local bar = progress.new(native, "scoring", #texts)
-  local nll, count, truncated = 0.0, 0, 0
-  for _, text in ipairs(texts) do
+-- Encodes every story (BOS, dummy prefix) and truncates it to max_tokens.
+local function encode_all(tok, texts, max_tokens)
+  local lists, truncated = {}, 0
+  for i, text in ipairs(texts) do
     local ids = tok:encode(text, true, false)
-    if #ids > opts.max_tokens then
+    if #ids > max_tokens then
       truncated = truncated + 1
-      ids = table.move(ids, 1, opts.max_tokens, 1, {})
+      ids = table.move(ids, 1, max_tokens, 1, {})
     end
+    lists[i] = ids
+  end
+  return lists, truncated
+end
+
+local function report(n_stories, truncated, max_tokens, count, mean_nll)
+  print(string.format("stories %d (%d truncated to %d tokens)", n_stories, truncated, max_tokens))
+  print(string.format("predicted_tokens %d", count))
+  print(string.format("mean_nll %.6f", mean_nll))
+  print(string.format("perplexity %.4f", math.exp(mean_nll)))
+end
+
+local function check_length(opts, max_seq)
+  if opts.max_tokens > max_seq then
+    fail.usage(string.format("--max-tokens: %d exceeds the model's max_seq %d", opts.max_tokens, max_seq))
+  end
+end
+
+local function ppl_generated(opts, context, texts)
+  host.with_model(context, { model_path = opts.MODEL, qparams_path = opts.qparams, target = opts.target },
+    function(g, dir)
+      check_length(opts, g.desc.max_seq)
+      local lists, truncated = encode_all(common.tokenizer(opts.tokenizer, g.model), texts, opts.max_tokens)
+      local bar = progress.new(context.native, "scoring", #lists)
+      local m = metrics.model({ native = context.native, model = g.model, desc = g.desc, dir = dir,
+        logits_grid = graph_plan.grid_of(g.qp, "lm_head.act_out") }, lists, bar)
+      bar:done()
+      report(#texts, truncated, opts.max_tokens, m.scored, math.log(m.perplexity))
+    end)
+end
+
+function verb.run(opts, context)
+  local texts = stories.read(opts.text)
+  if opts.qparams then return ppl_generated(opts, context, texts) end
+  local model = common.float_model(context.native, opts.MODEL)
+  check_length(opts, model.desc.max_seq)
+  local lists, truncated = encode_all(common.tokenizer(opts.tokenizer, model), texts, opts.max_tokens)
+  local bar = progress.new(context.native, "scoring", #lists)
+  local nll, count = 0.0, 0
+  for _, ids in ipairs(lists) do
     local story_nll, n = model.native:score(ids)
     nll, count = nll + story_nll, count + n
     bar:step()
   end
   bar:done()
   if count == 0 then fail.raise(opts.text, "text", "no story has two tokens to score") end
-  print(string.format("stories %d (%d truncated to %d tokens)", #texts, truncated, opts.max_tokens))
-  print(string.format("predicted_tokens %d", count))
-  print(string.format("mean_nll %.6f", nll / count))
-  print(string.format("perplexity %.4f", math.exp(nll / count)))
+  report(#texts, truncated, opts.max_tokens, count, nll / count)
 end
 
 return verb

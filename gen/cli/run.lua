@@ -3,9 +3,12 @@
 -- Same options, same loop, same sampler and the same printing rules as
 -- run.c, so `-t 0` reproduces its text byte for byte: one forward pass per
 -- position, prompt tokens forced, generation stops at BOS or after -n steps.
+-- With --qparams the tokens come from the generated C (built for the host),
+-- decoding greedily.
 
 local fail = require "util.fail"
 local common = require "cli.common"
+local host = require "eval.host"
 
 local verb = {
   summary = "generate text with the float reference model, like llama2.c's run",
@@ -14,14 +17,50 @@ local verb = {
   options = {
     common.TOKENIZER_OPTION,
     { "-i", "--prompt", key = "prompt", default = "", metavar = "TEXT", help = "prompt" },
-    { "-t", "--temperature", key = "temperature", type = "number", default = 1.0, min = 0, help = "0 = greedy" },
+    { "-t", "--temperature", key = "temperature", type = "number", min = 0,
+      help = "0 = greedy (default 1.0; 0 with --qparams)" },
     { "-p", "--topp", key = "topp", type = "number", default = 0.9, help = "nucleus sampling threshold" },
     { "-s", "--seed", key = "seed", type = "integer", default = 0, help = "random seed (0 = time)" },
     { "-n", "--steps", key = "steps", type = "integer", default = 256, min = 0, help = "positions to run (0 = max_seq)" },
+    { "--qparams", key = "qparams", metavar = "FILE", help = "run the generated C of this calibration instead" },
+    { "--target", key = "target", default = "portable", metavar = "T", help = "with --qparams: rules/T.lua" },
   },
 }
 
+-- Prints the pieces of ids[first..] as run.c does, stopping at BOS.
+local function print_pieces(tok, ids, first)
+  for i = first, #ids do
+    if ids[i] == 1 then break end -- BOS delimits sequences
+    io.write(tok:printable(tok:decode(ids[i - 1], ids[i])))
+  end
+  io.write("\n")
+end
+
+-- The generated C decodes greedily: the prompt, then steps - (prompt - 1) tokens.
+local function run_generated(opts, context)
+  if (opts.temperature or 0) ~= 0 then
+    fail.usage("-t: the generated C decodes greedily; use -t 0 with --qparams")
+  end
+  host.with_model(context, { model_path = opts.MODEL, qparams_path = opts.qparams, target = opts.target },
+    function(g, dir)
+      local tok = common.tokenizer(opts.tokenizer, g.model)
+      local steps = opts.steps
+      if steps == 0 or steps > g.desc.max_seq then steps = g.desc.max_seq end
+      local prompt = tok:encode(opts.prompt, true, false)
+      if #prompt > steps then prompt = table.move(prompt, 1, steps, 1, {}) end
+      local count = steps - #prompt + 1
+      local ids = table.move(prompt, 1, #prompt, 1, {})
+      if count > 0 then
+        local out = host.run(dir, string.format("generate %d %s", count, table.concat(prompt, " ")))
+        for id in out:gmatch("%d+") do ids[#ids + 1] = math.tointeger(tonumber(id)) end
+      end
+      print_pieces(tok, ids, 2)
+    end)
+end
+
 function verb.run(opts, context)
+  if opts.qparams then return run_generated(opts, context) end
+  opts.temperature = opts.temperature or 1.0
   local native = context.native
   local model = common.float_model(native, opts.MODEL)
   local tok = common.tokenizer(opts.tokenizer, model)

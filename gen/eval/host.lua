@@ -46,4 +46,27 @@ function host.run(dir, args, input, runner, env)
   return out
 end
 
+
+-- with_model(context, o, fn): generates the C for o.model_path / o.qparams_path
+-- (and o.target, o.prefill_len, ...) into a scratch directory (or o.keep),
+-- builds it, calls fn(g, dir) with generate.run's result, and always removes
+-- the scratch directory. Returns fn's results.
+function host.with_model(context, o, fn)
+  local generate = require "emit.generate"
+  local work = host.workspace()
+  local dir = o.keep or (work .. "/model")
+  local result = table.pack(pcall(function()
+    local g = generate.run {
+      root = context.root, native = context.native, model_path = o.model_path, qparams_path = o.qparams_path,
+      target = o.target, prefill_len = o.prefill_len, append_len = o.append_len, max_seq = o.max_seq,
+      output = dir, trace = o.trace,
+    }
+    host.build(dir)
+    return fn(g, dir)
+  end))
+  host.cleanup(work)
+  if not result[1] then error(result[2], 0) end
+  return table.unpack(result, 2, result.n)
+end
+
 return host

@@ -43,6 +43,7 @@ function metrics.model(ctx, stories, bar)
     kl_mean = sum.kl / sum.positions,
     top1_agreement = sum.agree / sum.positions,
     positions = sum.positions,
+    scored = sum.scored,
     stories = #inputs,
   }
 end

@@ -4,6 +4,8 @@
 -- declared once in constants.h. Order is insertion order, so the files come
 -- out the same for the same inputs.
 
+local f32 = require "util.f32"
+
 local constants = {}
 constants.__index = constants
 
@@ -58,7 +60,7 @@ function constants:grid(name, g)
     name = name, section = "constants", bytes = 12,
     decl = "extern const kiln_grid " .. name .. ";",
     def = string.format("%sconst kiln_grid %s = { %d, %d, %d };",
-      comment(string.format("%s: %s, scale %s, zero point %d", g.path, g.dtype, real(g.scale), g.zero_point)),
+      comment(string.format("%s: %s, scale %s, zero point %d", g.path, g.dtype, f32.format(g.scale), g.zero_point)),
       name, g.zero_point, g.qmin, g.qmax),
   })
 end

@@ -56,7 +56,7 @@ local function inv(g)
 end
 
 local function note(g)
-  return string.format("%s: %s, scale %s, zero point %d", g.path, g.dtype, constants.real(g.scale), g.zero_point)
+  return string.format("%s: %s, scale %s, zero point %d", g.path, g.dtype, f32.format(g.scale), g.zero_point)
 end
 
 -- Storage of a weight grid's codes.

@@ -57,8 +57,23 @@ typedef struct {
 
 /* ---- arithmetic ---------------------------------------------------------- */
 
-/* round_half_even(acc * rq.mult / 2^rq.shift), saturated to +-2^40. */
-int64_t kiln_scale(int64_t acc, kiln_rq rq);
+/* round_half_even(acc * rq.mult / 2^rq.shift), saturated to +-2^40: the
+ * general case, for any accumulator. */
+int64_t kiln_scale_wide(int64_t acc, kiln_rq rq);
+
+/* The same; accumulators below 2^32 in magnitude (nearly all) take one
+ * 64-bit product. */
+static inline int64_t kiln_scale(int64_t acc, kiln_rq rq) {
+  const uint64_t a = acc < 0 ? (uint64_t)0 - (uint64_t)acc : (uint64_t)acc;
+  if ((a >> 32) != 0 || rq.shift < 1 || rq.shift > 63) return kiln_scale_wide(acc, rq);
+  const uint64_t p = a * (uint64_t)(uint32_t)rq.mult; /* < 2^63 */
+  uint64_t q = p >> rq.shift;
+  const uint64_t rem = p & (((uint64_t)1 << rq.shift) - 1);
+  const uint64_t half = (uint64_t)1 << (rq.shift - 1);
+  if (rem > half || (rem == half && (q & 1))) q++;
+  if (q > ((uint64_t)1 << 40)) q = (uint64_t)1 << 40;
+  return acc < 0 ? -(int64_t)q : (int64_t)q;
+}
 /* round_half_even(v / 2^s), s in [0, 62]. */
 int64_t kiln_shift_rhe(int64_t v, int32_t s);
 /* round_half_even(num / den), den > 0. */
@@ -68,7 +83,12 @@ uint64_t kiln_isqrt(uint64_t v);
 /* exp(-d * s) in Q31 from a table pair. */
 uint32_t kiln_exp_q31(const kiln_exp_lut *lut, int32_t d);
 /* clamp(v + zp, qmin, qmax) */
-int16_t kiln_to_grid(int64_t v, const kiln_grid *g);
+static inline int16_t kiln_to_grid(int64_t v, const kiln_grid *g) {
+  v += g->zero_point;
+  if (v < g->qmin) v = g->qmin;
+  if (v > g->qmax) v = g->qmax;
+  return (int16_t)v;
+}
 
 /* ---- kernels --------------------------------------------------------------- */
 

@@ -15,7 +15,7 @@ static uint64_t shift_rhe(uint64_t v, int s) {
   return q;
 }
 
-int64_t kiln_scale(int64_t acc, kiln_rq rq) {
+int64_t kiln_scale_wide(int64_t acc, kiln_rq rq) {
   if (acc == 0) return 0;
   const int negative = acc < 0;
   const uint64_t a = negative ? (uint64_t)0 - (uint64_t)acc : (uint64_t)acc;
@@ -87,13 +87,6 @@ uint32_t kiln_exp_q31(const kiln_exp_lut *lut, int32_t d) {
   if (d > lut->max_d) return 0;
   if (d < 256) return lut->lo[d];
   return (uint32_t)shift_rhe((uint64_t)lut->lo[d & 255] * lut->hi[d >> 8], 31);
-}
-
-int16_t kiln_to_grid(int64_t v, const kiln_grid *g) {
-  v += g->zero_point;
-  if (v < g->qmin) v = g->qmin;
-  if (v > g->qmax) v = g->qmax;
-  return (int16_t)v;
 }
 
 /* round_half_even(v / 2^s) for signed v, s in [0, 62] */
