@@ -62,7 +62,14 @@ demo: native
 	echo "== kiln ppl (float reference)"; $(KILN) ppl $$model -z $$tok --text $$text --max-tokens 128 | tail -1; \
 	echo "== kiln calib --preset w8a16"; \
 	$(KILN) calib $$model -z $$tok --text $$text --samples 16 --decode-steps 8 -o $(DEMO)/qparams.json; \
-	echo "== wrote $(DEMO)/qparams.json"
+	echo "== kiln gen (portable integer C) -> $(DEMO)/model"; \
+	$(KILN) gen $$model --qparams $(DEMO)/qparams.json -o $(DEMO)/model; \
+	$(MAKE) -s -C $(DEMO)/model; \
+	echo "== kiln run --qparams (the generated C, greedy, 64 steps)"; \
+	$(KILN) run $$model -z $$tok --qparams $(DEMO)/qparams.json -n 64; \
+	echo "== kiln eval (20 stories; full report in $(DEMO)/eval.txt)"; \
+	$(KILN) eval $$model --qparams $(DEMO)/qparams.json -z $$tok --text $$text --stories 20 > $(DEMO)/eval.txt; \
+	sed -n '1,9p' $(DEMO)/eval.txt; grep -E '^[a-z_0-9]+ [-0-9.e]+$$' $(DEMO)/eval.txt
 
 test: native
 	@$(LUA) /usr/bin/busted --lpath='gen/?.lua;tests/?.lua' --cpath='.build/?.so' tests

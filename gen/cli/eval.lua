@@ -58,6 +58,10 @@ function verb.run(opts, context)
       if #t >= g.desc.prefill_len + g.desc.append_len + 2 then ctx.tokens = t; break end
     end
     ctx.tokens = ctx.tokens or ids[1]
+    if #g.report.untied > 0 then
+      print(string.format("note: %d KV cache observer pairs are untied (%s, ...): decode reads the past "
+        .. "requantized, so prefill and decode are not expected to agree", #g.report.untied, g.report.untied[1]))
+    end
     local results, text = layers.compare(ctx)
     print(text)
     local worst_within, worst_lsb = 1.0, 0

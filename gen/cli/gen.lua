@@ -25,6 +25,11 @@ function verb.run(opts, context)
     output = opts.output,
   }
   local r = g.report
+  if #r.untied > 0 then
+    io.stderr:write(string.format("kiln gen: note: %d KV cache observer pairs are untied (%s%s); the cached past is "
+      .. "requantized on every read, as TICO's graph does, and prefill and decode no longer agree exactly\n",
+      #r.untied, r.untied[1], #r.untied > 1 and ", ..." or ""))
+  end
   io.stderr:write(string.format(
     "kiln gen: %s for %s -> %s (weights %d B, constants %d B, arena %d B, KV cache %d B)\n",
     r.name, g.rules.name, opts.output, r.weights_bytes, r.constants_bytes, r.arena_bytes, r.kv_bytes))

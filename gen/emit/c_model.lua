@@ -96,6 +96,20 @@ function c_model.generate(spec)
   local grid_of = graph_plan.grid_of
   local embed_grid = grid_of(qp, "model.embed_tokens.weight")
 
+  -- KV cache formats: one per layer when new_k, present_key and past_key agree
+  local untied = {}
+  for l = 0, desc.layers - 1 do
+    local p = string.format("model.layers.%d.self_attn.", l)
+    for _, group in ipairs({ { "new_k", "present_key", "past_key" }, { "new_v", "present_value", "past_value" } }) do
+      local first = grid_of(qp, p .. group[1])
+      for i = 2, 3 do
+        if not graph_plan.same_grid(first, grid_of(qp, p .. group[i])) then
+          untied[#untied + 1] = string.format("layer %d: %s and %s", l, group[1], group[i])
+        end
+      end
+    end
+  end
+
   -- layers
   local layer_sources, scratch_words = {}, 0
   local x_grid = embed_grid
@@ -226,6 +240,7 @@ function c_model.generate(spec)
   out["constants.h"] = template.file(root, "constants.h", { name = spec.name, declarations = consts:declarations() })
   out["constants.c"] = template.file(root, "constants.c", { name = spec.name, definitions = consts:render("constants") })
   out["weights.c"] = template.file(root, "weights.c", { name = spec.name, definitions = consts:render("weights") })
+  vars.untied = untied
   return out, vars
 end
 

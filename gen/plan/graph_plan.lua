@@ -372,21 +372,20 @@ function graph_plan.build(spec)
       step("heads_first", { note = note(gr), out = fresh, x = new.ptr, rows = rows_expr(), heads = heads,
         d = dims.d, x_zp = new.grid.zero_point, rq = rq_const(nd, new.grid.scale * inv(gr), "s_in * (1/s_present)"),
         grid = grid_const(gr) })
-      local past_ptr = "NULL"
+      local past_ptr, past_buffer = "NULL", nil
       if past.kind == "cache" then
-        past_ptr = past.ptr
+        use(past) -- read below, or by the attention
+        past_ptr, past_buffer = past.ptr, past.buffer
         if not same_grid(past.grid, gr) then
-          local b = new_buffer(nd.out .. "_past", "Hk P d")
+          past_buffer = new_buffer(nd.out .. "_past", "Hk P d")
           step("requant_past", { note = note(gr), out = nd.out .. "_past", cache = past.ptr, heads = heads,
             max_seq = desc.max_seq, d = dims.d, in_zp = past.grid.zero_point,
             rq = consts:rq(C .. "_" .. cname(nd.obs) .. "_RQ_PAST", fixed.rq(past.grid.scale * inv(gr)), "s_past * (1/s_present)"),
             grid = grid_const(gr) })
           past_ptr = nd.out .. "_past"
-          past = { buffer = b }
         end
-        use(past)
       end
-      T[nd.out] = { kind = "present", past = past_ptr, past_buffer = past.buffer, fresh = fresh,
+      T[nd.out] = { kind = "present", past = past_ptr, past_buffer = past_buffer, fresh = fresh,
         fresh_buffer = fresh_buffer, grid = gr }
 
     elseif op == "qk" then

@@ -167,6 +167,27 @@ describe("kiln gen on stories260K", function()
     assert.is_true(v.perplexity > v.perplexity_float and v.perplexity < 2 * v.perplexity_float, "perplexity " .. v.perplexity)
   end)
 
+  it("requantizes the past on read when imported KV qparams are untied", function()
+    if not needs_shared() then return end
+    -- an imported calibration whose cache observers disagree
+    local doc = cjson.decode(support.read(qp.w8a16))
+    for l = 0, 4 do
+      local o = doc.observers
+      o[string.format("model.layers.%d.self_attn.past_key", l)].scale = o[string.format("model.layers.%d.self_attn.past_key", l)].scale * 1.5
+      o[string.format("model.layers.%d.self_attn.present_value", l)].scale = o[string.format("model.layers.%d.self_attn.present_value", l)].scale * 1.25
+    end
+    local q = work .. "/untied.json"
+    support.write(q, cjson.encode(doc))
+    local _, err, code = support.kiln_run("gen", MODEL, "--qparams", q, "-o", work .. "/untied")
+    assert.are.equal(0, code, err)
+    assert.matches("untied", err)
+    assert.matches("requantized", support.read(work .. "/untied/layer_0.c"))
+    local out, err2, code2 = support.kiln_run("eval", MODEL, "--qparams", q, "-z", TOK, "--text", TEXT, "--layers-only")
+    assert.are.equal(0, code2, err2)
+    local v = lines_of(out)
+    assert.is_true(v.within_1lsb_min >= 0.99, "within 1 LSB: " .. v.within_1lsb_min)
+  end)
+
   it("kiln run --qparams decodes run.c's greedy text through the generated C (w8a16)", function()
     if not needs_shared() then return end
     local out, err, code = support.kiln_run("run", MODEL, "-z", TOK, "--qparams", qp.w8a16, "-n", "200")
