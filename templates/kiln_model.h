@@ -66,6 +66,17 @@ void kiln_rope_rows(int32_t layer, int32_t pos, const int16_t **cos, const int16
 
 ${prototypes}
 
+/* The adapters of every layer, by layer index. */
+typedef void (*kiln_prefill_fn)(const int16_t *, int32_t, const int16_t *, const int16_t *, int16_t *, int16_t *,
+                                int16_t *, int16_t *);
+typedef void (*kiln_decode_fn)(const int16_t *, const int16_t *, const int16_t *, const int16_t *, const int16_t *,
+                               int32_t, int16_t *, int16_t *, int16_t *, int16_t *);
+typedef void (*kiln_append_fn)(const int16_t *, int32_t, const int16_t *, const int16_t *, const int16_t *,
+                               const int16_t *, int32_t, int16_t *, int16_t *, int16_t *, int16_t *);
+extern const kiln_prefill_fn kiln_prefill_adapters[KILN_LAYERS];
+extern const kiln_decode_fn kiln_decode_adapters[KILN_LAYERS];
+extern const kiln_append_fn kiln_append_adapters[KILN_LAYERS];
+
 /* Final RMSNorm and classifier on one row: y = KILN_VOCAB logits. */
 void kiln_head(const int16_t *x, int16_t *y, int16_t *scratch);
 ${trace_decl}

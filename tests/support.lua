@@ -27,6 +27,14 @@ function support.have_shared()
   return exists(support.models .. "/stories260K.bin")
 end
 
+-- In a busted test: true when stories260K is there, else marks the test
+-- pending (a fresh machine without ../shared) and returns false.
+function support.needs_shared()
+  if support.have_shared() then return true end
+  pending("../shared/models is not beside the checkout")
+  return false
+end
+
 function support.read(path)
   local f = assert(io.open(path, "rb"))
   local s = f:read("a")

@@ -22,4 +22,20 @@ end
 common.TOKENIZER_OPTION = { "-z", "--tokenizer", key = "tokenizer", required = true, metavar = "FILE",
   help = "llama2.c tokenizer.bin" }
 
+-- Static shapes of the generated C, for the verbs that generate.
+common.SHAPE_OPTIONS = {
+  { "--prefill-len", key = "prefill_len", type = "integer", min = 1, metavar = "S", help = "static prefill block" },
+  { "--append-len", key = "append_len", type = "integer", min = 1, metavar = "Q", help = "static append-prefill block" },
+}
+common.TARGET_OPTION = { "--target", key = "target", default = "portable", metavar = "T", help = "rules/T.lua" }
+
+-- options(list, ...) -> list followed by the extra options
+function common.options(list, ...)
+  local out = table.move(list, 1, #list, 1, {})
+  for _, extra in ipairs({ ... }) do
+    for _, o in ipairs(extra) do out[#out + 1] = o end
+  end
+  return out
+end
+
 return common

@@ -18,19 +18,17 @@ local verb = {
   summary = "build the generated C and measure it against the float and fake-quant references",
   synopsis = "MODEL --qparams Q -z TOKENIZER --text FILE [--target T] [--stories N] [--max-tokens N]",
   positional = { "MODEL" },
-  options = {
+  options = common.options({
     { "--qparams", key = "qparams", required = true, metavar = "FILE", help = "qparams.json" },
     common.TOKENIZER_OPTION,
     { "--text", key = "text", required = true, metavar = "FILE", help = "stories, separated by <|endoftext|>" },
-    { "--target", key = "target", default = "portable", metavar = "T", help = "rules/T.lua" },
+    common.TARGET_OPTION,
     { "--stories", key = "stories", type = "integer", min = 1, metavar = "N", help = "stories for the model metrics (default all)" },
     { "--max-tokens", key = "max_tokens", type = "integer", min = 2, default = 512, metavar = "N",
       help = "tokens per story, BOS included" },
-    { "--prefill-len", key = "prefill_len", type = "integer", min = 2, metavar = "S", help = "static prefill block" },
-    { "--append-len", key = "append_len", type = "integer", min = 1, metavar = "Q", help = "static append-prefill block" },
     { "--layers-only", key = "layers_only", type = "flag", help = "skip the model-level metrics" },
     { "--keep", key = "keep", metavar = "DIR", help = "generate into DIR and keep it" },
-  },
+  }, common.SHAPE_OPTIONS),
 }
 
 function verb.run(opts, context)
@@ -40,6 +38,7 @@ function verb.run(opts, context)
     model_path = opts.MODEL, qparams_path = opts.qparams, target = opts.target,
     prefill_len = opts.prefill_len, append_len = opts.append_len, keep = opts.keep,
   }, function(g, dir)
+    if g.desc.prefill_len < 2 then fail.usage("--prefill-len: eval needs at least 2 rows") end
     if opts.max_tokens > g.desc.max_seq then
       fail.usage(string.format("--max-tokens: %d exceeds max_seq %d", opts.max_tokens, g.desc.max_seq))
     end

@@ -3,19 +3,18 @@
 -- weights, with the rules of a target.
 
 local generate = require "emit.generate"
+local common = require "cli.common"
 
 local verb = {
   summary = "generate static C for a calibrated model (layers, head, driver, runtime)",
   synopsis = "MODEL --qparams Q -o out/NAME [--target T] [--prefill-len S] [--append-len Q] [--max-seq M]",
   positional = { "MODEL" },
-  options = {
+  options = common.options({
     { "--qparams", key = "qparams", required = true, metavar = "FILE", help = "qparams.json from kiln calib" },
     { "-o", "--output", key = "output", required = true, metavar = "DIR", help = "output directory (replaced on success)" },
-    { "--target", key = "target", default = "portable", metavar = "T", help = "rules/T.lua" },
-    { "--prefill-len", key = "prefill_len", type = "integer", min = 1, metavar = "S", help = "static prefill block" },
-    { "--append-len", key = "append_len", type = "integer", min = 1, metavar = "Q", help = "static append-prefill block" },
+    common.TARGET_OPTION,
     { "--max-seq", key = "max_seq", type = "integer", min = 2, metavar = "M", help = "KV cache capacity" },
-  },
+  }, common.SHAPE_OPTIONS),
 }
 
 function verb.run(opts, context)

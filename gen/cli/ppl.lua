@@ -22,7 +22,7 @@ local verb = {
     { "--max-tokens", key = "max_tokens", type = "integer", min = 2, default = 512, metavar = "N",
       help = "tokens per story, BOS included" },
     { "--qparams", key = "qparams", metavar = "FILE", help = "score the generated C of this calibration instead" },
-    { "--target", key = "target", default = "portable", metavar = "T", help = "with --qparams: rules/T.lua" },
+    common.TARGET_OPTION,
   },
 }
 

@@ -23,7 +23,7 @@ local verb = {
     { "-s", "--seed", key = "seed", type = "integer", default = 0, help = "random seed (0 = time)" },
     { "-n", "--steps", key = "steps", type = "integer", default = 256, min = 0, help = "positions to run (0 = max_seq)" },
     { "--qparams", key = "qparams", metavar = "FILE", help = "run the generated C of this calibration instead" },
-    { "--target", key = "target", default = "portable", metavar = "T", help = "with --qparams: rules/T.lua" },
+    common.TARGET_OPTION,
   },
 }
 

@@ -17,16 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef void (*prefill_fn)(const int16_t *, int32_t, const int16_t *, const int16_t *, int16_t *, int16_t *,
-                           int16_t *, int16_t *);
-typedef void (*decode_fn)(const int16_t *, const int16_t *, const int16_t *, const int16_t *, const int16_t *,
-                          int32_t, int16_t *, int16_t *, int16_t *, int16_t *);
-typedef void (*append_fn)(const int16_t *, int32_t, const int16_t *, const int16_t *, const int16_t *,
-                          const int16_t *, int32_t, int16_t *, int16_t *, int16_t *, int16_t *);
-
-static const prefill_fn PREFILL[KILN_LAYERS] = { kiln_layer0_prefill, kiln_layer1_prefill };
-static const decode_fn DECODE[KILN_LAYERS] = { kiln_layer0_decode, kiln_layer1_decode };
-static const append_fn APPEND[KILN_LAYERS] = { kiln_layer0_append, kiln_layer1_append };
 
 #define KV_WORDS (KILN_KV_HEADS * KILN_MAX_SEQ * KILN_HEAD_DIM)
 
@@ -95,16 +85,16 @@ static int layer(const char *which, const char *kind) {
   kiln_rope_rows(l, past_len, &cos, &sin);
   if (strcmp(kind, "prefill") == 0) {
     if (past_len != 0 || rows > KILN_PREFILL_LEN) die("prefill: no past, at most KILN_PREFILL_LEN rows");
-    PREFILL[l](x, rows, cos, sin, y, new_k, new_v, scratch);
+    kiln_prefill_adapters[l](x, rows, cos, sin, y, new_k, new_v, scratch);
   } else {
     read_exact(cache_k, sizeof(int16_t), KV_WORDS);
     read_exact(cache_v, sizeof(int16_t), KV_WORDS);
     if (strcmp(kind, "decode") == 0) {
       if (rows != 1) die("decode: one row");
-      DECODE[l](x, cos, sin, cache_k, cache_v, past_len, y, new_k, new_v, scratch);
+      kiln_decode_adapters[l](x, cos, sin, cache_k, cache_v, past_len, y, new_k, new_v, scratch);
     } else if (strcmp(kind, "append") == 0) {
       if (rows > KILN_APPEND_LEN) die("append: at most KILN_APPEND_LEN rows");
-      APPEND[l](x, rows, cos, sin, cache_k, cache_v, past_len, y, new_k, new_v, scratch);
+      kiln_append_adapters[l](x, rows, cos, sin, cache_k, cache_v, past_len, y, new_k, new_v, scratch);
     } else {
       die("adapter must be prefill, decode or append");
     }

@@ -8,16 +8,9 @@
 
 #include <stddef.h>
 
-typedef void (*prefill_fn)(const int16_t *, int32_t, const int16_t *, const int16_t *, int16_t *, int16_t *,
-                           int16_t *, int16_t *);
-typedef void (*decode_fn)(const int16_t *, const int16_t *, const int16_t *, const int16_t *, const int16_t *,
-                          int32_t, int16_t *, int16_t *, int16_t *, int16_t *);
-typedef void (*append_fn)(const int16_t *, int32_t, const int16_t *, const int16_t *, const int16_t *,
-                          const int16_t *, int32_t, int16_t *, int16_t *, int16_t *, int16_t *);
-
-static const prefill_fn PREFILL[KILN_LAYERS] = { kiln_layer0_prefill, kiln_layer1_prefill };
-static const decode_fn DECODE[KILN_LAYERS] = { kiln_layer0_decode, kiln_layer1_decode };
-static const append_fn APPEND[KILN_LAYERS] = { kiln_layer0_append, kiln_layer1_append };
+const kiln_prefill_fn kiln_prefill_adapters[KILN_LAYERS] = { kiln_layer0_prefill, kiln_layer1_prefill };
+const kiln_decode_fn kiln_decode_adapters[KILN_LAYERS] = { kiln_layer0_decode, kiln_layer1_decode };
+const kiln_append_fn kiln_append_adapters[KILN_LAYERS] = { kiln_layer0_append, kiln_layer1_append };
 
 /* RoPE rows per layer (layers whose cos/sin grids agree share a table) */
 static const int16_t *const ROPE_COS[KILN_LAYERS] = { ROPE_COS_0, ROPE_COS_0 };
@@ -73,12 +66,12 @@ static void run_block(const int32_t *tokens, int32_t n) {
     const int16_t *cos, *sin;
     kiln_rope_rows(l, state.pos, &cos, &sin);
     if (state.pos == 0)
-      PREFILL[l](x, n, cos, sin, y, state.new_k, state.new_v, state.scratch);
+      kiln_prefill_adapters[l](x, n, cos, sin, y, state.new_k, state.new_v, state.scratch);
     else if (n == 1)
-      DECODE[l](x, cos, sin, state.cache_k[l], state.cache_v[l], state.pos, y, state.new_k, state.new_v,
+      kiln_decode_adapters[l](x, cos, sin, state.cache_k[l], state.cache_v[l], state.pos, y, state.new_k, state.new_v,
                 state.scratch);
     else
-      APPEND[l](x, n, cos, sin, state.cache_k[l], state.cache_v[l], state.pos, y, state.new_k, state.new_v,
+      kiln_append_adapters[l](x, n, cos, sin, state.cache_k[l], state.cache_v[l], state.pos, y, state.new_k, state.new_v,
                 state.scratch);
     store_kv(state.cache_k[l], state.new_k, state.pos, n);
     store_kv(state.cache_v[l], state.new_v, state.pos, n);

@@ -7,14 +7,6 @@ local MODEL = support.models .. "/stories260K.bin"
 local TOK = support.models .. "/tok512.bin"
 local TEXT = support.models .. "/tinystories_valid_first100.txt"
 
-local function needs_shared()
-  if not support.have_shared() then
-    pending("../shared/models is not beside the checkout")
-    return false
-  end
-  return true
-end
-
 -- One line on stderr, starting "kiln: " and containing every fragment.
 local function assert_one_line(err, code, ...)
   assert.are_not.equal(0, code)
@@ -36,7 +28,7 @@ describe("bad input", function()
   end
 
   it("a truncated checkpoint, for every verb that reads one", function()
-    if not needs_shared() then return end
+    if not support.needs_shared() then return end
     local bad = prefix_of(MODEL, 500000, "cut.bin")
     local q = dir .. "/q.json"
     support.write(q, "keep me")
@@ -60,7 +52,7 @@ describe("bad input", function()
   end)
 
   it("a truncated or mismatched tokenizer", function()
-    if not needs_shared() then return end
+    if not support.needs_shared() then return end
     local bad = prefix_of(TOK, 3000, "tok.bin")
     local _, err, code = support.kiln_run("run", MODEL, "-z", bad, "-n", "4")
     assert_one_line(err, code, bad .. ": size: truncated")
@@ -75,7 +67,7 @@ describe("bad input", function()
   end)
 
   it("a missing, empty or binary text file", function()
-    if not needs_shared() then return end
+    if not support.needs_shared() then return end
     local q = dir .. "/q.json"
     support.write(q, "keep me")
     local empty, binary = dir .. "/empty.txt", dir .. "/binary.txt"
@@ -101,7 +93,7 @@ describe("bad input", function()
   end)
 
   it("misused options exit 2 with a usage line", function()
-    if not needs_shared() then return end
+    if not support.needs_shared() then return end
     for _, argv in ipairs({
       { "run", MODEL },
       { "run", MODEL, "-z", TOK, "-n", "many" },

@@ -20,14 +20,6 @@ local TOK = support.models .. "/tok512.bin"
 local TEXT = support.models .. "/tinystories_valid_first100.txt"
 local LAYERS = 5
 
-local function needs_shared()
-  if not support.have_shared() then
-    pending("../shared/models is not beside the checkout")
-    return false
-  end
-  return true
-end
-
 local function calib(out, ...)
   return support.kiln_run("calib", MODEL, "-z", TOK, "--text", TEXT, "--samples", "16", "--decode-steps", "8",
     "-o", out, ...)
@@ -63,7 +55,7 @@ describe("kiln calib on stories260K", function()
 
   for _, preset in ipairs({ "w8a16", "w8a8" }) do
     it("covers every observer of all 5 layers with the " .. preset .. " preset", function()
-      if not needs_shared() then return end
+      if not support.needs_shared() then return end
       local out = dir .. "/q.json"
       local _, err, code = calib(out, "--preset", preset)
       assert.are.equal(0, code, err)
@@ -106,7 +98,7 @@ describe("kiln calib on stories260K", function()
   end
 
   it("ties the KV cache observers by default and keeps TICO's apart with --untied-kv", function()
-    if not needs_shared() then return end
+    if not support.needs_shared() then return end
     local tied, untied = dir .. "/tied.json", dir .. "/untied.json"
     assert.are.equal(0, select(3, calib(tied)))
     assert.are.equal(0, select(3, calib(untied, "--untied-kv")))
@@ -130,7 +122,7 @@ describe("kiln calib on stories260K", function()
   end)
 
   it("refuses to write a file when an observer saw no data", function()
-    if not needs_shared() then return end
+    if not support.needs_shared() then return end
     local out = dir .. "/q.json"
     support.write(out, "previous contents")
     local _, err, code = calib(out, "--untied-kv", "--decode-steps", "0")
@@ -141,14 +133,14 @@ describe("kiln calib on stories260K", function()
   end)
 
   it("writes byte-identical files from identical runs", function()
-    if not needs_shared() then return end
+    if not support.needs_shared() then return end
     assert.are.equal(0, select(3, calib(dir .. "/a.json", "--samples", "4")))
     assert.are.equal(0, select(3, calib(dir .. "/b.json", "--samples", "4")))
     assert.are.equal(support.read(dir .. "/a.json"), support.read(dir .. "/b.json"))
   end)
 
   it("applies per-observer overrides, most specific first", function()
-    if not needs_shared() then return end
+    if not support.needs_shared() then return end
     local conf = dir .. "/overrides.lua"
     support.write(conf, [[
 return {
@@ -175,7 +167,7 @@ return {
   end)
 
   it("refuses bad overrides with one line naming the file and the key", function()
-    if not needs_shared() then return end
+    if not support.needs_shared() then return end
     local cases = {
       { '{ ["self_attn.sofmax"] = { dtype = "uint8" } }', "self_attn%.sofmax: matches no observer" },
       { '{ ["mlp.act_in"] = { dtype = "uint7" } }', "mlp%.act_in: .*uint7" },

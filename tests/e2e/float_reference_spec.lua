@@ -9,14 +9,6 @@ local float_model = require "model.float_model"
 local MODEL = support.models .. "/stories260K.bin"
 local TOK = support.models .. "/tok512.bin"
 
-local function needs_shared()
-  if not support.have_shared() then
-    pending("../shared/models is not beside the checkout")
-    return false
-  end
-  return true
-end
-
 local function greedy_ids()
   for line in io.lines(support.models .. "/stories260K_ref_token_ids.txt") do
     local s = line:match("^greedy_ids_from_bos: (.*)$")
@@ -32,28 +24,28 @@ describe("float reference on stories260K", function()
   after_each(function() support.cleanup() end)
 
   it("prints run.c's greedy text for -t 0 -n 200, byte for byte", function()
-    if not needs_shared() then return end
+    if not support.needs_shared() then return end
     local out, err, code = support.kiln_run("run", MODEL, "-z", TOK, "-t", "0", "-n", "200")
     assert.are.equal(0, code, err)
     assert.are.equal(support.read(support.models .. "/stories260K_ref_t0_n200.txt"), out)
   end)
 
   it("stops at BOS like run.c (-n 512 ends after 346 steps)", function()
-    if not needs_shared() then return end
+    if not support.needs_shared() then return end
     local out, err, code = support.kiln_run("run", MODEL, "-z", TOK, "-t", "0", "-n", "512", "-i", "Once upon a time")
     assert.are.equal(0, code, err)
     assert.are.equal(support.read(support.models .. "/stories260K_ref_t0_n512.txt"), out)
   end)
 
   it("samples like run.c with -t 1 -p 0.9 -s 133742", function()
-    if not needs_shared() then return end
+    if not support.needs_shared() then return end
     local out, err, code = support.kiln_run("run", MODEL, "-z", TOK, "-t", "1.0", "-p", "0.9", "-s", "133742")
     assert.are.equal(0, code, err)
     assert.are.equal(support.read(support.models .. "/stories260K_ref_t1_p0.9_s133742.txt"), out)
   end)
 
   it("matches run.c's logits at positions 0-31 within 1e-4", function()
-    if not needs_shared() then return end
+    if not support.needs_shared() then return end
     local model = float_model.load(native, checkpoint.open(MODEL))
     local ids = greedy_ids()
     local ref = support.read(support.models .. "/stories260K_ref_logits_pos0-31.f32")
@@ -77,7 +69,7 @@ describe("float reference on stories260K", function()
   end)
 
   it("has the reference perplexity on the first 100 validation stories", function()
-    if not needs_shared() then return end
+    if not support.needs_shared() then return end
     local out, err, code = support.kiln_run("ppl", MODEL, "-z", TOK,
       "--text", support.models .. "/tinystories_valid_first100.txt")
     assert.are.equal(0, code, err)

@@ -10,14 +10,6 @@ local TOK = support.models .. "/tok512.bin"
 local TEXT = support.models .. "/tinystories_valid_first100.txt"
 local STRICT = "-std=c99 -O2 -Wall -Wextra -Wpedantic -Werror"
 
-local function needs_shared()
-  if not support.have_shared() then
-    pending("../shared/models is not beside the checkout")
-    return false
-  end
-  return true
-end
-
 local function sh(cmd)
   local ok = os.execute(cmd .. " >/dev/null 2>&1")
   return ok
@@ -46,7 +38,7 @@ describe("kiln gen on stories260K", function()
 
   for _, preset in ipairs({ "w8a16", "w8a8" }) do
     it("compiles with gcc and clang under " .. STRICT .. " and runs (" .. preset .. ")", function()
-      if not needs_shared() then return end
+      if not support.needs_shared() then return end
       local dir = work .. "/" .. preset
       local _, err, code = support.kiln_run("gen", MODEL, "--qparams", qp[preset], "-o", dir)
       assert.are.equal(0, code, err)
@@ -64,7 +56,7 @@ describe("kiln gen on stories260K", function()
   end
 
   it("uses no float and links no libm in the model library", function()
-    if not needs_shared() then return end
+    if not support.needs_shared() then return end
     local dir = work .. "/nofloat"
     assert.are.equal(0, select(3, support.kiln_run("gen", MODEL, "--qparams", qp.w8a16, "-o", dir)))
     -- gcc refuses any floating-point code on x86 with -mgeneral-regs-only
@@ -92,7 +84,7 @@ describe("kiln gen on stories260K", function()
   end)
 
   it("writes byte-identical trees from identical runs", function()
-    if not needs_shared() then return end
+    if not support.needs_shared() then return end
     local dir, first = work .. "/twice/model", work .. "/first"
     assert.are.equal(0, select(3, support.kiln_run("gen", MODEL, "--qparams", qp.w8a8, "-o", dir)))
     assert.is_true(sh("cp -r " .. dir .. " " .. first))
@@ -101,7 +93,7 @@ describe("kiln gen on stories260K", function()
   end)
 
   it("refuses bad qparams with one line naming the observer, leaving the output untouched", function()
-    if not needs_shared() then return end
+    if not support.needs_shared() then return end
     local out = work .. "/kept"
     os.execute("mkdir -p " .. out .. " && echo keep > " .. out .. "/marker")
     local good = support.read(qp.w8a8)
@@ -143,7 +135,7 @@ describe("kiln gen on stories260K", function()
   end)
 
   it("w8a16: every layer and adapter within 1 LSB of the exact fake-quant reference, and the model targets", function()
-    if not needs_shared() then return end
+    if not support.needs_shared() then return end
     local out, err, code = support.kiln_run("eval", MODEL, "--qparams", qp.w8a16, "-z", TOK, "--text", TEXT)
     assert.are.equal(0, code, err)
     local v = lines_of(out)
@@ -158,7 +150,7 @@ describe("kiln gen on stories260K", function()
   end)
 
   it("w8a8: every layer and adapter within 1 LSB of the exact fake-quant reference", function()
-    if not needs_shared() then return end
+    if not support.needs_shared() then return end
     local out, err, code = support.kiln_run("eval", MODEL, "--qparams", qp.w8a8, "-z", TOK, "--text", TEXT, "--stories", "20")
     assert.are.equal(0, code, err)
     local v = lines_of(out)
@@ -168,7 +160,7 @@ describe("kiln gen on stories260K", function()
   end)
 
   it("requantizes the past on read when imported KV qparams are untied", function()
-    if not needs_shared() then return end
+    if not support.needs_shared() then return end
     -- an imported calibration whose cache observers disagree
     local doc = cjson.decode(support.read(qp.w8a16))
     for l = 0, 4 do
@@ -189,7 +181,7 @@ describe("kiln gen on stories260K", function()
   end)
 
   it("kiln run --qparams decodes run.c's greedy text through the generated C (w8a16)", function()
-    if not needs_shared() then return end
+    if not support.needs_shared() then return end
     local out, err, code = support.kiln_run("run", MODEL, "-z", TOK, "--qparams", qp.w8a16, "-n", "200")
     assert.are.equal(0, code, err)
     assert.are.equal(support.read(support.models .. "/stories260K_ref_t0_n200.txt"), out)
@@ -199,7 +191,7 @@ describe("kiln gen on stories260K", function()
   end)
 
   it("kiln ppl --qparams scores the generated C", function()
-    if not needs_shared() then return end
+    if not support.needs_shared() then return end
     local out, err, code = support.kiln_run("ppl", MODEL, "-z", TOK, "--text", TEXT, "--qparams", qp.w8a16, "--max-tokens", "128")
     assert.are.equal(0, code, err)
     local ppl = tonumber(out:match("perplexity (%S+)\n$"))
