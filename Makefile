@@ -8,8 +8,10 @@ SHARED ?= ../shared
 MODELS := $(SHARED)/models
 
 # Debian packages kiln needs: the Lua interpreter and headers, OpenBLAS for the
-# float reference, lua-cjson for reading JSON, busted for the tests.
-APT_PACKAGES := lua5.4 liblua5.4-dev libopenblas-dev lua-cjson lua-busted gcc make pkg-config
+# float reference, lua-cjson for reading JSON, busted for the tests, clang for
+# the warning checks, and the cross compilers and emulators of the targets.
+APT_PACKAGES := lua5.4 liblua5.4-dev libopenblas-dev lua-cjson lua-busted gcc clang make pkg-config \
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user gcc-arm-none-eabi binutils-arm-none-eabi qemu-system-arm
 
 CC ?= gcc
 CFLAGS_NATIVE = -std=c99 -O2 -fPIC -Wall -Wextra -Wpedantic -Werror -D_POSIX_C_SOURCE=200809L \

@@ -28,9 +28,17 @@ return {
   -- no linker sections: the host build places const data as it likes
   sections = { weights = nil, arena = nil },
 
-  -- how the generated Makefile builds for the host
+  -- how the generated Makefile builds: a library and the host test program
   build = {
+    makefile = "Makefile.mk",
     cc = "cc",
     cflags = "-std=c99 -O2 -Wall -Wextra -Wpedantic -Werror",
+    runner = "host",
   },
+
+  -- code-size model for the memory report (x86-64 gcc -O2, fitted on
+  -- stories260K and the synthetic model): bytes of the runtime and driver, of
+  -- each adapter function and of each kernel call; and the stack the driver
+  -- needs. Estimates.
+  code_size = { base = 12900, per_function = 200, per_call = 90, stack = 4096 },
 }

@@ -5,7 +5,7 @@
 #ifndef KILN_CONSTANTS_H
 #define KILN_CONSTANTS_H
 
-#include "runtime/kiln_rt.h"
+${runtime_includes}
 
 ${declarations}
 

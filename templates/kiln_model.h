@@ -24,12 +24,19 @@
 #define KILN_BLOCK ${block}             /* the larger of the two */
 #define KILN_SCRATCH_WORDS ${scratch_words} /* int16 words the adapters share */
 
-/* Memory report, in bytes. Flash: weights and constants; RAM: the arena
- * (hidden rows, cache deltas, logits, scratch) and the KV cache. */
-#define KILN_WEIGHTS_BYTES ${weights_bytes}
+/* Memory report, in bytes. Flash: code (an estimate for ${target}),
+ * constants and weights; RAM: the arena (hidden rows, cache deltas, logits,
+ * scratch), the KV cache, the stack (an estimate) and the firmware test
+ * program's buffers (0 where kiln writes no firmware). */
+#define KILN_CODE_BYTES ${code_bytes}
 #define KILN_CONSTANTS_BYTES ${constants_bytes}
+#define KILN_WEIGHTS_BYTES ${weights_bytes}
+#define KILN_FLASH_BYTES (KILN_CODE_BYTES + KILN_CONSTANTS_BYTES + KILN_WEIGHTS_BYTES)
 #define KILN_ARENA_BYTES ${arena_bytes}
 #define KILN_KV_CACHE_BYTES ${kv_bytes}
+#define KILN_STACK_BYTES ${stack_bytes}
+#define KILN_HARNESS_RAM_BYTES ${harness_bytes}
+#define KILN_RAM_BYTES (KILN_ARENA_BYTES + KILN_KV_CACHE_BYTES + KILN_STACK_BYTES + KILN_HARNESS_RAM_BYTES)
 
 /* Logits are ${logits_dtype} codes on lm_head.act_out's grid:
  * real = (code - KILN_LOGITS_ZERO_POINT) * ${logits_scale} */
@@ -50,6 +57,10 @@ int32_t kiln_decode(int32_t token);
 
 /* Logits of the last token run, KILN_VOCAB codes. */
 const int16_t *kiln_logits(void);
+
+/* Output of the last decoder layer for the last token run, KILN_HIDDEN codes
+ * on its mlp_residual_out grid. */
+const int16_t *kiln_hidden(void);
 
 /* Tokens run since the last reset. */
 int32_t kiln_position(void);

@@ -118,8 +118,8 @@ end
 -- resolve(layers, preset, overrides) -> every observer of the model, in order:
 -- the layer graph's observers layer by layer, then the embedding table (kiln's
 -- grid for layer 0's input), then the head graph's. Each entry:
---   { path, name, graph = "layer" | "embedding" | "head", layer, index, role, param,
---     dtype, qscheme, axis }
+--   { path, name, graph = "layer" | "embedding" | "head", layer, index, node, role,
+--     param, dtype, qscheme, axis }
 -- role is "activation", "linear", "norm" or "embedding"; index is the
 -- observer's position in its graph (0-based, as the executor counts).
 function observers.resolve(layers, preset_name, overrides)
@@ -133,7 +133,7 @@ function observers.resolve(layers, preset_name, overrides)
     local path = prefix .. obs.name
     local dtype, qscheme, axis = spec_for(preset, role, find_override(overrides, prefix, obs.name), where, path)
     entries[#entries + 1] = {
-      path = path, name = obs.name, graph = graph, layer = layer, index = index,
+      path = path, name = obs.name, graph = graph, layer = layer, index = index, node = obs.node,
       role = role, param = obs.param, dtype = dtype, qscheme = qscheme, axis = axis,
     }
   end

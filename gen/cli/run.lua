@@ -3,8 +3,8 @@
 -- Same options, same loop, same sampler and the same printing rules as
 -- run.c, so `-t 0` reproduces its text byte for byte: one forward pass per
 -- position, prompt tokens forced, generation stops at BOS or after -n steps.
--- With --qparams the tokens come from the generated C (built for the host),
--- decoding greedily.
+-- With --qparams the tokens come from the generated C, built for --target
+-- and run on the host or under its emulator, decoding greedily.
 
 local fail = require "util.fail"
 local common = require "cli.common"
@@ -24,6 +24,7 @@ local verb = {
     { "-n", "--steps", key = "steps", type = "integer", default = 256, min = 0, help = "positions to run (0 = max_seq)" },
     { "--qparams", key = "qparams", metavar = "FILE", help = "run the generated C of this calibration instead" },
     common.TARGET_OPTION,
+    { "--ids", key = "ids", type = "flag", help = "with --qparams: print the generated token ids, one line" },
   },
 }
 
@@ -50,10 +51,17 @@ local function run_generated(opts, context)
       if #prompt > steps then prompt = table.move(prompt, 1, steps, 1, {}) end
       local count = steps - #prompt + 1
       local ids = table.move(prompt, 1, #prompt, 1, {})
+      local generated = {}
       if count > 0 then
-        local out = host.run(dir, string.format("generate %d %s", count, table.concat(prompt, " ")))
-        for id in out:gmatch("%d+") do ids[#ids + 1] = math.tointeger(tonumber(id)) end
+        local out = host.run(dir, string.format("generate %d %s", count, table.concat(prompt, " ")), nil,
+          g.rules.build.runner)
+        for id in out:match("^[^\n]*"):gmatch("%d+") do generated[#generated + 1] = math.tointeger(tonumber(id)) end
       end
+      if opts.ids then
+        print(table.concat(generated, " "))
+        return
+      end
+      table.move(generated, 1, #generated, #ids + 1, ids)
       print_pieces(tok, ids, 2)
     end)
 end

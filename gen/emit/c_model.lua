@@ -40,22 +40,30 @@ local PARAMS = {
 }
 local ROWS = { prefill = "valid_len", decode = "1", append = "valid_len", head = "1" }
 
+-- The op that reads an observer's grid, for messages: the weight's consumer,
+-- or the node that writes the activation.
+local ROLE_OP = { linear = "linear", norm = "rmsnorm", embedding = "embedding" }
+
 local function check_target(rules, qp, entries)
   for _, e in ipairs(entries) do
     local o = qp.observers[e.path]
     local role = e.role == "linear" and "linear_weight" or e.role == "norm" and "norm_weight" or "activation"
+    local supported = rules.dtypes[role] or {}
     local ok = false
-    for _, dt in ipairs(rules.dtypes[role] or {}) do ok = ok or dt == o.dtype end
+    for _, dt in ipairs(supported) do ok = ok or dt == o.dtype end
     if not ok then
-      fail.raise(qp.path, e.path, string.format("target %s cannot run %s %s (%s dtypes: %s)", rules.name, role:gsub("_", " "),
-        o.dtype, role:gsub("_", " "), table.concat(rules.dtypes[role] or {}, ", ")))
+      local op = ROLE_OP[e.role] or (e.node.op == "quant" and "requantize" or e.node.op)
+      local what = role == "activation" and (o.dtype .. " activations") or (o.dtype .. " weights")
+      fail.raise(qp.path, e.path, string.format("target %s cannot run %s with %s (it takes %s)", rules.name, op, what,
+        table.concat(supported, ", ")))
     end
   end
 end
 
--- The body of one adapter function from its plan.
+-- The body of one adapter function from its plan; also returns the number
+-- of kernel calls (for the code-size estimate).
 local function render_function(root, name, kind, plan, words, trace)
-  local lines = {}
+  local lines, calls = {}, 0
   for _, b in ipairs(plan.buffers) do
     lines[#lines + 1] = string.format("  int16_t *const %s = scratch + %d; /* %d words */", b.name, b.offset, b.words)
   end
@@ -64,6 +72,7 @@ local function render_function(root, name, kind, plan, words, trace)
     local variant = kind == "head" and nil or kind
     local text, path = template.find(root, "ops", s.template, variant)
     body[#body + 1] = template.render(text, s.vars, path)
+    if s.template ~= "alias" then calls = calls + 1 end
     if trace and s.trace then
       body[#body + 1] = string.format('  kiln_trace("%s", %s, %s);\n', s.trace.obs, s.trace.ptr, s.trace.n)
     end
@@ -82,7 +91,19 @@ local function render_function(root, name, kind, plan, words, trace)
     prologue = table.concat(prologue, "\n") .. (#lines > 0 and ("\n" .. table.concat(lines, "\n")) or ""),
     body = code,
     scratch_words = words,
-  })
+  }), calls
+end
+
+local function section_attribute(name)
+  return name and string.format(' __attribute__((section("%s")))', name) or ""
+end
+
+-- Code bytes of the generated model for a target: the runtime and driver,
+-- plus each adapter and each kernel call, by the target's size model
+-- (rules.code_size, measured with its compiler). An estimate.
+local function code_estimate(rules, functions, calls)
+  local m = rules.code_size
+  return m.base + m.per_function * functions + m.per_call * calls
 end
 
 -- generate(spec) -> files. spec: { root, native, model (float_model), qp, desc,
@@ -111,7 +132,7 @@ function c_model.generate(spec)
   end
 
   -- layers
-  local layer_sources, scratch_words = {}, 0
+  local layer_sources, scratch_words, functions_count, calls = {}, 0, 0, 0
   local x_grid = embed_grid
   local rope_sets, rope_of_layer = {}, {}
   for l = 0, desc.layers - 1 do
@@ -121,12 +142,13 @@ function c_model.generate(spec)
       local block = kind == "prefill" and spec.prefill_len or kind == "append" and spec.append_len or 1
       local plan = graph_plan.build {
         graph = layer_graph, kind = kind, prefix = prefix, cname = "L" .. l, qp = qp, desc = desc, block = block,
-        x_grid = x_grid, consts = consts, weights = spec.model.weights[l + 1], rules = rules,
+        x_grid = x_grid, consts = consts, weights = spec.model.weights[l + 1], rules = rules, native = native,
       }
       local words = arena.place(plan.buffers, rules.align_words)
       scratch_words = math.max(scratch_words, words)
-      functions[#functions + 1] = render_function(root, string.format("kiln_layer%d_%s", l, kind), kind, plan, words,
-        spec.trace)
+      local text, n = render_function(root, string.format("kiln_layer%d_%s", l, kind), kind, plan, words, spec.trace)
+      functions[#functions + 1] = text
+      functions_count, calls = functions_count + 1, calls + n
     end
     -- RoPE tables, one set per distinct pair of cos/sin grids
     local cg, sg = grid_of(qp, prefix .. "cos"), grid_of(qp, prefix .. "sin")
@@ -150,13 +172,15 @@ function c_model.generate(spec)
   for name, t in pairs(spec.model.head_weights) do head_weights[name] = t end
   local head_plan = graph_plan.build {
     graph = head_graph, kind = "head", prefix = "", cname = "HEAD", qp = qp, desc = desc, block = 1,
-    x_grid = x_grid, consts = consts, weights = head_weights, rules = rules,
+    x_grid = x_grid, consts = consts, weights = head_weights, rules = rules, native = native,
   }
   local head_words = arena.place(head_plan.buffers, rules.align_words)
   scratch_words = math.max(scratch_words, head_words)
+  local head_text, head_calls = render_function(root, "kiln_head", "head", head_plan, head_words, spec.trace)
+  functions_count, calls = functions_count + 1, calls + head_calls
   out["head.c"] = template.file(root, "layer.c", {
     title = "Model head of " .. spec.name .. ": final RMSNorm and classifier.",
-    functions = render_function(root, "kiln_head", "head", head_plan, head_words, spec.trace),
+    functions = head_text,
   })
   local logits_grid = head_plan.output_grids.y
 
@@ -184,7 +208,9 @@ function c_model.generate(spec)
 
   local block = math.max(spec.prefill_len, spec.append_len)
   local kv_bytes = 2 * desc.layers * desc.kv_heads * desc.max_seq * desc.head_dim * 2
-  local state_words = 2 * block * desc.hidden + 2 * desc.kv_heads * block * desc.head_dim + desc.vocab
+  local state_words = 2 * block * desc.hidden + 2 * desc.kv_heads * block * desc.head_dim + desc.hidden + desc.vocab
+  local sections = rules.sections or {}
+  local memory = rules.memory or {}
   local vars = {
     name = spec.name,
     source_model = spec.source.model,
@@ -194,10 +220,17 @@ function c_model.generate(spec)
     head_dim = desc.head_dim, layers = desc.layers, vocab = desc.vocab, max_seq = desc.max_seq,
     prefill_len = spec.prefill_len, append_len = spec.append_len, block = block,
     scratch_words = scratch_words,
+    code_bytes = code_estimate(rules, functions_count, calls),
+    kernel_calls = calls, adapter_functions = functions_count,
     weights_bytes = consts.bytes.weights,
     constants_bytes = consts.bytes.constants,
-    arena_bytes = 2 * (scratch_words + state_words),
+    arena_bytes = 2 * (scratch_words + state_words) + 4,
     kv_bytes = kv_bytes,
+    stack_bytes = rules.code_size.stack,
+    -- the firmware test program's static buffers (templates/firmware/firmware_main.c)
+    cmdline_bytes = 2048,
+    out_bytes = 16 * (desc.hidden + 16),
+    prompt_tokens = 256,
     logits_zero_point = logits_grid.zero_point,
     logits_scale = constants.real(logits_grid.scale),
     logits_dtype = logits_grid.dtype,
@@ -212,7 +245,32 @@ function c_model.generate(spec)
     trace_impl = spec.trace and template.file(root, "trace.c", {}) or "",
     cc = rules.build.cc,
     cflags = rules.build.cflags,
+    ldflags = rules.build.ldflags or "",
+    run_command = rules.build.run_command or "",
+    kv_section = section_attribute(sections.kv_cache),
+    arena_section = section_attribute(sections.arena),
+    constants_section = sections.constants or "",
+    weights_section = sections.weights or "",
+    kv_section_name = sections.kv_cache or "",
+    arena_section_name = sections.arena or "",
+    flash_origin = memory.flash and string.format("0x%08X", memory.flash.origin) or "",
+    flash_size = memory.flash and memory.flash.size or "",
+    ram_origin = memory.ram and string.format("0x%08X", memory.ram.origin) or "",
+    ram_size = memory.ram and memory.ram.size or "",
+    default_steps = 64,
   }
+  vars.harness_bytes = rules.firmware and (vars.cmdline_bytes + vars.out_bytes + 4 * vars.prompt_tokens) or 0
+  local flash = vars.code_bytes + vars.constants_bytes + vars.weights_bytes
+  local ram = vars.arena_bytes + vars.kv_bytes + vars.stack_bytes + vars.harness_bytes
+  for _, m in ipairs({ { "flash", flash }, { "ram", ram } }) do
+    local budget = memory[m[1]] and memory[m[1]].size
+    if budget and m[2] > budget then
+      fail.raise(rules.path, "memory." .. m[1], string.format(
+        "the model needs %d bytes of %s (code %d, constants %d, weights %d / arena %d, KV cache %d, stack %d), "
+          .. "the target has %d; a smaller --max-seq or --prefill-len shrinks the RAM", m[2], m[1], vars.code_bytes,
+        vars.constants_bytes, vars.weights_bytes, vars.arena_bytes, vars.kv_bytes, vars.stack_bytes, budget))
+    end
+  end
   local protos, pf, df, af = {}, {}, {}, {}
   for l = 0, desc.layers - 1 do
     for _, kind in ipairs(ADAPTERS) do
@@ -225,21 +283,33 @@ function c_model.generate(spec)
   vars.prototypes = table.concat(protos, "\n")
   vars.prefill_fns, vars.decode_fns, vars.append_fns = table.concat(pf, ", "), table.concat(df, ", "), table.concat(af, ", ")
 
-  local runtime_c = {}
+  local runtime_c, runtime_h = {}, {}
   for _, rel in ipairs(rules.runtime) do
     local base = files.basename(rel)
     out["runtime/" .. base] = files.read(root .. "/runtime/" .. rel)
     if base:match("%.c$") then runtime_c[#runtime_c + 1] = "runtime/" .. base end
+    if base:match("%.h$") then runtime_h[#runtime_h + 1] = '#include "runtime/' .. base .. '"' end
   end
   vars.runtime_sources = table.concat(runtime_c, " ")
+  vars.runtime_includes = table.concat(runtime_h, "\n")
 
   out["kiln_model.h"] = template.file(root, "kiln_model.h", vars)
   out["model.c"] = template.file(root, "model.c", vars)
-  out["host_main.c"] = template.file(root, "host_main.c", vars)
-  out["Makefile"] = template.file(root, "Makefile.mk", vars)
-  out["constants.h"] = template.file(root, "constants.h", { name = spec.name, declarations = consts:declarations() })
-  out["constants.c"] = template.file(root, "constants.c", { name = spec.name, definitions = consts:render("constants") })
-  out["weights.c"] = template.file(root, "weights.c", { name = spec.name, definitions = consts:render("weights") })
+  out["Makefile"] = template.file(root, rules.build.makefile, vars)
+  if rules.firmware then
+    for _, f in ipairs({ "startup.c", "semihosting.h", "semihosting.c", "firmware_main.c" }) do
+      out["firmware/" .. f] = template.file(root, "firmware/" .. f, vars)
+    end
+    out["firmware/link.ld"] = template.render(template.find(root, "firmware", "link.ld"), vars, "link.ld")
+  else
+    out["host_main.c"] = template.file(root, "host_main.c", vars)
+  end
+  out["constants.h"] = template.file(root, "constants.h", { name = spec.name, declarations = consts:declarations(),
+    runtime_includes = vars.runtime_includes })
+  out["constants.c"] = template.file(root, "constants.c", { name = spec.name,
+    definitions = consts:render("constants", section_attribute(sections.constants)) })
+  out["weights.c"] = template.file(root, "weights.c", { name = spec.name,
+    definitions = consts:render("weights", section_attribute(sections.weights)) })
   vars.untied = untied
   return out, vars
 end

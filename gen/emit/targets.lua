@@ -6,9 +6,18 @@ local files = require "util.files"
 
 local targets = {}
 
+-- load(root, target) -> rules. target names rules/<target>.lua, or is the
+-- path of a rules file of one's own (a board with another memory map).
 function targets.load(root, name)
-  if not name:match("^[%w_%-]+$") then fail.usage("--target: bad name '" .. name .. "'") end
-  local path = root .. "/rules/" .. name .. ".lua"
+  local path
+  if name:match("%.lua$") then
+    path = name
+    if not files.exists(path) then fail.usage("--target: no rules file " .. path) end
+  elseif not name:match("^[%w_%-]+$") then
+    fail.usage("--target: bad name '" .. name .. "'")
+  else
+    path = root .. "/rules/" .. name .. ".lua"
+  end
   if not files.exists(path) then
     local p = io.popen("ls " .. files.quote(root .. "/rules") .. " 2>/dev/null")
     local known = {}
@@ -21,7 +30,11 @@ function targets.load(root, name)
   end
   local chunk, err = loadfile(path, "t", {})
   if not chunk then fail.raise(path, "syntax", err) end
-  local rules = chunk()
+  local ok, rules = pcall(chunk)
+  if not ok or type(rules) ~= "table" then fail.raise(path, "rules", "must return a table: " .. tostring(rules)) end
+  for _, field in ipairs({ "name", "dtypes", "runtime", "build", "code_size" }) do
+    if rules[field] == nil then fail.raise(path, field, "missing") end
+  end
   rules.path = path
   return rules
 end

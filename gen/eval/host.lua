@@ -28,24 +28,45 @@ function host.build(dir, make_args)
   os.remove(log)
 end
 
--- run(dir, args, input, runner, env) -> stdout of build/kiln_host ARGS with
--- input on stdin; runner (an emulator) and env ("NAME=value ...") prefix the command.
+-- The command that runs the built program of dir with args, by the target's
+-- runner: the host itself, qemu-aarch64 (Linux user mode), or
+-- qemu-system-arm with the arguments passed through semihosting.
+local function command(dir, args, runner)
+  if runner == "qemu-system-arm" then
+    local semi = { "arg=kiln" }
+    for word in args:gmatch("%S+") do semi[#semi + 1] = "arg=" .. word end
+    return string.format("qemu-system-arm -M mps2-an386 -nographic -monitor none -serial none "
+      .. "-semihosting-config enable=on,target=native,%s -kernel %s/firmware.elf", table.concat(semi, ","),
+      files.quote(dir)), true
+  end
+  local exe = files.quote(dir) .. "/build/kiln_host " .. args
+  if runner == "qemu-aarch64" then return "qemu-aarch64 " .. exe end
+  return exe
+end
+
+-- run(dir, args, input, runner, env) -> what build/kiln_host ARGS (or the
+-- firmware) prints, with input on stdin (host and qemu-aarch64 only);
+-- runner is the target's (rules.build.runner, default the host) and env
+-- ("NAME=value ...") prefixes the command.
 function host.run(dir, args, input, runner, env)
   local inp, outp, errp = dir .. "/.stdin", dir .. "/.stdout", dir .. "/.stderr"
   local f = assert(io.open(inp, "wb"))
   f:write(input or "")
   f:close()
-  local cmd = string.format("%s%s%s/build/kiln_host %s <%s >%s 2>%s", env and (env .. " ") or "",
-    runner and (runner .. " ") or "",
-    files.quote(dir), args, files.quote(inp), files.quote(outp), files.quote(errp))
-  local ok = os.execute(cmd)
+  local cmd, semihosting = command(dir, args, runner)
+  -- semihosting output arrives on the emulator's stderr
+  local redirect = semihosting and string.format(">%s 2>&1", files.quote(outp))
+    or string.format(">%s 2>%s", files.quote(outp), files.quote(errp))
+  local ok = os.execute(string.format("%s%s <%s %s", env and (env .. " ") or "", cmd, files.quote(inp), redirect))
   local out = files.read(outp)
-  local err = files.read(errp)
+  local err = semihosting and out or files.read(errp)
   os.remove(inp); os.remove(outp); os.remove(errp)
-  if not ok then fail.raise(dir .. "/build/kiln_host", args:match("^%S+"), "failed: " .. err:gsub("\n$", "")) end
+  if not ok then
+    fail.raise(dir .. (semihosting and "/firmware.elf" or "/build/kiln_host"), args:match("^%S+"),
+      "failed: " .. err:gsub("\n$", ""):gsub("\n", " / "))
+  end
   return out
 end
-
 
 -- with_model(context, o, fn): generates the C for o.model_path / o.qparams_path
 -- (and o.target, o.prefill_len, ...) into a scratch directory (or o.keep),

@@ -283,6 +283,30 @@ static int c_array(lua_State *L) {
   return 1;
 }
 
+/* native.row_sums(packed, ctype, rows) -> { sum of each row's integer codes } */
+static int row_sums(lua_State *L) {
+  size_t len;
+  const unsigned char *p = (const unsigned char *)luaL_checklstring(L, 1, &len);
+  const char *ctype = luaL_checkstring(L, 2);
+  lua_Integer rows = luaL_checkinteger(L, 3);
+  int bytes = ctype_bytes(ctype);
+  luaL_argcheck(L, bytes > 0 && rows > 0 && len % ((size_t)rows * bytes) == 0, 3, "bad ctype or rows");
+  size_t cols = len / ((size_t)rows * bytes);
+  lua_createtable(L, (int)rows, 0);
+  for (lua_Integer r = 0; r < rows; r++) {
+    lua_Integer sum = 0;
+    for (size_t c = 0; c < cols; c++) {
+      size_t i = (size_t)r * cols + c;
+      if (strcmp(ctype, "u8") == 0) sum += p[i];
+      else if (strcmp(ctype, "s8") == 0) sum += (signed char)p[i];
+      else sum += (int16_t)(uint16_t)(p[2 * i] | (p[2 * i + 1] << 8));
+    }
+    lua_pushinteger(L, sum);
+    lua_rawseti(L, -2, r + 1);
+  }
+  return 1;
+}
+
 /* native.read_f32(path, byte_offset, count) -> Tensor | nil, message */
 static int read_f32(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
@@ -1045,6 +1069,7 @@ int luaopen_kiln_native(lua_State *L) {
   static const luaL_Reg functions[] = {
       { "read_f32", read_f32 },
       { "c_array", c_array },
+      { "row_sums", row_sums },
       { "rope_tables", l_rope_tables },
       { "dequantize", l_dequantize },
       { "code_diff", l_code_diff },

@@ -65,10 +65,30 @@ local function weight_ctype(dtype)
   return qparams.DTYPES[dtype].signed and "s8" or "u8"
 end
 
+-- The linear kernel a target's rules choose for an input grid and a weight
+-- storage: the first entry of rules.kernels.linear whose conditions hold,
+-- else the portable kiln_linear_<storage>.
+function graph_plan.linear_kernel(rules, x_grid, weight_ctype)
+  local function has(list, v)
+    if not list then return true end
+    for _, item in ipairs(list) do
+      if item == v then return true end
+    end
+    return false
+  end
+  local within_int16 = x_grid.qmin - x_grid.zero_point >= -32768 and x_grid.qmax - x_grid.zero_point <= 32767
+  for _, k in ipairs(rules.kernels and rules.kernels.linear or {}) do
+    if has(k.act, x_grid.dtype) and has(k.weight, weight_ctype) and (within_int16 or not k.act_within_int16) then
+      return k
+    end
+  end
+  return { kernel = "kiln_linear_" .. weight_ctype }
+end
+
 -- build(spec) -> plan. spec fields:
 --   graph, kind ("prefill" | "decode" | "append" | "head"), prefix (observer path
 --   prefix), cname (C prefix, "L0"), qp, desc, block (rows capacity), x_grid,
---   consts (plan.constants registry), weights ({ [param] = Tensor }), rules
+--   consts (plan.constants registry), weights ({ [param] = Tensor }), rules, native
 function graph_plan.build(spec)
   local g, qp, desc, consts = spec.graph, spec.qp, spec.desc, spec.consts
   local C = spec.cname
@@ -154,7 +174,7 @@ function graph_plan.build(spec)
       o.dtype, o.qscheme, rows, tensor:len() // rows))
     local zp_name = consts:array(base .. "_ZP", "s32", zps, "per-row zero points")
     return { kind = "weight", ptr = name, zp = zp_name, ctype = ctype, scales = scales, rows = rows,
-      cols = tensor:len() // rows, grid = gr }
+      cols = tensor:len() // rows, grid = gr, packed = packed, base = base }
   end
 
   local function act(name)
@@ -259,10 +279,16 @@ function graph_plan.build(spec)
       local gr = result(nd, dest)
       local reals = {}
       for r, s in ipairs(w.scales) do reals[r] = fixed.rq(x.grid.scale * s * inv(gr)) end
-      step("linear", { note = note(gr), out = dest.ptr, x = x.ptr, x_zp = x.grid.zero_point, rows = rows_expr(),
-        n_in = w.cols, w = w.ptr, w_zp = w.zp, n_out = w.rows, kernel = "kiln_linear_" .. w.ctype,
+      local k = graph_plan.linear_kernel(spec.rules, x.grid, w.ctype)
+      local vars = { note = note(gr), out = dest.ptr, x = x.ptr, x_zp = x.grid.zero_point, rows = rows_expr(),
+        n_in = w.cols, w = w.ptr, w_zp = w.zp, n_out = w.rows, kernel = k.kernel,
         rq = consts:rq_array(C .. "_" .. cname(nd.obs) .. "_RQ", reals, "s_in * s_w[row] * (1/s_out)"),
-        grid = grid_const(gr) })
+        grid = grid_const(gr) }
+      if k.row_sums then
+        vars.w_sum = consts:array(w.base .. "_SUM", "s32", spec.native.row_sums(w.packed, w.ctype, w.rows),
+          "per-row sums of the weight codes", "constants")
+      end
+      step(k.template or "linear", vars)
 
     elseif op == "half" then
       local t = act(nd.ins[1])

@@ -24,12 +24,19 @@
 #define KILN_BLOCK 64             /* the larger of the two */
 #define KILN_SCRATCH_WORDS 41984 /* int16 words the adapters share */
 
-/* Memory report, in bytes. Flash: weights and constants; RAM: the arena
- * (hidden rows, cache deltas, logits, scratch) and the KV cache. */
-#define KILN_WEIGHTS_BYTES 106464
+/* Memory report, in bytes. Flash: code (an estimate for portable),
+ * constants and weights; RAM: the arena (hidden rows, cache deltas, logits,
+ * scratch), the KV cache, the stack (an estimate) and the firmware test
+ * program's buffers (0 where kiln writes no firmware). */
+#define KILN_CODE_BYTES 30140
 #define KILN_CONSTANTS_BYTES 31136
-#define KILN_ARENA_BYTES 103168
+#define KILN_WEIGHTS_BYTES 106464
+#define KILN_FLASH_BYTES (KILN_CODE_BYTES + KILN_CONSTANTS_BYTES + KILN_WEIGHTS_BYTES)
+#define KILN_ARENA_BYTES 103268
 #define KILN_KV_CACHE_BYTES 24576
+#define KILN_STACK_BYTES 4096
+#define KILN_HARNESS_RAM_BYTES 0
+#define KILN_RAM_BYTES (KILN_ARENA_BYTES + KILN_KV_CACHE_BYTES + KILN_STACK_BYTES + KILN_HARNESS_RAM_BYTES)
 
 /* Logits are int16 codes on lm_head.act_out's grid:
  * real = (code - KILN_LOGITS_ZERO_POINT) * 0.00031534620211459696 */
@@ -50,6 +57,10 @@ int32_t kiln_decode(int32_t token);
 
 /* Logits of the last token run, KILN_VOCAB codes. */
 const int16_t *kiln_logits(void);
+
+/* Output of the last decoder layer for the last token run, KILN_HIDDEN codes
+ * on its mlp_residual_out grid. */
+const int16_t *kiln_hidden(void);
 
 /* Tokens run since the last reset. */
 int32_t kiln_position(void);

@@ -19,12 +19,13 @@ static const int16_t *const ROPE_SIN[KILN_LAYERS] = { ROPE_SIN_0, ROPE_SIN_0 };
 #define KV_WORDS (KILN_KV_HEADS * KILN_MAX_SEQ * KILN_HEAD_DIM)
 #define DELTA_WORDS (KILN_KV_HEADS * KILN_BLOCK * KILN_HEAD_DIM)
 
-/* All mutable memory of the model. */
+/* All mutable memory of the model: the KV cache and the arena. */
+static int16_t cache_k[KILN_LAYERS][KV_WORDS];
+static int16_t cache_v[KILN_LAYERS][KV_WORDS];
 static struct {
-  int16_t cache_k[KILN_LAYERS][KV_WORDS];
-  int16_t cache_v[KILN_LAYERS][KV_WORDS];
   int16_t hidden[2][KILN_BLOCK * KILN_HIDDEN];
   int16_t new_k[DELTA_WORDS], new_v[DELTA_WORDS];
+  int16_t final[KILN_HIDDEN];
   int16_t logits[KILN_VOCAB];
   int16_t scratch[KILN_SCRATCH_WORDS];
   int32_t pos;
@@ -33,6 +34,8 @@ static struct {
 void kiln_reset(void) { state.pos = 0; }
 
 const int16_t *kiln_logits(void) { return state.logits; }
+
+const int16_t *kiln_hidden(void) { return state.final; }
 
 int32_t kiln_position(void) { return state.pos; }
 
@@ -68,18 +71,19 @@ static void run_block(const int32_t *tokens, int32_t n) {
     if (state.pos == 0)
       kiln_prefill_adapters[l](x, n, cos, sin, y, state.new_k, state.new_v, state.scratch);
     else if (n == 1)
-      kiln_decode_adapters[l](x, cos, sin, state.cache_k[l], state.cache_v[l], state.pos, y, state.new_k, state.new_v,
+      kiln_decode_adapters[l](x, cos, sin, cache_k[l], cache_v[l], state.pos, y, state.new_k, state.new_v,
                 state.scratch);
     else
-      kiln_append_adapters[l](x, n, cos, sin, state.cache_k[l], state.cache_v[l], state.pos, y, state.new_k, state.new_v,
+      kiln_append_adapters[l](x, n, cos, sin, cache_k[l], cache_v[l], state.pos, y, state.new_k, state.new_v,
                 state.scratch);
-    store_kv(state.cache_k[l], state.new_k, state.pos, n);
-    store_kv(state.cache_v[l], state.new_v, state.pos, n);
+    store_kv(cache_k[l], state.new_k, state.pos, n);
+    store_kv(cache_v[l], state.new_v, state.pos, n);
     int16_t *t = x;
     x = y;
     y = t;
   }
-  kiln_head(x + (size_t)(n - 1) * KILN_HIDDEN, state.logits, state.scratch);
+  for (int32_t i = 0; i < KILN_HIDDEN; i++) state.final[i] = x[(size_t)(n - 1) * KILN_HIDDEN + i];
+  kiln_head(state.final, state.logits, state.scratch);
   state.pos += n;
 }
 

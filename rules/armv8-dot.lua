@@ -1,0 +1,45 @@
+-- Target: AArch64 with NEON and the dot-product extension (Armv8.2-A
+-- dotprod), Linux user space; the test program runs under qemu-aarch64.
+-- Linear layers use UDOT on uint8 activations and SMLAL on wider ones;
+-- everything else is the portable runtime, so results are bit-identical to it.
+
+return {
+  name = "armv8-dot",
+  summary = "AArch64 NEON with SDOT/UDOT (Armv8.2-A dotprod), Linux, run under qemu-aarch64",
+  numerics = "integer",
+  rounding = "half_to_even",
+
+  -- the dot-product kernels take 8-bit weights
+  dtypes = {
+    activation = { "uint8", "int8", "int16", "uint4", "int4" },
+    linear_weight = { "uint8", "int8", "uint4", "int4" },
+    norm_weight = { "uint8", "int8", "int16", "uint4", "int4" },
+  },
+
+  runtime = { "portable/kiln_rt.h", "portable/kiln_rt_math.c", "portable/kiln_rt_ops.c", "armv8/kiln_rt_neon.h",
+    "armv8/kiln_linear_neon.c" },
+
+  -- linear kernels in order of preference; the portable one is the fallback
+  kernels = {
+    linear = {
+      { kernel = "kiln_linear_udot_u8", act = { "uint8", "uint4" }, weight = { "u8" }, row_sums = true,
+        template = "linear_sums" },
+      { kernel = "kiln_linear_neon_u8", weight = { "u8" }, act_within_int16 = true },
+      { kernel = "kiln_linear_neon_s8", weight = { "s8" }, act_within_int16 = true },
+    },
+  },
+
+  align_words = 8,
+  sections = nil,
+
+  build = {
+    makefile = "Makefile.mk",
+    cc = "aarch64-linux-gnu-gcc",
+    cflags = "-std=c99 -O2 -Wall -Wextra -Wpedantic -Werror -march=armv8.2-a+dotprod -static",
+    runner = "qemu-aarch64",
+  },
+
+  -- code-size model for the memory report (aarch64-linux-gnu-gcc -O2, fitted
+  -- on stories260K and the synthetic model); estimates
+  code_size = { base = 13500, per_function = 200, per_call = 77, stack = 4096 },
+}

@@ -1,0 +1,58 @@
+-- Target: Armv7E-M with the DSP extension and no FPU (Cortex-M4), bare
+-- metal. kiln emits the firmware around the model (start-up, linker script,
+-- semihosting output) and it runs under qemu-system-arm -M mps2-an386.
+-- Linear layers use SMLAD; everything else is the portable runtime, so
+-- results are bit-identical to it.
+
+return {
+  name = "cortex-m4",
+  summary = "Cortex-M4 (Armv7E-M + DSP, no FPU) firmware, run under qemu-system-arm -M mps2-an386",
+  numerics = "integer",
+  rounding = "half_to_even",
+
+  dtypes = {
+    activation = { "uint8", "int8", "int16", "uint4", "int4" },
+    linear_weight = { "uint8", "int8", "int16", "uint4", "int4" },
+    norm_weight = { "uint8", "int8", "int16", "uint4", "int4" },
+  },
+
+  runtime = { "portable/kiln_rt.h", "portable/kiln_rt_math.c", "portable/kiln_rt_ops.c",
+    "cortex-m4/kiln_rt_dsp.h", "cortex-m4/kiln_linear_dsp.c" },
+
+  kernels = {
+    linear = {
+      { kernel = "kiln_linear_dsp_u8", weight = { "u8" }, act_within_int16 = true },
+      { kernel = "kiln_linear_dsp_s8", weight = { "s8" }, act_within_int16 = true },
+    },
+  },
+
+  align_words = 2,
+
+  -- linker sections: weights and constants in flash, arena and KV cache in RAM
+  sections = { weights = ".kiln_weights", constants = ".kiln_constants", arena = ".kiln_arena", kv_cache = ".kiln_kv" },
+
+  -- the board: MPS2 AN386's 4 MB code SSRAM (flash here) and 4 MB data SSRAM
+  memory = {
+    flash = { origin = 0x00000000, size = 4 * 1024 * 1024 },
+    ram = { origin = 0x20000000, size = 4 * 1024 * 1024 },
+  },
+
+  -- kiln writes the firmware around the model (templates/firmware/)
+  firmware = true,
+  build = {
+    makefile = "Makefile.firmware.mk",
+    image = "firmware.elf",
+    cc = "arm-none-eabi-gcc",
+    cflags = "-std=c99 -Os -Wall -Wextra -Wpedantic -Werror -mcpu=cortex-m4 -mthumb -mfloat-abi=soft "
+      .. "-ffunction-sections -fdata-sections -ffreestanding",
+    ldflags = "-nostdlib -Wl,--gc-sections",
+    runner = "qemu-system-arm",
+    run_command = "qemu-system-arm -M mps2-an386 -nographic -monitor none -serial none "
+      .. "-semihosting-config enable=on,target=native -kernel firmware.elf",
+  },
+
+  -- code-size model for the memory report (arm-none-eabi-gcc -Os, fitted on
+  -- stories260K and the synthetic model, the firmware harness included), and
+  -- the stack reserved for the firmware (stories260K uses under 500 bytes)
+  code_size = { base = 6130, per_function = 100, per_call = 52, stack = 2048 },
+}

@@ -1,0 +1,16 @@
+/*
+ * Linear kernels for Armv7E-M with the DSP extension (kiln_linear_dsp.c).
+ * Same contract as the portable kiln_linear_* in kiln_rt.h, for activation
+ * codes within int16 of their zero point and 8-bit weights.
+ */
+#ifndef KILN_RT_DSP_H
+#define KILN_RT_DSP_H
+
+#include "kiln_rt.h"
+
+void kiln_linear_dsp_u8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const uint8_t *w,
+                        const int32_t *w_zp, int32_t n_out, const kiln_rq *rq, const kiln_grid *g);
+void kiln_linear_dsp_s8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const int8_t *w,
+                        const int32_t *w_zp, int32_t n_out, const kiln_rq *rq, const kiln_grid *g);
+
+#endif
