@@ -11,6 +11,7 @@ local common = require "cli.common"
 local float_model = require "model.float_model"
 local graph_plan = require "plan.graph_plan"
 local host = require "eval.host"
+local targets = require "emit.targets"
 local layers = require "eval.layers"
 local metrics = require "eval.metrics"
 
@@ -34,6 +35,10 @@ local verb = {
 function verb.run(opts, context)
   local native = context.native
   local texts = stories.read(opts.text)
+  if targets.load(context.root, opts.target).firmware then
+    fail.usage("--target: eval drives the host test program; " .. opts.target .. " builds firmware, which "
+      .. "`kiln run --target " .. opts.target .. "` runs")
+  end
   host.with_model(context, {
     model_path = opts.MODEL, qparams_path = opts.qparams, target = opts.target,
     prefill_len = opts.prefill_len, append_len = opts.append_len, keep = opts.keep,
@@ -50,7 +55,7 @@ function verb.run(opts, context)
     end
     local ctx = {
       native = native, model = g.model, fq = float_model.with_fake_quant(native, g.model, g.qp), qp = g.qp,
-      desc = g.desc, dir = dir, logits_grid = graph_plan.grid_of(g.qp, "lm_head.act_out"),
+      desc = g.desc, dir = dir, logits_grid = graph_plan.grid_of(g.qp, "lm_head.act_out"), runner = g.rules.build.runner,
     }
     -- the layer checks use the first story long enough for all three adapters
     for _, t in ipairs(ids) do

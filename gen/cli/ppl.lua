@@ -60,7 +60,7 @@ local function ppl_generated(opts, context, texts)
       local lists, truncated = encode_all(common.tokenizer(opts.tokenizer, g.model), texts, opts.max_tokens)
       local bar = progress.new(context.native, "scoring", #lists)
       local m = metrics.model({ native = context.native, model = g.model, desc = g.desc, dir = dir,
-        logits_grid = graph_plan.grid_of(g.qp, "lm_head.act_out") }, lists, bar)
+        logits_grid = graph_plan.grid_of(g.qp, "lm_head.act_out"), runner = g.rules.build.runner }, lists, bar)
       bar:done()
       report(#texts, truncated, opts.max_tokens, m.scored, math.log(m.perplexity))
     end)

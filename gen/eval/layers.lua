@@ -48,7 +48,7 @@ end
 local function run_int(ctx, l, kind, rows, past_len, x_codes, cache_k, cache_v)
   local d = ctx.desc
   local input = string.pack("<i4i4", rows, past_len) .. x_codes .. (cache_k or "") .. (cache_v or "")
-  local out = host.run(ctx.dir, string.format("layer %d %s", l, kind), input)
+  local out = host.run(ctx.dir, string.format("layer %d %s", l, kind), input, ctx.runner)
   local ny, nkv = rows * d.hidden * 2, d.kv_heads * rows * d.head_dim * 2
   assert(#out == ny + 2 * nkv, "kiln_host layer: unexpected output size")
   return out:sub(1, ny), out:sub(ny + 1, ny + nkv), out:sub(ny + nkv + 1)

@@ -19,7 +19,7 @@ function metrics.model(ctx, stories, bar)
       parts[#parts + 1] = string.pack("<i4", n) .. string.pack("<" .. string.rep("i4", n), table.unpack(ids, 1, n))
     end
   end
-  local out = host.run(ctx.dir, "logits", table.concat(parts))
+  local out = host.run(ctx.dir, "logits", table.concat(parts), ctx.runner)
   local g = ctx.logits_grid
   local sum = { nll_q = 0.0, nll_f = 0.0, kl = 0.0, agree = 0, positions = 0, scored = 0 }
   local at = 1
