@@ -45,7 +45,7 @@ return {
     cc = "arm-none-eabi-gcc",
     cflags = "-std=c99 -Os -Wall -Wextra -Wpedantic -Werror -mcpu=cortex-m4 -mthumb -mfloat-abi=soft "
       .. "-ffunction-sections -fdata-sections -ffreestanding",
-    ldflags = "-nostdlib -Wl,--gc-sections",
+    ldflags = "-nostdlib -Wl,--gc-sections -Wl,-z,noexecstack",
     runner = "qemu-system-arm",
     run_command = "qemu-system-arm -M mps2-an386 -nographic -monitor none -serial none "
       .. "-semihosting-config enable=on,target=native -kernel firmware.elf",

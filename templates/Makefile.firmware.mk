@@ -8,11 +8,15 @@ BUILD = build
 
 SOURCES = model.c head.c ${layer_sources} constants.c weights.c ${runtime_sources} \
   firmware/startup.c firmware/semihosting.c firmware/firmware_main.c
-OBJECTS = $(SOURCES:%.c=$(BUILD)/%.o)
+OBJECTS = $(patsubst %.S,$(BUILD)/%.o,$(SOURCES:%.c=$(BUILD)/%.o))
 
 all: firmware.elf
 
 $(BUILD)/%.o: %.c kiln_model.h constants.h runtime/kiln_rt.h firmware/semihosting.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/%.o: %.S
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 

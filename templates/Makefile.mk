@@ -5,11 +5,15 @@ CFLAGS = ${cflags}
 BUILD = build
 
 SOURCES = model.c head.c ${layer_sources} constants.c weights.c ${runtime_sources}
-OBJECTS = $(SOURCES:%.c=$(BUILD)/%.o)
+OBJECTS = $(patsubst %.S,$(BUILD)/%.o,$(SOURCES:%.c=$(BUILD)/%.o))
 
 all: $(BUILD)/libkiln_model.a $(BUILD)/kiln_host
 
 $(BUILD)/%.o: %.c kiln_model.h constants.h runtime/kiln_rt.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/%.o: %.S
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 

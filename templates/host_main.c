@@ -7,16 +7,25 @@
  *                                      line, then "hidden" and the last layer's output codes
  *   kiln_host logits                   stdin: stories as int32 n, n int32 tokens; stdout:
  *                                      int16 logits of every position (decode path)
+ *   kiln_host bench-layer L REPS MB     median microseconds of layer L's decode (past 512 or
+ *                                      max_seq / 2; caches flushed first by reading MB megabytes)
+ *                                      and of a full prefill block
+ *   kiln_host bench-stream MB REPS      median read bandwidth over MB megabytes, GB/s
+ *   kiln_host bench-model STEPS REPS    median tokens per second: decode of STEPS tokens after
+ *                                      BOS, and a full prefill block
  *   kiln_host layer L prefill|decode|append
  *                                      stdin: int32 rows, int32 past_len, int16 x[rows][hidden],
  *                                      and for decode/append the cache K and V [kv][max_seq][d];
  *                                      stdout: int16 y, new_k, new_v
  */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
+
 #include "kiln_model.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 
 #define KV_WORDS (KILN_KV_HEADS * KILN_MAX_SEQ * KILN_HEAD_DIM)
@@ -108,10 +117,137 @@ static int layer(const char *which, const char *kind) {
   return 0;
 }
 
+/* ---- benchmarks (medians of REPS after one warm-up run) ----------------- */
+
+static double seconds(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int by_value(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+  qsort(v, (size_t)n, sizeof *v, by_value);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Deterministic codes that stay inside every grid's 8-bit range. */
+static void fill(int16_t *p, size_t n, uint32_t seed) {
+  for (size_t i = 0; i < n; i++) {
+    seed = seed * 1664525u + 1013904223u;
+    p[i] = (int16_t)(seed >> 24);
+  }
+}
+
+/* Reads n bytes as fast as plain C reads them; returns a checksum. */
+static uint64_t read_all(const uint64_t *p, size_t n) {
+  uint64_t a = 0, b = 0, c = 0, d = 0;
+  for (size_t i = 0; i + 4 <= n / 8; i += 4) {
+    a += p[i];
+    b += p[i + 1];
+    c += p[i + 2];
+    d += p[i + 3];
+  }
+  return a + b + c + d;
+}
+
+static uint64_t *big_buffer(size_t bytes) {
+  uint64_t *p = malloc(bytes);
+  if (!p) die("out of memory");
+  for (size_t i = 0; i < bytes / 8; i++) p[i] = i * 0x9E3779B97F4A7C15ull;
+  return p;
+}
+
+static volatile uint64_t sink; /* keeps the reads */
+
+static int bench_stream(const char *mb_text, int reps) {
+  size_t bytes = (size_t)atoi(mb_text) << 20;
+  if (bytes == 0 || reps < 1) die("bench-stream MB REPS");
+  uint64_t *p = big_buffer(bytes);
+  double *t = malloc((size_t)reps * sizeof *t);
+  if (!t) die("out of memory");
+  for (int i = 0; i <= reps; i++) {
+    double t0 = seconds();
+    sink += read_all(p, bytes);
+    if (i > 0) t[i - 1] = seconds() - t0;
+  }
+  printf("stream_gbs %.3f\n", (double)bytes / median(t, reps) / 1e9);
+  free(p);
+  free(t);
+  return 0;
+}
+
+static int bench_layer(const char *which, int reps, const char *flush_mb) {
+  int32_t l = atoi(which);
+  size_t flush = (size_t)atoi(flush_mb) << 20;
+  if (l < 0 || l >= KILN_LAYERS || reps < 1) die("bench-layer L REPS MB");
+  uint64_t *evict = flush ? big_buffer(flush) : NULL;
+  int32_t past = KILN_MAX_SEQ / 2 < 512 ? KILN_MAX_SEQ / 2 : 512;
+  double *t = malloc((size_t)reps * sizeof *t);
+  if (!t) die("out of memory");
+  fill(x, (size_t)KILN_BLOCK * KILN_HIDDEN, 1);
+  fill(cache_k, KV_WORDS, 2);
+  fill(cache_v, KV_WORDS, 3);
+  const int16_t *cos, *sin;
+  kiln_rope_rows(l, past, &cos, &sin);
+  for (int i = 0; i <= reps; i++) {
+    if (evict) sink += read_all(evict, flush); /* the weights come from memory, as in a large model */
+    double t0 = seconds();
+    kiln_decode_adapters[l](x, cos, sin, cache_k, cache_v, past, y, new_k, new_v, scratch);
+    if (i > 0) t[i - 1] = seconds() - t0;
+  }
+  printf("decode_us %.3f\n", 1e6 * median(t, reps));
+  kiln_rope_rows(l, 0, &cos, &sin);
+  for (int i = 0; i <= reps; i++) {
+    double t0 = seconds();
+    kiln_prefill_adapters[l](x, KILN_PREFILL_LEN, cos, sin, y, new_k, new_v, scratch);
+    if (i > 0) t[i - 1] = seconds() - t0;
+  }
+  printf("prefill_us %.3f\n", 1e6 * median(t, reps));
+  free(t);
+  free(evict);
+  return 0;
+}
+
+static int bench_model(const char *steps_text, int reps) {
+  int32_t steps = atoi(steps_text);
+  if (steps < 1 || steps >= KILN_MAX_SEQ || reps < 1) die("bench-model STEPS REPS");
+  double *t = malloc((size_t)reps * sizeof *t);
+  int32_t *prompt = malloc(KILN_PREFILL_LEN * sizeof *prompt);
+  if (!t || !prompt) die("out of memory");
+  for (int i = 0; i <= reps; i++) {
+    kiln_reset();
+    double t0 = seconds();
+    int32_t next = kiln_decode(1);
+    for (int32_t s = 1; s < steps && next >= 0; s++) next = kiln_decode(next);
+    if (i > 0) t[i - 1] = seconds() - t0;
+  }
+  printf("decode_tok_s %.1f\n", steps / median(t, reps));
+  for (int32_t s = 0; s < KILN_PREFILL_LEN; s++) prompt[s] = s == 0 ? 1 : 3 + (s * 37) % (KILN_VOCAB - 3);
+  for (int i = 0; i <= reps; i++) {
+    kiln_reset();
+    double t0 = seconds();
+    kiln_prefill(prompt, KILN_PREFILL_LEN);
+    if (i > 0) t[i - 1] = seconds() - t0;
+  }
+  printf("prefill_tok_s %.1f\n", KILN_PREFILL_LEN / median(t, reps));
+  free(t);
+  free(prompt);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc >= 3 && strcmp(argv[1], "generate") == 0) return generate(argc, argv);
   if (argc == 2 && strcmp(argv[1], "logits") == 0) return logits();
   if (argc == 4 && strcmp(argv[1], "layer") == 0) return layer(argv[2], argv[3]);
-  fprintf(stderr, "usage: kiln_host generate STEPS TOKEN... | logits | layer L prefill|decode|append\n");
+  if (argc == 5 && strcmp(argv[1], "bench-layer") == 0) return bench_layer(argv[2], atoi(argv[3]), argv[4]);
+  if (argc == 4 && strcmp(argv[1], "bench-stream") == 0) return bench_stream(argv[2], atoi(argv[3]));
+  if (argc == 4 && strcmp(argv[1], "bench-model") == 0) return bench_model(argv[2], atoi(argv[3]));
+  fprintf(stderr, "usage: kiln_host generate STEPS TOKEN... | logits | layer L prefill|decode|append | "
+                  "bench-layer L REPS MB | bench-stream MB REPS | bench-model STEPS REPS\n");
   return 2;
 }

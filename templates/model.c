@@ -98,7 +98,7 @@ int32_t kiln_prefill(const int32_t *tokens, int32_t n) {
     tokens += chunk;
     n -= chunk;
   }
-  return kiln_argmax(state.logits, KILN_VOCAB);
+  return ${argmax_kernel}(state.logits, KILN_VOCAB);
 }
 
 int32_t kiln_decode(int32_t token) { return kiln_prefill(&token, 1); }

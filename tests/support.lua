@@ -48,6 +48,14 @@ function support.write(path, data)
   f:close()
 end
 
+-- Runs a shell command: ok, its stdout and stderr together.
+function support.sh(cmd)
+  local p = io.popen(cmd .. " 2>&1")
+  local out = p:read("a")
+  local ok = p:close()
+  return ok, out
+end
+
 -- Single-quotes a string for the shell.
 function support.quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"

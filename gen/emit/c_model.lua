@@ -112,7 +112,7 @@ function c_model.generate(spec)
   local root, native, desc, qp, rules = spec.root, spec.native, spec.desc, spec.qp, spec.rules
   local observers = require "calib.observers"
   check_target(rules, qp, observers.resolve(desc.layers, "w8a8"))
-  local consts = constants.new(native)
+  local consts = constants.new(native, spec.blob)
   local out = {}
   local grid_of = graph_plan.grid_of
   local embed_grid = grid_of(qp, "model.embed_tokens.weight")
@@ -238,7 +238,7 @@ function c_model.generate(spec)
     prefill_fns = "", decode_fns = "", append_fns = "", prototypes = "",
     cos_tables = table.concat(cos_list, ", "),
     sin_tables = table.concat(sin_list, ", "),
-    layer_sources = table.concat(layer_sources, " "),
+    layer_sources = table.concat(layer_sources, " ") .. (spec.blob and " weights_blob.S" or ""),
     runtime_sources = "",
     trace_decl = spec.trace and "\n/* Trace build: every step reports its result (host evaluation only). */\n"
       .. "void kiln_trace(const char *observer, const int16_t *data, int32_t n);\n" or "",
@@ -282,13 +282,15 @@ function c_model.generate(spec)
   end
   vars.prototypes = table.concat(protos, "\n")
   vars.prefill_fns, vars.decode_fns, vars.append_fns = table.concat(pf, ", "), table.concat(df, ", "), table.concat(af, ", ")
+  vars.argmax_kernel = rules.kernels and rules.kernels.argmax or "kiln_argmax"
 
   local runtime_c, runtime_h = {}, {}
   for _, rel in ipairs(rules.runtime) do
     local base = files.basename(rel)
     out["runtime/" .. base] = files.read(root .. "/runtime/" .. rel)
     if base:match("%.c$") then runtime_c[#runtime_c + 1] = "runtime/" .. base end
-    if base:match("%.h$") then runtime_h[#runtime_h + 1] = '#include "runtime/' .. base .. '"' end
+    -- the kernels' interfaces (kiln_rt*.h); other headers are their internals
+    if base:match("^kiln_rt.*%.h$") then runtime_h[#runtime_h + 1] = '#include "runtime/' .. base .. '"' end
   end
   vars.runtime_sources = table.concat(runtime_c, " ")
   vars.runtime_includes = table.concat(runtime_h, "\n")
@@ -310,6 +312,11 @@ function c_model.generate(spec)
     definitions = consts:render("constants", section_attribute(sections.constants)) })
   out["weights.c"] = template.file(root, "weights.c", { name = spec.name,
     definitions = consts:render("weights", section_attribute(sections.weights)) })
+  if spec.blob then
+    out["weights.bin"] = consts:blob_parts()
+    out["weights_blob.S"] = template.file(root, "weights_blob.S", { name = spec.name,
+      section = sections.weights or ".rodata.kiln_weights" })
+  end
   vars.untied = untied
   return out, vars
 end

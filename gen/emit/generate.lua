@@ -13,8 +13,20 @@ local c_model = require "emit.c_model"
 
 local generate = {}
 
+-- Models whose weights pass this many bytes get them as a binary blob
+-- (weights.bin) rather than C arrays, which compilers digest slowly.
+generate.BLOB_BYTES = 4 * 1024 * 1024
+
+-- Weight elements of a model (linear layers, the classifier and the embedding).
+local function weight_count(desc)
+  local D, I, kv = desc.hidden, desc.intermediate, desc.kv_heads * desc.head_dim
+  local per_layer = D * desc.heads * desc.head_dim * 2 + 2 * D * kv + 3 * D * I
+  return desc.layers * per_layer + 2 * desc.vocab * D
+end
+
 -- Generates into a fresh directory beside the target and swaps it in, so a
--- failure leaves an existing output untouched.
+-- failure leaves an existing output untouched. A file's content is a string
+-- or a list of strings written one after another.
 function generate.write_tree(dir, tree)
   local parent = dir:match("^(.*)/[^/]+/*$") or "."
   files.make_dir(parent)
@@ -26,8 +38,13 @@ function generate.write_tree(dir, tree)
     local path = tmp .. "/" .. name
     files.make_dir(path:match("^(.*)/[^/]+$"))
     local f = assert(io.open(path, "wb"))
-    f:write(tree[name])
-    f:close()
+    local content = tree[name]
+    if type(content) == "table" then
+      for _, part in ipairs(content) do assert(f:write(part)) end
+    else
+      assert(f:write(content))
+    end
+    assert(f:close())
   end
   local old = tmp .. ".old"
   local had_old = files.exists(dir)
@@ -65,13 +82,15 @@ function generate.shapes(desc, opts)
 end
 
 -- run{ root, native, model_path, qparams_path, target, prefill_len, append_len,
--- max_seq, output, trace } -> { report, desc, qp, model, rules, output }
+-- max_seq, output, trace, keep_model, blob } -> { report, desc, qp, model, rules, output }
+-- blob: weights as weights.bin even when the model is small
+-- keep_model: also build the float model (the verbs that measure against it)
 -- trace: emit a kiln_trace() call after every step (evaluation builds only)
 function generate.run(o)
   local rules = targets.load(o.root, o.target or "portable")
   local ckpt = checkpoint.open(o.model_path)
   local qp = qparams_file.read(o.qparams_path, ckpt.description)
-  local model = float_model.load(o.native, ckpt)
+  local model = float_model.load(o.native, ckpt, { weights_only = not o.keep_model })
   local desc = generate.shapes(ckpt.description, o)
   local name = files.basename(o.output)
   local tree, report = c_model.generate {
@@ -79,6 +98,7 @@ function generate.run(o)
     prefill_len = desc.prefill_len, append_len = desc.append_len,
     source = { model = files.basename(o.model_path), qparams = files.basename(o.qparams_path) },
     trace = o.trace,
+    blob = o.blob or weight_count(desc) > generate.BLOB_BYTES,
   }
   generate.write_tree(o.output, tree)
   return { report = report, desc = desc, qp = qp, model = model, rules = rules, output = o.output }

@@ -18,6 +18,28 @@ function host.cleanup(dir)
   if dir and dir:match("^/tmp/kiln%.") then os.execute("rm -rf " .. files.quote(dir)) end
 end
 
+-- check_cpu(rules): a target whose C runs on this host (rules.build.runner
+-- "host") and needs CPU features (rules.cpu_flags, as /proc/cpuinfo names
+-- them) is refused, in one line, on a host that lacks one. Generating for it
+-- needs nothing: only running here does.
+function host.check_cpu(rules)
+  if not rules.cpu_flags or (rules.build and rules.build.runner or "host") ~= "host" then return end
+  local f = io.open("/proc/cpuinfo", "r")
+  if not f then return end -- not Linux: the build's compiler flags will tell
+  local line = f:read("a"):match("\nflags%s*:%s*([^\n]*)") or ""
+  f:close()
+  local have = {}
+  for flag in line:gmatch("%S+") do have[flag] = true end
+  local missing = {}
+  for _, flag in ipairs(rules.cpu_flags) do
+    if not have[flag] then missing[#missing + 1] = flag end
+  end
+  if #missing > 0 then
+    fail.raise(nil, "--target " .. rules.name, string.format("this host's CPU lacks %s; run target %s here instead",
+      table.concat(missing, ", "), rules.fallback or "portable"))
+  end
+end
+
 -- build(dir, make_args): runs make; a failure is reported with make's output.
 function host.build(dir, make_args)
   local log = dir .. "/build.log"
@@ -80,8 +102,9 @@ function host.with_model(context, o, fn)
     local g = generate.run {
       root = context.root, native = context.native, model_path = o.model_path, qparams_path = o.qparams_path,
       target = o.target, prefill_len = o.prefill_len, append_len = o.append_len, max_seq = o.max_seq,
-      output = dir, trace = o.trace,
+      output = dir, trace = o.trace, keep_model = true,
     }
+    host.check_cpu(g.rules)
     host.build(dir)
     return fn(g, dir)
   end))

@@ -30,10 +30,20 @@ local function new_native(native, model, params, head_params, embedding)
   }
 end
 
--- load(native, ckpt) -> model: { native = Model, desc, ckpt, observers, head_observers,
--- weights = { [layer+1] = { [param name] = Tensor } }, head_weights = { [name] = Tensor }, embedding }
-function float_model.load(native, ckpt)
+-- load(native, ckpt [, opts]) -> model: { native = Model, desc, ckpt, observers,
+-- head_observers, weights = { [layer+1] = { [param name] = Tensor } },
+-- head_weights = { [name] = Tensor }, embedding }.
+-- opts.weights_only: no native model (code generation needs only the weights);
+-- opts.max_seq: a shorter context for the executor's buffers.
+function float_model.load(native, ckpt, opts)
+  opts = opts or {}
   local desc = ckpt.description
+  if opts.max_seq and opts.max_seq < desc.max_seq then
+    local copy = {}
+    for k, v in pairs(desc) do copy[k] = v end
+    copy.max_seq = opts.max_seq
+    desc = copy
+  end
   local compiled, observers = program.compile(layer_graph)
   local head_compiled, head_observers = program.compile(head_graph)
   local model = {
@@ -60,7 +70,7 @@ function float_model.load(native, ckpt)
     head_params[k] = t
   end
   model.embedding = ckpt:load(native, float_model.EMBEDDING)
-  model.native = new_native(native, model, params, head_params, model.embedding)
+  if not opts.weights_only then model.native = new_native(native, model, params, head_params, model.embedding) end
   return model
 end
 

@@ -15,9 +15,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <sys/stat.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "../../runtime/float/kiln_float.h"
+
+#include <cblas.h> /* OpenBLAS's: openblas_set_num_threads */
 
 /* ---- tensors ----------------------------------------------------------- */
 
@@ -26,12 +32,16 @@
 typedef struct {
   size_t n;
   float *data;
+  void *map; /* a file mapping data points into (read_f32), else NULL: data is malloc'd */
+  size_t map_len;
 } tensor;
 
 static tensor *new_tensor(lua_State *L, size_t n) {
   tensor *t = lua_newuserdatauv(L, sizeof *t, 0);
   t->n = 0;
   t->data = NULL;
+  t->map = NULL;
+  t->map_len = 0;
   luaL_setmetatable(L, TENSOR);
   t->data = malloc((n ? n : 1) * sizeof(float));
   if (!t->data) luaL_error(L, "out of memory for a tensor of %zu floats", n);
@@ -43,7 +53,9 @@ static tensor *check_tensor(lua_State *L, int i) { return luaL_checkudata(L, i, 
 
 static int tensor_gc(lua_State *L) {
   tensor *t = check_tensor(L, 1);
-  free(t->data);
+  if (t->map) munmap(t->map, t->map_len);
+  else free(t->data);
+  t->map = NULL;
   t->data = NULL;
   t->n = 0;
   return 0;
@@ -125,7 +137,14 @@ static int tensor_row_minmax(lua_State *L) {
 /* index (1-based) of the first NaN or infinity, or nil */
 static int tensor_first_nonfinite(lua_State *L) {
   tensor *t = check_tensor(L, 1);
-  for (size_t i = 0; i < t->n; i++) {
+  const uint32_t *bits = (const uint32_t *)(const void *)t->data;
+  size_t i = 0;
+  for (; i + 64 <= t->n; i += 64) { /* a block at a time: all-ones exponent is NaN or infinity */
+    uint32_t any = 0;
+    for (size_t j = 0; j < 64; j++) any |= (uint32_t)((bits[i + j] & 0x7F800000u) == 0x7F800000u);
+    if (any) break;
+  }
+  for (; i < t->n; i++) {
     if (!isfinite(t->data[i])) {
       lua_pushinteger(L, (lua_Integer)i + 1);
       return 1;
@@ -210,6 +229,32 @@ static int ctype_bytes(const char *ctype) {
   return 0;
 }
 
+/* One row of TICO's quantization, q = clamp(zp + rint(x * inv)), as 1- or
+ * 2-byte little-endian codes. rintf by the 1.5 * 2^23 trick: exact for
+ * |v| <= 2^22, and beyond that the clamp decides anyway. Branch-free
+ * (selects only), so that the compiler vectorizes it (-fno-trapping-math). */
+static inline int32_t quantize_one(float x, float inv, int32_t zp, int32_t qmin, int32_t qmax) {
+  float v = x * inv;
+  v = v < 4194304.0f ? v : 4194304.0f;
+  v = v > -4194304.0f ? v : -4194304.0f;
+  int32_t q = zp + (int32_t)((v + 12582912.0f) - 12582912.0f);
+  q = q < qmin ? qmin : q;
+  return q > qmax ? qmax : q;
+}
+
+static void quantize_row(unsigned char *out, const float *x, size_t cols, float inv, int zp, int qmin, int qmax,
+                         int bytes) {
+  if (bytes == 1) {
+    for (size_t c = 0; c < cols; c++) out[c] = (unsigned char)(quantize_one(x[c], inv, zp, qmin, qmax) & 0xFF);
+  } else {
+    for (size_t c = 0; c < cols; c++) {
+      const int32_t q = quantize_one(x[c], inv, zp, qmin, qmax);
+      out[2 * c] = (unsigned char)(q & 0xFF);
+      out[2 * c + 1] = (unsigned char)((q >> 8) & 0xFF);
+    }
+  }
+}
+
 /* t:quantize(scale, zero_point, qmin, qmax, ctype) -> string of packed
  * integer codes (little-endian), TICO's quantization (reciprocal, round half
  * to even, clamp); scale and zero_point may be arrays, one per row. */
@@ -240,15 +285,7 @@ static int tensor_quantize(lua_State *L) {
       scale = (float)luaL_checknumber(L, 2);
       zp = (int)luaL_checkinteger(L, 3);
     }
-    const float inv = 1.0f / scale;
-    for (size_t c = 0; c < cols; c++) {
-      float qf = (float)zp + rintf(t->data[r * cols + c] * inv);
-      qf = fminf(fmaxf(qf, (float)qmin), (float)qmax);
-      int q = (int)qf;
-      size_t at = (r * cols + c) * (size_t)bytes;
-      out[at] = (unsigned char)(q & 0xFF);
-      if (bytes == 2) out[at + 1] = (unsigned char)((q >> 8) & 0xFF);
-    }
+    quantize_row(out + r * cols * (size_t)bytes, t->data + r * cols, cols, 1.0f / scale, zp, qmin, qmax, bytes);
   }
   luaL_pushresultsize(&b, t->n * (size_t)bytes);
   return 1;
@@ -292,14 +329,22 @@ static int row_sums(lua_State *L) {
   int bytes = ctype_bytes(ctype);
   luaL_argcheck(L, bytes > 0 && rows > 0 && len % ((size_t)rows * bytes) == 0, 3, "bad ctype or rows");
   size_t cols = len / ((size_t)rows * bytes);
+  luaL_argcheck(L, cols < ((size_t)1 << 24), 3, "rows too long");
+  const int kind = strcmp(ctype, "u8") == 0 ? 0 : strcmp(ctype, "s8") == 0 ? 1 : 2;
   lua_createtable(L, (int)rows, 0);
   for (lua_Integer r = 0; r < rows; r++) {
     lua_Integer sum = 0;
-    for (size_t c = 0; c < cols; c++) {
-      size_t i = (size_t)r * cols + c;
-      if (strcmp(ctype, "u8") == 0) sum += p[i];
-      else if (strcmp(ctype, "s8") == 0) sum += (signed char)p[i];
-      else sum += (int16_t)(uint16_t)(p[2 * i] | (p[2 * i + 1] << 8));
+    const unsigned char *row = p + (size_t)r * cols * (size_t)bytes;
+    if (kind == 0) { /* 32-bit partial sums vectorize; cols < 2^24 keeps them exact */
+      uint32_t part = 0;
+      for (size_t c = 0; c < cols; c++) part += row[c];
+      sum = part;
+    } else if (kind == 1) {
+      int32_t part = 0;
+      for (size_t c = 0; c < cols; c++) part += (signed char)row[c];
+      sum = part;
+    } else {
+      for (size_t c = 0; c < cols; c++) sum += (int16_t)(uint16_t)(row[2 * c] | (row[2 * c + 1] << 8));
     }
     lua_pushinteger(L, sum);
     lua_rawseti(L, -2, r + 1);
@@ -307,27 +352,137 @@ static int row_sums(lua_State *L) {
   return 1;
 }
 
-/* native.read_f32(path, byte_offset, count) -> Tensor | nil, message */
-static int read_f32(lua_State *L) {
+/* native.pack_n16k4(packed_u8, rows, cols) -> the weight codes in the layout
+ * of the x86 VNNI kernels (runtime/x86/kiln_rt_x86.h): blocks of 16 rows and
+ * 4 columns, w - 128 as int8, rows padded to a multiple of 16 with zeros. */
+static int pack_n16k4(lua_State *L) {
+  size_t len;
+  const unsigned char *p = (const unsigned char *)luaL_checklstring(L, 1, &len);
+  lua_Integer rows = luaL_checkinteger(L, 2), cols = luaL_checkinteger(L, 3);
+  luaL_argcheck(L, rows > 0 && cols > 0 && cols % 4 == 0 && len == (size_t)(rows * cols), 2, "u8 codes [rows][cols], cols % 4 == 0");
+  size_t blocks = (size_t)(rows + 15) / 16, k4 = (size_t)cols / 4, n = blocks * 16 * (size_t)cols;
+  luaL_Buffer b;
+  unsigned char *out = (unsigned char *)luaL_buffinitsize(L, &b, n);
+  memset(out, 0, n);
+  /* in output order: each 64-byte group takes four codes from each of 16 rows
+   * (u - 128 as int8 is u ^ 0x80, four at once) */
+  for (size_t rb = 0; rb < blocks; rb++) {
+    const size_t r_end = (rb + 1) * 16 < (size_t)rows ? 16 : (size_t)rows - rb * 16;
+    for (size_t c4 = 0; c4 < k4; c4++) {
+      unsigned char *group = out + (rb * k4 + c4) * 64;
+      for (size_t r = 0; r < r_end; r++) {
+        uint32_t w;
+        memcpy(&w, p + (rb * 16 + r) * (size_t)cols + 4 * c4, 4);
+        w ^= 0x80808080u;
+        memcpy(group + 4 * r, &w, 4);
+      }
+    }
+  }
+  luaL_pushresultsize(&b, n);
+  return 1;
+}
+
+/* A deterministic normal generator (xorshift64* and Box-Muller), the same on
+ * every machine up to libm's last bit in log/sqrt/cos. */
+typedef struct {
+  uint64_t state;
+  int has_spare;
+  double spare;
+} normal_rng;
+
+static double uniform01(normal_rng *g) {
+  g->state ^= g->state >> 12;
+  g->state ^= g->state << 25;
+  g->state ^= g->state >> 27;
+  return (double)((g->state * 0x2545F4914F6CDD1Dull) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+static double normal(normal_rng *g) {
+  if (g->has_spare) {
+    g->has_spare = 0;
+    return g->spare;
+  }
+  double u = uniform01(g), v = uniform01(g);
+  if (u < 1e-300) u = 1e-300;
+  double r = sqrt(-2.0 * log(u));
+  g->spare = r * sin(6.283185307179586 * v);
+  g->has_spare = 1;
+  return r * cos(6.283185307179586 * v);
+}
+
+/* native.write_normal(file_handle_path, count, mean, std, seed, append) -> writes count
+ * float32 values N(mean, std) to path (appending when append) */
+static int write_normal(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
-  lua_Integer offset = luaL_checkinteger(L, 2);
-  lua_Integer count = luaL_checkinteger(L, 3);
-  luaL_argcheck(L, offset >= 0 && count >= 0, 2, "negative offset or count");
-  FILE *f = fopen(path, "rb");
+  lua_Integer count = luaL_checkinteger(L, 2);
+  double mean = luaL_checknumber(L, 3), std = luaL_checknumber(L, 4);
+  normal_rng g = { (uint64_t)luaL_checkinteger(L, 5) | 1, 0, 0.0 };
+  FILE *f = fopen(path, lua_toboolean(L, 6) ? "ab" : "wb");
   if (!f) {
     lua_pushnil(L);
     lua_pushstring(L, strerror(errno));
     return 2;
   }
-  tensor *t = new_tensor(L, (size_t)count);
-  size_t got = 0;
-  if (fseek(f, (long)offset, SEEK_SET) == 0) got = fread(t->data, sizeof(float), (size_t)count, f);
+  float chunk[4096];
+  for (lua_Integer done = 0; done < count;) {
+    lua_Integer n = count - done < 4096 ? count - done : 4096;
+    for (lua_Integer i = 0; i < n; i++) chunk[i] = (float)(mean + std * normal(&g));
+    if (fwrite(chunk, sizeof(float), (size_t)n, f) != (size_t)n) {
+      fclose(f);
+      lua_pushnil(L);
+      lua_pushstring(L, "write failed");
+      return 2;
+    }
+    done += n;
+  }
   fclose(f);
-  if (got != (size_t)count) {
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* native.read_f32(path, byte_offset, count) -> Tensor | nil, message. The
+ * tensor maps the file (private, copy on write): a 4 GB checkpoint costs no
+ * copy and no fresh pages, just the page cache it already sits in. */
+static int read_f32(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  lua_Integer offset = luaL_checkinteger(L, 2);
+  lua_Integer count = luaL_checkinteger(L, 3);
+  luaL_argcheck(L, offset >= 0 && count >= 0, 2, "negative offset or count");
+  int fd = open(path, O_RDONLY);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0) {
     lua_pushnil(L);
-    lua_pushfstring(L, "file ends after %I of %I floats at byte offset %I", (lua_Integer)got, count, offset);
+    lua_pushstring(L, strerror(errno));
+    if (fd >= 0) close(fd);
     return 2;
   }
+  const size_t bytes = (size_t)count * sizeof(float);
+  if ((lua_Integer)st.st_size < offset || (size_t)(st.st_size - offset) < bytes) {
+    close(fd);
+    lua_pushnil(L);
+    lua_pushfstring(L, "file ends after %I of %I floats at byte offset %I",
+                    (lua_Integer)(st.st_size > offset ? (st.st_size - offset) / (lua_Integer)sizeof(float) : 0), count,
+                    offset);
+    return 2;
+  }
+  tensor *t = new_tensor(L, 0);
+  if (count > 0) {
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE), start = (size_t)offset / page * page;
+    const size_t len = (size_t)offset - start + bytes;
+    void *map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, (off_t)start);
+    if (map == MAP_FAILED) {
+      close(fd);
+      lua_pushnil(L);
+      lua_pushstring(L, strerror(errno));
+      return 2;
+    }
+    free(t->data);
+    t->map = map;
+    t->map_len = len;
+    t->data = (float *)(void *)((char *)map + ((size_t)offset - start));
+    t->n = (size_t)count;
+  }
+  close(fd);
   return 1;
 }
 
@@ -1025,6 +1180,14 @@ static int l_isatty(lua_State *L) {
   return 1;
 }
 
+/* native.monotonic() -> seconds on a monotonic clock (for wall-time measures) */
+static int l_monotonic(lua_State *L) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  lua_pushnumber(L, (lua_Number)t.tv_sec + 1e-9 * (lua_Number)t.tv_nsec);
+  return 1;
+}
+
 /* ---- registration ------------------------------------------------------- */
 
 static void new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc) {
@@ -1040,6 +1203,10 @@ static void new_class(lua_State *L, const char *name, const luaL_Reg *methods, l
 }
 
 int luaopen_kiln_native(lua_State *L) {
+  /* One BLAS thread: the same float sums on every machine, and no helper
+   * threads spinning beside the generator (the benchmark's baseline is
+   * single-threaded too). */
+  openblas_set_num_threads(1);
   static const luaL_Reg tensor_methods[] = {
       { "len", tensor_len },
       { "get", tensor_get },
@@ -1070,6 +1237,8 @@ int luaopen_kiln_native(lua_State *L) {
       { "read_f32", read_f32 },
       { "c_array", c_array },
       { "row_sums", row_sums },
+      { "pack_n16k4", pack_n16k4 },
+      { "write_normal", write_normal },
       { "rope_tables", l_rope_tables },
       { "dequantize", l_dequantize },
       { "code_diff", l_code_diff },
@@ -1081,6 +1250,7 @@ int luaopen_kiln_native(lua_State *L) {
       { "argmax", l_argmax },
       { "sample", l_sample },
       { "isatty", l_isatty },
+      { "monotonic", l_monotonic },
       { NULL, NULL },
   };
   new_class(L, TENSOR, tensor_methods, tensor_gc);

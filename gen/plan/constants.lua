@@ -13,10 +13,14 @@ local CTYPES = { u8 = "uint8_t", s8 = "int8_t", s16 = "int16_t", s32 = "int32_t"
 local BYTES = { u8 = 1, s8 = 1, s16 = 2, s32 = 4, u32 = 4 }
 constants.CTYPES = CTYPES
 
--- new(native) -> registry; native formats large integer arrays.
-function constants.new(native)
-  return setmetatable({ native = native, list = {}, by_name = {}, bytes = { constants = 0, weights = 0 } }, constants)
+-- new(native, blob) -> registry; native formats large integer arrays. With
+-- blob, weights go into one binary blob (weights.bin) instead of C arrays.
+function constants.new(native, blob)
+  return setmetatable({ native = native, list = {}, by_name = {}, bytes = { constants = 0, weights = 0 },
+    blob = blob and { parts = {}, size = 0 } or nil }, constants)
 end
+
+local BLOB_ALIGN = 64
 
 -- c = { name, ctype (C type), dims ("" or "[n]"), init (initializer text),
 --       note (comment or nil), trailer (comment after the definition or nil),
@@ -101,6 +105,19 @@ function constants:norm_rq(name, p, note)
   })
 end
 
+-- cached(key, make) -> make()'s result, computed once per registry: the
+-- adapters of a layer share their weights, which are quantized and packed
+-- only for the first.
+function constants:cached(key, make)
+  self.memo = self.memo or {}
+  local v = self.memo[key]
+  if v == nil then
+    v = make()
+    self.memo[key] = v
+  end
+  return v
+end
+
 -- Integer arrays: ctype "u8" | "s8" | "s16" | "s32" | "u32".
 function constants:array(name, ctype, values, note, section)
   local body = int_list(values, 12)
@@ -114,6 +131,24 @@ end
 -- Quantized weights (or tables) from a packed string (native tensor:quantize).
 function constants:packed(name, ctype, packed, note, section)
   local n = #packed // BYTES[ctype]
+  local old = self.by_name[name]
+  if old then -- the same weights, named again by another adapter
+    assert(old.bytes == #packed, "constant " .. name .. " defined twice with different sizes")
+    return name
+  end
+  if self.blob and (section or "weights") == "weights" then
+    local b = self.blob
+    local offset = b.size
+    b.parts[#b.parts + 1] = packed
+    local pad = (BLOB_ALIGN - #packed % BLOB_ALIGN) % BLOB_ALIGN
+    b.parts[#b.parts + 1] = string.rep("\0", pad)
+    b.size = b.size + #packed + pad
+    return add(self, {
+      name = name, ctype = CTYPES[ctype], dims = "", pointer = true, bytes = #packed, section = "weights",
+      init = string.format("(const %s *)(const void *)(kiln_weights_blob + %d)", CTYPES[ctype], offset),
+      note = (note and (note .. ", ") or "") .. string.format("%d values at byte %d of weights.bin", n, offset),
+    })
+  end
   return add(self, {
     name = name, ctype = CTYPES[ctype], dims = string.format("[%d]", n), bytes = #packed,
     init = "{\n" .. self.native.c_array(packed, ctype, 16, "  ") .. "}", note = note, section = section or "weights",
@@ -136,8 +171,9 @@ function constants:render(section, attribute)
   local out = {}
   for _, c in ipairs(self.list) do
     if c.section == section then
-      out[#out + 1] = string.format("%sconst %s %s%s%s = %s;%s", c.note and ("/* " .. c.note .. " */\n") or "",
-        c.ctype, c.name, c.dims, attribute or "", c.init, c.trailer and (" /* " .. c.trailer .. " */") or "")
+      out[#out + 1] = string.format("%sconst %s %s%s%s%s = %s;%s", c.note and ("/* " .. c.note .. " */\n") or "",
+        c.ctype, c.pointer and "*const " or "", c.name, c.dims, c.pointer and "" or (attribute or ""), c.init,
+        c.trailer and (" /* " .. c.trailer .. " */") or "")
     end
   end
   return table.concat(out, "\n\n")
@@ -145,10 +181,17 @@ end
 
 function constants:declarations()
   local out = {}
+  if self.blob then out[1] = "extern const unsigned char kiln_weights_blob[]; /* weights.bin */" end
   for _, c in ipairs(self.list) do
-    out[#out + 1] = string.format("extern const %s %s%s;", c.ctype, c.name, c.dims)
+    out[#out + 1] = string.format("extern const %s %s%s%s;", c.ctype, c.pointer and "*const " or "", c.name, c.dims)
   end
   return table.concat(out, "\n")
+end
+
+-- The blob's bytes (weights.bin) as a list of strings to write in order
+-- (never joined: a 1 GB string would be one more copy), or nil.
+function constants:blob_parts()
+  return self.blob and self.blob.parts or nil
 end
 
 return constants

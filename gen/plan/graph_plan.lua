@@ -65,10 +65,10 @@ local function weight_ctype(dtype)
   return qparams.DTYPES[dtype].signed and "s8" or "u8"
 end
 
--- The linear kernel a target's rules choose for an input grid and a weight
--- storage: the first entry of rules.kernels.linear whose conditions hold,
--- else the portable kiln_linear_<storage>.
-function graph_plan.linear_kernel(rules, x_grid, weight_ctype)
+-- The linear kernel a target's rules choose for an input grid, a weight
+-- storage and a row length: the first entry of rules.kernels.linear whose
+-- conditions hold, else the portable kiln_linear_<storage>.
+function graph_plan.linear_kernel(rules, x_grid, weight_ctype, n_in)
   local function has(list, v)
     if not list then return true end
     for _, item in ipairs(list) do
@@ -78,11 +78,45 @@ function graph_plan.linear_kernel(rules, x_grid, weight_ctype)
   end
   local within_int16 = x_grid.qmin - x_grid.zero_point >= -32768 and x_grid.qmax - x_grid.zero_point <= 32767
   for _, k in ipairs(rules.kernels and rules.kernels.linear or {}) do
-    if has(k.act, x_grid.dtype) and has(k.weight, weight_ctype) and (within_int16 or not k.act_within_int16) then
+    if has(k.act, x_grid.dtype) and has(k.weight, weight_ctype) and (within_int16 or not k.act_within_int16)
+      and (not k.packing or (n_in % 4 == 0 and n_in < 65536)) then -- the packed kernels' int32 sums
       return k
     end
   end
   return { kernel = "kiln_linear_" .. weight_ctype }
+end
+
+local function within_int16(g)
+  return g.qmin - g.zero_point >= -32768 and g.qmax - g.zero_point <= 32767
+end
+
+-- The attention row kernels a target's rules choose (rules.kernels.qk_row,
+-- rules.kernels.pv_row), else the portable ones. pv kernels that accumulate in
+-- int32 need non-negative probabilities whose codes cannot sum past 2^16:
+-- at most 1 / s_p + n / 2 for n keys (each code rounds up by at most half).
+function graph_plan.attention_kernels(rules, desc, q, k, v, probs)
+  local d = desc.head_dim
+  local function usable(entry)
+    if not entry then return false end
+    if entry.head_dim and not ((entry.head_dim.equal and d == entry.head_dim.equal)
+      or (entry.head_dim.multiple_of and d % entry.head_dim.multiple_of == 0)) then
+      if not (entry.head_dim.equal_or_multiple and (d == entry.head_dim.equal_or_multiple[1]
+        or d % entry.head_dim.equal_or_multiple[2] == 0)) then return false end
+    end
+    return true
+  end
+  local kernels = rules.kernels or {}
+  local qk, pv = "kiln_qk_row", "kiln_pv_row"
+  local e = kernels.qk_row
+  if usable(e) and within_int16(q) and within_int16(k) then qk = e.kernel end
+  e = kernels.pv_row
+  if usable(e) and within_int16(v) and probs.zero_point == 0
+    and math.ceil(1 / probs.scale) + desc.max_seq / 2 < 65536 then pv = e.kernel end
+  -- a whole-row kernel, where the rules have one and both halves qualify
+  local row
+  e = kernels.attention_row
+  if usable(e) and qk ~= "kiln_qk_row" and pv ~= "kiln_pv_row" then row = e.kernel end
+  return qk, pv, row
 end
 
 -- build(spec) -> plan. spec fields:
@@ -120,7 +154,16 @@ function graph_plan.build(spec)
   end
   -- The result a step writes, for trace builds: observer, pointer, element count.
   local pending_trace
+  -- The kernel a target's rules name for an op (rules.kernels[op] = "name"),
+  -- else the portable kiln_<op>.
+  local function kernel(op)
+    local k = spec.rules.kernels and spec.rules.kernels[op]
+    return type(k) == "string" and k or ("kiln_" .. op)
+  end
   local function step(template, vars)
+    if vars.kernel == nil then
+      vars.kernel = kernel(template == "requant_past" and "requant" or template)
+    end
     steps[#steps + 1] = { template = template, vars = vars, trace = pending_trace }
     pending_trace = nil
   end
@@ -169,12 +212,14 @@ function graph_plan.build(spec)
       scales, zps = {}, {}
       for r = 1, rows do scales[r], zps[r] = o.scale, o.zero_point end
     end
-    local packed = tensor:quantize(scales, zps, gr.qmin, gr.qmax, ctype)
-    local name = consts:packed(base, ctype, packed, string.format("%s: %s %s, [%d][%d]", spec.prefix .. nd.obs,
-      o.dtype, o.qscheme, rows, tensor:len() // rows))
+    local packed = consts:cached(base .. " codes", function()
+      return tensor:quantize(scales, zps, gr.qmin, gr.qmax, ctype)
+    end)
     local zp_name = consts:array(base .. "_ZP", "s32", zps, "per-row zero points")
-    return { kind = "weight", ptr = name, zp = zp_name, ctype = ctype, scales = scales, rows = rows,
-      cols = tensor:len() // rows, grid = gr, packed = packed, base = base }
+    -- registered by the consumer, which knows the layout its kernel wants
+    return { kind = "weight", zp = zp_name, ctype = ctype, scales = scales, rows = rows,
+      cols = tensor:len() // rows, grid = gr, packed = packed, base = base,
+      note = string.format("%s: %s %s, [%d][%d]", spec.prefix .. nd.obs, o.dtype, o.qscheme, rows, tensor:len() // rows) }
   end
 
   local function act(name)
@@ -279,14 +324,27 @@ function graph_plan.build(spec)
       local gr = result(nd, dest)
       local reals = {}
       for r, s in ipairs(w.scales) do reals[r] = fixed.rq(x.grid.scale * s * inv(gr)) end
-      local k = graph_plan.linear_kernel(spec.rules, x.grid, w.ctype)
+      local k = graph_plan.linear_kernel(spec.rules, x.grid, w.ctype, w.cols)
+      local weights
+      if k.packing == "n16k4" then
+        local layout = consts:cached(w.base .. " n16k4", function() return spec.native.pack_n16k4(w.packed, w.rows, w.cols) end)
+        weights = consts:packed(w.base .. "_N16K4", "s8", layout,
+          w.note .. ", packed for " .. k.kernel .. " (16 rows x 4 inputs, w - 128)")
+      else
+        weights = consts:packed(w.base, w.ctype, w.packed, w.note)
+      end
       local vars = { note = note(gr), out = dest.ptr, x = x.ptr, x_zp = x.grid.zero_point, rows = rows_expr(),
-        n_in = w.cols, w = w.ptr, w_zp = w.zp, n_out = w.rows, kernel = k.kernel,
+        n_in = w.cols, w = weights, w_zp = w.zp, n_out = w.rows, kernel = k.kernel, work = "",
         rq = consts:rq_array(C .. "_" .. cname(nd.obs) .. "_RQ", reals, "s_in * s_w[row] * (1/s_out)"),
         grid = grid_const(gr) }
       if k.row_sums then
-        vars.w_sum = consts:array(w.base .. "_SUM", "s32", spec.native.row_sums(w.packed, w.ctype, w.rows),
-          "per-row sums of the weight codes", "constants")
+        local sums = consts:cached(w.base .. " row sums", function() return spec.native.row_sums(w.packed, w.ctype, w.rows) end)
+        vars.w_sum = consts:array(w.base .. "_SUM", "s32", sums, "per-row sums of the weight codes", "constants")
+      end
+      if k.work then
+        -- the kernel's byte planes of the activations
+        local b = new_buffer(nd.out .. "_work", nil, (k.work * spec.block * w.cols + 1) // 2)
+        vars.work = ", (uint8_t *)" .. b.name
       end
       step(k.template or "linear", vars)
 
@@ -432,11 +490,15 @@ function graph_plan.build(spec)
       T[n_soft.out] = { kind = "side" }
       local dest = destination(n_pv)
       local g_out = result(n_pv, dest)
+      local qk_kernel, pv_kernel, row_kernel =
+        graph_plan.attention_kernels(spec.rules, desc, q.grid, pk.grid, pv.grid, g_probs)
       local row_words = desc.max_seq
       local rows_buf = new_buffer("attn_rows", nil, 3 * row_words)
       local lut = fixed.exp_lut(g_scores.scale, g_scores.qmax - g_scores.qmin)
-      step("attention", {
+      step(row_kernel and "attention_row" or "attention", {
         out = dest.ptr, q = q.ptr, q_zp = q.grid.zero_point, heads = dims.H, kv_heads = dims.Hk,
+        qk_kernel = qk_kernel, pv_kernel = pv_kernel, row_kernel = row_kernel or "", requant_kernel = kernel("requant"),
+        softmax_kernel = kernel("softmax_row"),
         group = dims.H // dims.Hk, d = dims.d, rows = rows_expr(), max_seq = desc.max_seq,
         k_past = pk.past, k_fresh = pk.fresh, k_zp = pk.grid.zero_point,
         v_past = pv.past, v_fresh = pv.fresh, v_zp = pv.grid.zero_point,

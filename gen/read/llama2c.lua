@@ -19,8 +19,9 @@ local LIMIT = 1 << 24 -- no plausible dimension is larger; keeps sizes from over
 
 local HEADER_FIELDS = { "dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "seq_len" }
 
--- Tensor table in file order: name (with %d for the layer), shape.
-local function layout(h)
+-- Tensor table in file order: name (with %d for the layer), shape; h is the
+-- header plus vocab (its absolute value) and shared_classifier.
+function llama2c.layout(h)
   local hd = h.dim // h.n_heads
   local kv = h.n_kv_heads * hd
   local per_layer = function(name, rows, cols)
@@ -94,7 +95,7 @@ function llama2c.open(path)
 
   local tensors, order = {}, {}
   local offset = HEADER_BYTES
-  for _, t in ipairs(layout(h)) do
+  for _, t in ipairs(llama2c.layout(h)) do
     local count = t.rows * t.cols
     for l = 0, (t.per_layer and h.n_layers - 1 or 0) do
       local name = t.per_layer and string.format(t.name, l) or t.name

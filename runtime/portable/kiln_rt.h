@@ -90,6 +90,17 @@ static inline int16_t kiln_to_grid(int64_t v, const kiln_grid *g) {
   return (int16_t)v;
 }
 
+/* Softmax normalization, shared by every target's softmax: the reciprocal
+ * floor(2^62 / sum) of a row's sum of exp values (sum >= 2^31), and one
+ * probability in Q31, round_half_even(e * inv / 2^31). */
+static inline uint64_t kiln_softmax_reciprocal(uint64_t sum) {
+  return ((uint64_t)1 << 62) / sum;
+}
+
+static inline uint64_t kiln_softmax_prob(uint64_t e, uint64_t inv) {
+  return (uint64_t)kiln_shift_rhe((int64_t)(e * inv), 31);
+}
+
 /* ---- kernels --------------------------------------------------------------- */
 
 /* Requantize n values from one grid to another. */
@@ -119,6 +130,13 @@ void kiln_add(int16_t *y, const int16_t *a, int32_t a_zp, const int16_t *b, int3
 /* y = a * b elementwise. */
 void kiln_mul(int16_t *y, const int16_t *a, int32_t a_zp, const int16_t *b, int32_t b_zp, int32_t n, kiln_rq rq,
               const kiln_grid *g);
+
+/* RMSNorm's multiplier for one row, in two steps around a square root:
+ * t = (ss + eps) * 4^k in [2^60, 2^62) for the row's sum of squares ss (0 for
+ * an all-zero row with eps 0, whose output is zero); then, with
+ * root = isqrt(t), the row's gain / sqrt(ss + eps) as mult and shift. */
+uint64_t kiln_rmsnorm_square(uint64_t ss, const kiln_norm_rq *p, int32_t *k);
+kiln_rq kiln_rmsnorm_scale(uint64_t root, int32_t k, const kiln_norm_rq *p);
 
 /* RMSNorm over rows of n values; gamma on its own grid. */
 void kiln_rmsnorm(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n, const int16_t *gamma,

@@ -1,2 +1,2 @@
   /* ${note} */
-  kiln_add(${out}, ${a}, ${a_zp}, ${b}, ${b_zp}, ${c}, ${c_zp}, ${n}, &${rq}, &${grid});
+  ${kernel}(${out}, ${a}, ${a_zp}, ${b}, ${b_zp}, ${c}, ${c_zp}, ${n}, &${rq}, &${grid});

@@ -13,10 +13,10 @@
         const kiln_kv_view k = { ${k_past} + kv * ${max_seq} * ${d}, past_len, ${k_fresh} + kv * ${rows} * ${d}, s + 1, ${k_zp} };
         const kiln_kv_view v = { ${v_past} + kv * ${max_seq} * ${d}, past_len, ${v_fresh} + kv * ${rows} * ${d}, s + 1, ${v_zp} };
         const int32_t n = past_len + s + 1;
-        kiln_qk_row(logits, ${q} + (s * ${heads} + j) * ${d}, ${q_zp}, &k, ${d}, ${rq_qk}, &${grid_logits});
-        kiln_requant(scores, logits, n, ${grid_logits}.zero_point, ${rq_mask}, &${grid_scores});
-        kiln_softmax_row(probs, scores, n, &${lut}, ${rq_softmax}, &${grid_probs});
-        kiln_pv_row(${out} + (s * ${heads} + j) * ${d}, probs, ${probs_zp}, &v, ${d}, ${rq_pv}, &${grid_out});
+        ${qk_kernel}(logits, ${q} + (s * ${heads} + j) * ${d}, ${q_zp}, &k, ${d}, ${rq_qk}, &${grid_logits});
+        ${requant_kernel}(scores, logits, n, ${grid_logits}.zero_point, ${rq_mask}, &${grid_scores});
+        ${softmax_kernel}(probs, scores, n, &${lut}, ${rq_softmax}, &${grid_probs});
+        ${pv_kernel}(${out} + (s * ${heads} + j) * ${d}, probs, ${probs_zp}, &v, ${d}, ${rq_pv}, &${grid_out});
       }
     }
   }

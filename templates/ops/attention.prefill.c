@@ -12,10 +12,10 @@
         const kiln_kv_view k = { NULL, 0, ${k_fresh} + kv * ${rows} * ${d}, s + 1, ${k_zp} };
         const kiln_kv_view v = { NULL, 0, ${v_fresh} + kv * ${rows} * ${d}, s + 1, ${v_zp} };
         const int32_t n = s + 1;
-        kiln_qk_row(logits, ${q} + (s * ${heads} + j) * ${d}, ${q_zp}, &k, ${d}, ${rq_qk}, &${grid_logits});
-        kiln_requant(scores, logits, n, ${grid_logits}.zero_point, ${rq_mask}, &${grid_scores});
-        kiln_softmax_row(probs, scores, n, &${lut}, ${rq_softmax}, &${grid_probs});
-        kiln_pv_row(${out} + (s * ${heads} + j) * ${d}, probs, ${probs_zp}, &v, ${d}, ${rq_pv}, &${grid_out});
+        ${qk_kernel}(logits, ${q} + (s * ${heads} + j) * ${d}, ${q_zp}, &k, ${d}, ${rq_qk}, &${grid_logits});
+        ${requant_kernel}(scores, logits, n, ${grid_logits}.zero_point, ${rq_mask}, &${grid_scores});
+        ${softmax_kernel}(probs, scores, n, &${lut}, ${rq_softmax}, &${grid_probs});
+        ${pv_kernel}(${out} + (s * ${heads} + j) * ${d}, probs, ${probs_zp}, &v, ${d}, ${rq_pv}, &${grid_out});
       }
     }
   }

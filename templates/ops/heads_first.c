@@ -1,2 +1,2 @@
   /* ${note} */
-  kiln_heads_first(${out}, ${x}, ${rows}, ${heads}, ${d}, ${x_zp}, ${rq}, &${grid});
+  ${kernel}(${out}, ${x}, ${rows}, ${heads}, ${d}, ${x_zp}, ${rq}, &${grid});

@@ -1,2 +1,2 @@
   /* ${note} */
-  kiln_lookup(${out}, ${x}, ${n}, ${x_min}, ${table});
+  ${kernel}(${out}, ${x}, ${n}, ${x_min}, ${table});

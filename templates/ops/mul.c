@@ -1,2 +1,2 @@
   /* ${note} */
-  kiln_mul(${out}, ${a}, ${a_zp}, ${b}, ${b_zp}, ${n}, ${rq}, &${grid});
+  ${kernel}(${out}, ${a}, ${a_zp}, ${b}, ${b_zp}, ${n}, ${rq}, &${grid});

@@ -1,2 +1,2 @@
   /* ${note} */
-  kiln_requant(${out}, ${x}, ${n}, ${x_zp}, ${rq}, &${grid});
+  ${kernel}(${out}, ${x}, ${n}, ${x_zp}, ${rq}, &${grid});

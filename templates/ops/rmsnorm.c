@@ -1,2 +1,2 @@
   /* ${note} */
-  kiln_rmsnorm(${out}, ${x}, ${x_zp}, ${rows}, ${n}, ${gamma}, ${gamma_zp}, &${p}, &${grid});
+  ${kernel}(${out}, ${x}, ${x_zp}, ${rows}, ${n}, ${gamma}, ${gamma_zp}, &${p}, &${grid});

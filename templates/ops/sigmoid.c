@@ -1,2 +1,2 @@
   /* ${note} */
-  kiln_sigmoid(${out}, ${x}, ${x_zp}, ${n}, &${lut}, ${rq}, &${grid});
+  ${kernel}(${out}, ${x}, ${x_zp}, ${n}, &${lut}, ${rq}, &${grid});

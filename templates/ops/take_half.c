@@ -1,2 +1,2 @@
   /* ${note} */
-  kiln_take_half(${out}, ${x}, ${rows}, ${d}, ${which}, ${x_zp}, ${rq}, &${grid});
+  ${kernel}(${out}, ${x}, ${rows}, ${d}, ${which}, ${x_zp}, ${rq}, &${grid});

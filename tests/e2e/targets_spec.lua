@@ -12,12 +12,7 @@ local TEXT = support.models .. "/tinystories_valid_first100.txt"
 local PROMPT = "1 317 269 368 302 263 377 267 265 282 295 433 426"
 local TARGETS = { "portable", "armv8-dot", "cortex-m4" }
 
-local function sh(cmd)
-  local p = io.popen(cmd .. " 2>&1")
-  local out = p:read("a")
-  local ok = p:close()
-  return ok, out
-end
+local sh = support.sh
 
 -- Runs a built model's test program on its target: stdout (ids line, hidden line, ...).
 local function run_target(target, dir, args)

@@ -67,17 +67,16 @@ uint64_t kiln_div_rhe(uint64_t num, uint64_t den) {
   return q;
 }
 
+/* Digit by digit, without data-dependent branches (selects, not jumps). */
 uint64_t kiln_isqrt(uint64_t v) {
   uint64_t root = 0;
   uint64_t bit = (uint64_t)1 << 62;
   while (bit > v) bit >>= 2;
   while (bit != 0) {
-    if (v >= root + bit) {
-      v -= root + bit;
-      root = (root >> 1) + bit;
-    } else {
-      root >>= 1;
-    }
+    const uint64_t trial = root + bit;
+    const uint64_t take = (uint64_t)0 - (uint64_t)(v >= trial); /* all ones or zero */
+    v -= trial & take;
+    root = (root >> 1) + (bit & take);
     bit >>= 2;
   }
   return root;

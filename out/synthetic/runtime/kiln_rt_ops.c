@@ -61,6 +61,25 @@ void kiln_mul(int16_t *y, const int16_t *a, int32_t a_zp, const int16_t *b, int3
     y[i] = kiln_to_grid(kiln_scale((int64_t)(a[i] - a_zp) * (b[i] - b_zp), rq), g);
 }
 
+uint64_t kiln_rmsnorm_square(uint64_t ss, const kiln_norm_rq *p, int32_t *k) {
+  /* sum + eps_term in Q(frac_bits); the generator keeps it below 2^62 */
+  uint64_t t = (ss << p->frac_bits) + p->eps_term;
+  *k = 0;
+  if (t == 0) return 0; /* an all-zero row with eps 0: the output is zero */
+  /* sqrt(t) = isqrt(t * 4^k) / 2^k with t * 4^k in [2^60, 2^62): 30 bits */
+  while (t < ((uint64_t)1 << 60)) { t <<= 2; (*k)++; }
+  while (t >= ((uint64_t)1 << 62)) { t >>= 2; (*k)--; }
+  return t;
+}
+
+kiln_rq kiln_rmsnorm_scale(uint64_t root, int32_t k, const kiln_norm_rq *p) {
+  uint64_t mant = ((uint64_t)p->gain.mult << 31) / root;
+  int32_t shift = p->gain.shift + 31 - p->frac_bits / 2 - k;
+  if (mant >= ((uint64_t)1 << 31)) { mant >>= 1; shift--; }
+  const kiln_rq row = { (int32_t)mant, shift };
+  return row;
+}
+
 void kiln_rmsnorm(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n, const int16_t *gamma,
                   int32_t gamma_zp, const kiln_norm_rq *p, const kiln_grid *g) {
   for (int32_t r = 0; r < rows; r++) {
@@ -71,21 +90,13 @@ void kiln_rmsnorm(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int3
       const int64_t v = (int64_t)xr[j] - x_zp;
       ss += (uint64_t)(v * v);
     }
-    /* sum + eps_term in Q(frac_bits); the generator keeps it below 2^62 */
-    uint64_t t = (ss << p->frac_bits) + p->eps_term;
-    if (t == 0) { /* an all-zero row with eps 0: the output is zero */
+    int32_t k;
+    const uint64_t t = kiln_rmsnorm_square(ss, p, &k);
+    if (t == 0) {
       for (int32_t j = 0; j < n; j++) yr[j] = kiln_to_grid(0, g);
       continue;
     }
-    /* sqrt(t) = isqrt(t * 4^k) / 2^k with t * 4^k in [2^60, 2^62): 30 bits */
-    int32_t k = 0;
-    while (t < ((uint64_t)1 << 60)) { t <<= 2; k++; }
-    while (t >= ((uint64_t)1 << 62)) { t >>= 2; k--; }
-    const uint64_t root = kiln_isqrt(t);
-    uint64_t mant = ((uint64_t)p->gain.mult << 31) / root;
-    int32_t shift = p->gain.shift + 31 - p->frac_bits / 2 - k;
-    if (mant >= ((uint64_t)1 << 31)) { mant >>= 1; shift--; }
-    const kiln_rq row = { (int32_t)mant, shift };
+    const kiln_rq row = kiln_rmsnorm_scale(kiln_isqrt(t), k, p);
     for (int32_t j = 0; j < n; j++) {
       const int64_t prod = (int64_t)(gamma[j] - gamma_zp) * ((int64_t)xr[j] - x_zp);
       yr[j] = kiln_to_grid(kiln_scale(prod, row), g);
@@ -188,9 +199,11 @@ void kiln_softmax_row(int16_t *p, const int16_t *x, int32_t n, const kiln_exp_lu
     if (x[t] > mx) mx = x[t];
   uint64_t sum = 0;
   for (int32_t t = 0; t < n; t++) sum += kiln_exp_q31(lut, mx - x[t]);
+  /* one division a row: prob = e / sum in Q31 as e * (2^62 / sum) / 2^31;
+   * the largest term is 2^31, so sum >= 2^31 and the reciprocal < 2^31 */
+  const uint64_t inv = kiln_softmax_reciprocal(sum);
   for (int32_t t = 0; t < n; t++) {
-    const uint64_t e = kiln_exp_q31(lut, mx - x[t]);
-    const uint64_t prob = kiln_div_rhe(e << 31, sum); /* Q31 */
+    const uint64_t prob = kiln_softmax_prob(kiln_exp_q31(lut, mx - x[t]), inv);
     p[t] = kiln_to_grid(kiln_scale((int64_t)prob, rq), g);
   }
 }

@@ -1,0 +1,41 @@
+-- kiln bench: kiln's kernels and generator against this machine's limits
+-- (gen/bench/suite.lua), as a table and then `name value` lines for scripts.
+-- Single-threaded; the figures that count are the ratios measured in one run.
+
+local suite = require "bench.suite"
+
+local verb = {
+  summary = "benchmark the kernels and the generator against this machine's limits",
+  synopsis = "[--target T] [--reps N] [--models DIR] [--no-gen22]",
+  positional = {},
+  options = {
+    { "--target", key = "target", default = "x86-vnni", metavar = "T", help = "rules/T.lua (runs on this host)" },
+    { "--reps", key = "reps", type = "integer", min = 1, default = 9, metavar = "N", help = "repetitions after a warm-up" },
+    { "--models", key = "models", metavar = "DIR", help = "where stories260K.bin is (default ../shared/models)" },
+    { "--no-gen22", key = "no_gen22", type = "flag", help = "skip the 22-layer generator timing (writes 4.4 GB)" },
+    { "-v", "--verbose", key = "verbose", type = "flag", help = "say each step on stderr" },
+  },
+}
+
+local function format_value(v)
+  if v >= 100 then return string.format("%.0f", v) end
+  if v >= 10 then return string.format("%.1f", v) end
+  return string.format("%.3f", v)
+end
+
+function verb.run(opts, context)
+  local results = suite.run(context, {
+    target = opts.target, reps = opts.reps, verbose = opts.verbose, skip_gen22 = opts.no_gen22,
+    models = opts.models or (context.root .. "/../shared/models"),
+  })
+  print(string.format("kiln bench: target %s, one thread, medians of %d runs", opts.target, opts.reps))
+  print("")
+  print(string.format("  %-66s %10s  %-5s  %s", "measure", "value", "unit", "note"))
+  for _, r in ipairs(results) do
+    print(string.format("  %-66s %10s  %-5s  %s", r.label, format_value(r.value), r.unit, r.note or ""))
+  end
+  print("")
+  for _, r in ipairs(results) do print(string.format("%s %s", r.name, format_value(r.value))) end
+end
+
+return verb
