@@ -28,10 +28,11 @@ return {
 
   kernels = {
     linear = {
-      -- work: bytes of scratch per activation value (the byte planes)
+      -- planes: activation byte planes (work: their bytes per activation value);
+      -- bias: the generator folds the zero-point terms into one per row
       { kernel = "kiln_linear_vnni_a8", act = { "uint8", "uint4" }, weight = { "u8" }, packing = "n16k4",
-        row_sums = true, work = 1, template = "linear_packed" },
-      { kernel = "kiln_linear_vnni_a16", weight = { "u8" }, packing = "n16k4", row_sums = true, work = 2,
+        planes = 1, work = 1, bias = true, template = "linear_packed" },
+      { kernel = "kiln_linear_vnni_a16", weight = { "u8" }, packing = "n16k4", planes = 2, work = 2, bias = true,
         template = "linear_packed" },
     },
     -- elementwise kernels and the softmax row

@@ -10,7 +10,8 @@ local verb = {
   positional = {},
   options = {
     { "--target", key = "target", default = "x86-vnni", metavar = "T", help = "rules/T.lua (runs on this host)" },
-    { "--reps", key = "reps", type = "integer", min = 1, default = 9, metavar = "N", help = "repetitions after a warm-up" },
+    { "--reps", key = "reps", type = "integer", min = 1, default = 9, metavar = "N",
+      help = "repetitions after a warm-up, spread over the rounds" },
     { "--models", key = "models", metavar = "DIR", help = "where stories260K.bin is (default ../shared/models)" },
     { "--no-gen22", key = "no_gen22", type = "flag", help = "skip the 22-layer generator timing (writes 4.4 GB)" },
     { "-v", "--verbose", key = "verbose", type = "flag", help = "say each step on stderr" },
@@ -28,7 +29,8 @@ function verb.run(opts, context)
     target = opts.target, reps = opts.reps, verbose = opts.verbose, skip_gen22 = opts.no_gen22,
     models = opts.models or (context.root .. "/../shared/models"),
   })
-  print(string.format("kiln bench: target %s, one thread, medians of %d runs", opts.target, opts.reps))
+  print(string.format("kiln bench: target %s, one thread; each figure the median of %d rounds of %d runs",
+    opts.target, suite.ROUNDS, suite.runs_per_round(opts.reps)))
   print("")
   print(string.format("  %-66s %10s  %-5s  %s", "measure", "value", "unit", "note"))
   for _, r in ipairs(results) do

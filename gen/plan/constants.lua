@@ -9,8 +9,8 @@ local f32 = require "util.f32"
 local constants = {}
 constants.__index = constants
 
-local CTYPES = { u8 = "uint8_t", s8 = "int8_t", s16 = "int16_t", s32 = "int32_t", u32 = "uint32_t" }
-local BYTES = { u8 = 1, s8 = 1, s16 = 2, s32 = 4, u32 = 4 }
+local CTYPES = { u8 = "uint8_t", s8 = "int8_t", s16 = "int16_t", s32 = "int32_t", u32 = "uint32_t", s64 = "int64_t" }
+local BYTES = { u8 = 1, s8 = 1, s16 = 2, s32 = 4, u32 = 4, s64 = 8 }
 constants.CTYPES = CTYPES
 
 -- new(native, blob) -> registry; native formats large integer arrays. With
@@ -118,7 +118,7 @@ function constants:cached(key, make)
   return v
 end
 
--- Integer arrays: ctype "u8" | "s8" | "s16" | "s32" | "u32".
+-- Integer arrays: ctype "u8" | "s8" | "s16" | "s32" | "u32" | "s64".
 function constants:array(name, ctype, values, note, section)
   local body = int_list(values, 12)
   if ctype == "u32" then body = body:gsub("(%d+),", "%1u,") end

@@ -217,7 +217,7 @@ function graph_plan.build(spec)
     end)
     local zp_name = consts:array(base .. "_ZP", "s32", zps, "per-row zero points")
     -- registered by the consumer, which knows the layout its kernel wants
-    return { kind = "weight", zp = zp_name, ctype = ctype, scales = scales, rows = rows,
+    return { kind = "weight", zp = zp_name, zps = zps, ctype = ctype, scales = scales, rows = rows,
       cols = tensor:len() // rows, grid = gr, packed = packed, base = base,
       note = string.format("%s: %s %s, [%d][%d]", spec.prefix .. nd.obs, o.dtype, o.qscheme, rows, tensor:len() // rows) }
   end
@@ -325,6 +325,11 @@ function graph_plan.build(spec)
       local reals = {}
       for r, s in ipairs(w.scales) do reals[r] = fixed.rq(x.grid.scale * s * inv(gr)) end
       local k = graph_plan.linear_kernel(spec.rules, x.grid, w.ctype, w.cols)
+      if k.bias then -- the packed kernels requantize in vector lanes: shifts within [1, 63]
+        for _, rq in ipairs(reals) do
+          if rq.shift < 1 or rq.shift > 63 then k = { kernel = "kiln_linear_" .. w.ctype } break end
+        end
+      end
       local weights
       if k.packing == "n16k4" then
         local layout = consts:cached(w.base .. " n16k4", function() return spec.native.pack_n16k4(w.packed, w.rows, w.cols) end)
@@ -340,6 +345,17 @@ function graph_plan.build(spec)
       if k.row_sums then
         local sums = consts:cached(w.base .. " row sums", function() return spec.native.row_sums(w.packed, w.ctype, w.rows) end)
         vars.w_sum = consts:array(w.base .. "_SUM", "s32", sums, "per-row sums of the weight codes", "constants")
+      end
+      if k.bias then
+        -- the zero-point terms of each row that do not depend on x (kiln_rt_x86.h):
+        -- n zx zw - zx sum_w, and with two byte planes - 256 * 128 (sum_w - 128 n)
+        local sums = consts:cached(w.base .. " row sums", function() return spec.native.row_sums(w.packed, w.ctype, w.rows) end)
+        local zx, n, bias = x.grid.zero_point, w.cols, {}
+        for r, sw in ipairs(sums) do
+          bias[r] = n * zx * w.zps[r] - zx * sw - (k.planes == 2 and 32768 * (sw - 128 * n) or 0)
+        end
+        vars.w_bias = consts:array(C .. "_" .. cname(nd.obs) .. "_BIAS", "s64", bias,
+          "per-row zero-point terms for " .. k.kernel, "constants")
       end
       if k.work then
         -- the kernel's byte planes of the activations

@@ -10,7 +10,8 @@
  *   kiln_host bench-layer L REPS MB     median microseconds of layer L's decode (past 512 or
  *                                      max_seq / 2; caches flushed first by reading MB megabytes)
  *                                      and of a full prefill block
- *   kiln_host bench-stream MB REPS      median read bandwidth over MB megabytes, GB/s
+ *   kiln_host bench-stream MB REPS      median read bandwidth over MB megabytes, GB/s: one
+ *                                      sequential stream (STREAM-like), and four interleaved
  *   kiln_host bench-model STEPS REPS    median tokens per second: decode of STEPS tokens after
  *                                      BOS, and a full prefill block
  *   kiln_host layer L prefill|decode|append
@@ -143,7 +144,7 @@ static void fill(int16_t *p, size_t n, uint32_t seed) {
   }
 }
 
-/* Reads n bytes as fast as plain C reads them; returns a checksum. */
+/* Reads n bytes front to back; returns a checksum. */
 static uint64_t read_all(const uint64_t *p, size_t n) {
   uint64_t a = 0, b = 0, c = 0, d = 0;
   for (size_t i = 0; i + 4 <= n / 8; i += 4) {
@@ -151,6 +152,21 @@ static uint64_t read_all(const uint64_t *p, size_t n) {
     b += p[i + 1];
     c += p[i + 2];
     d += p[i + 3];
+  }
+  return a + b + c + d;
+}
+
+/* Reads n bytes as four interleaved sequential streams (one per quarter),
+ * which keeps more requests in flight than one stream. */
+static uint64_t read_quarters(const uint64_t *p, size_t n) {
+  const size_t q = n / 32;
+  const uint64_t *p0 = p, *p1 = p + q, *p2 = p + 2 * q, *p3 = p + 3 * q;
+  uint64_t a = 0, b = 0, c = 0, d = 0;
+  for (size_t i = 0; i < q; i++) {
+    a += p0[i];
+    b += p1[i];
+    c += p2[i];
+    d += p3[i];
   }
   return a + b + c + d;
 }
@@ -170,12 +186,19 @@ static int bench_stream(const char *mb_text, int reps) {
   uint64_t *p = big_buffer(bytes);
   double *t = malloc((size_t)reps * sizeof *t);
   if (!t) die("out of memory");
+  double *t4 = malloc((size_t)reps * sizeof *t4);
+  if (!t4) die("out of memory");
   for (int i = 0; i <= reps; i++) {
     double t0 = seconds();
     sink += read_all(p, bytes);
-    if (i > 0) t[i - 1] = seconds() - t0;
+    double t1 = seconds();
+    sink += read_quarters(p, bytes);
+    double t2 = seconds();
+    if (i > 0) t[i - 1] = t1 - t0, t4[i - 1] = t2 - t1;
   }
   printf("stream_gbs %.3f\n", (double)bytes / median(t, reps) / 1e9);
+  printf("stream4_gbs %.3f\n", (double)bytes / median(t4, reps) / 1e9);
+  free(t4);
   free(p);
   free(t);
   return 0;

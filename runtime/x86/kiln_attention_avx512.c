@@ -67,18 +67,15 @@ static inline __m512i dots8_wide(const __m512i *qv, const int16_t *k, int32_t t,
  * 128-bit lane (d == 8), or d / 32 vectors. 0 when a pair sum could overflow
  * int32 (a -32768 code) or d is beyond 256: the portable kernel's case. */
 static int q_vectors(__m512i *qv, const int16_t *q, int32_t q_zp, int32_t d) {
-  int16_t qc[256];
   if (d > 256) return 0;
-  for (int32_t e = 0; e < d; e++) {
-    const int32_t v = q[e] - q_zp;
-    if (v == -32768) return 0;
-    qc[e] = (int16_t)v;
+  const __m512i zq = _mm512_set1_epi16((int16_t)q_zp), lowest = _mm512_set1_epi16(INT16_MIN);
+  for (int32_t c = 0; c * 32 < d; c++) { /* codes minus zero point fit int16: only -32768 is refused */
+    const __m512i v = _mm512_sub_epi16(kiln_load32(q + 32 * c, d - 32 * c), zq);
+    if (_mm512_mask_cmpeq_epi16_mask(d - 32 * c >= 32 ? 0xFFFFFFFFu : (((__mmask32)1 << (d - 32 * c)) - 1), v, lowest))
+      return 0;
+    qv[c] = v;
   }
-  if (d == 8) {
-    qv[0] = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)qc));
-  } else {
-    for (int32_t c = 0; c < d / 32; c++) qv[c] = _mm512_loadu_si512((const void *)(qc + 32 * c));
-  }
+  if (d == 8) qv[0] = _mm512_broadcast_i32x4(_mm512_castsi512_si128(qv[0]));
   return 1;
 }
 

@@ -9,11 +9,12 @@
  * below 65536.
  *
  * One output row (decode) streams the weights once and is bound by memory
- * bandwidth: prefetches run ahead of the loads. Several rows (prefill) are
- * bound by the dot-product units: a micro-kernel of 6 rows by several 16-row
- * weight blocks reuses each weight load 6 times. The zero-point corrections
- * and the requantization run 8 outputs at a time with kiln_scale's exact
- * arithmetic.
+ * bandwidth: four blocks from four parts of the matrix are read side by side,
+ * with prefetches ahead of the loads. Several rows (prefill) are bound by the
+ * dot-product units: a micro-kernel of 6 rows by several 16-row weight blocks
+ * reuses each weight load 6 times. The zero-point terms (one constant a row
+ * from the generator, plus (128 - zw) sum x) and the requantization run 8
+ * outputs at a time with kiln_scale's exact arithmetic.
  */
 #include "kiln_rt_x86.h"
 #include "kiln_avx512.h"
@@ -22,8 +23,8 @@
 #include <stddef.h>
 #include <string.h>
 
-#define ROWS 6         /* rows of the prefill micro-kernel */
-#define PREFETCH 2048            /* bytes ahead in a streamed weight block */
+#define ROWS 6                   /* rows of the prefill micro-kernel */
+#define PREFETCH 1024            /* bytes ahead in each streamed block (the best measured of 512..4096) */
 #define PREFETCH_FROM (1L << 20) /* matrices below this many bytes stay in cache: no prefetches */
 
 static inline __m512i bytes4(const uint8_t *p) { /* four activation bytes, broadcast */
@@ -70,9 +71,10 @@ static int64_t row_sum(const int16_t *xr, int32_t n) {
 /* What finishing a row's outputs needs, broadcast once a call (and sum_x
  * once a row). */
 typedef struct {
-  __m512i sum_x, x_zp, n_in;
+  __m512i sum_x;
   kiln_grid8 g8;
-  const int32_t *w_zp, *w_sum;
+  const int32_t *w_zp;
+  const int64_t *w_bias;
   const kiln_rq *rq;
   const kiln_grid *g;
   int planes;
@@ -80,36 +82,28 @@ typedef struct {
 
 /* Finishes outputs [o, o + n), n <= 16, of one row from the int32 plane sums
  * of their 16-channel block (lane c: output o + c):
- *   acc = dot + (128 - zw) sum_x - zx sum_w + n_in zx zw,
- *   dot = lo (+ 256 (hi - 128 (sum_w - 128 n_in)) with two planes). */
+ *   acc = lo (+ 256 hi with two planes) + (128 - zw) sum_x + w_bias. */
 static inline void finish16(int16_t *y, __m512i lo32, __m512i hi32, int32_t o, int32_t n, const finish_ctx *c) {
   for (int32_t h = 0; h < 2 && 8 * h < n; h++) {
     const int32_t at = o + 8 * h;
     const __mmask8 m = kiln_lanes8(n - 8 * h);
     const __m512i zw = _mm512_cvtepi32_epi64(_mm256_maskz_loadu_epi32(m, (const void *)(c->w_zp + at)));
-    const __m512i sw = _mm512_cvtepi32_epi64(_mm256_maskz_loadu_epi32(m, (const void *)(c->w_sum + at)));
-    __m512i dot = _mm512_cvtepi32_epi64(h ? _mm512_extracti64x4_epi64(lo32, 1) : _mm512_castsi512_si256(lo32));
+    __m512i acc = _mm512_cvtepi32_epi64(h ? _mm512_extracti64x4_epi64(lo32, 1) : _mm512_castsi512_si256(lo32));
     if (c->planes == 2) {
-      /* hi - 128 (sum_w - 128 n_in), times 256 */
       const __m512i hi = _mm512_cvtepi32_epi64(h ? _mm512_extracti64x4_epi64(hi32, 1) : _mm512_castsi512_si256(hi32));
-      const __m512i swp = _mm512_sub_epi64(sw, _mm512_slli_epi64(c->n_in, 7));
-      dot = _mm512_add_epi64(dot, _mm512_slli_epi64(_mm512_sub_epi64(hi, _mm512_slli_epi64(swp, 7)), 8));
+      acc = _mm512_add_epi64(acc, _mm512_slli_epi64(hi, 8));
     }
-    /* |sum_x| < 2^31 and |128 - zw| < 2^9: the products fit the signed 32 x 32 multiply */
-    __m512i acc = _mm512_add_epi64(dot, _mm512_mul_epi32(_mm512_sub_epi64(_mm512_set1_epi64(128), zw), c->sum_x));
-    acc = _mm512_sub_epi64(acc, _mm512_mul_epi32(c->x_zp, sw));
-    acc = _mm512_add_epi64(acc, _mm512_mul_epi32(_mm512_mul_epi32(c->n_in, c->x_zp), zw));
-    /* rq is { mult, shift } pairs: as int64 lanes, low halves multipliers, high halves shifts */
+    /* |sum_x| < 2^31 and |128 - zw| < 2^9: the product fits the signed 32 x 32 multiply */
+    acc = _mm512_add_epi64(acc, _mm512_mul_epi32(_mm512_sub_epi64(_mm512_set1_epi64(128), zw), c->sum_x));
+    acc = _mm512_add_epi64(acc, _mm512_maskz_loadu_epi64(m, (const void *)(c->w_bias + at)));
+    /* rq is { mult, shift } pairs: as int64 lanes, low halves multipliers (what mul_epi32 reads), high halves shifts */
     const __m512i pairs = _mm512_mask_loadu_epi64(_mm512_set1_epi64((int64_t)1 << 32), m, (const void *)(c->rq + at));
-    const __m512i shift = _mm512_srli_epi64(pairs, 32);
-    const __mmask8 slow = _mm512_cmpgt_epu64_mask(_mm512_abs_epi64(acc), _mm512_set1_epi64(0x7FFFFFFF)) |
-                          _mm512_cmpgt_epu64_mask(_mm512_sub_epi64(shift, _mm512_set1_epi64(1)), _mm512_set1_epi64(62));
-    if (slow) {
+    if (kiln_fits8(acc)) {
+      kiln_store8(y + at, kiln_scale8(acc, pairs, _mm512_srli_epi64(pairs, 32), &c->g8), m);
+    } else {
       int64_t a[8];
       _mm512_storeu_si512((void *)a, acc);
       for (int32_t i = 0; i < 8 && 8 * h + i < n; i++) y[at + i] = kiln_to_grid(kiln_scale(a[i], c->rq[at + i]), c->g);
-    } else {
-      kiln_store8(y + at, kiln_scale8(acc, pairs, shift, &c->g8), m); /* mul_epi32 reads the low halves */
     }
   }
 }
@@ -222,17 +216,15 @@ static void gemm_block(__m512i (*sums)[MAX_G], const uint8_t *x, int32_t n_in, i
 
 /* ---- the kernels ---------------------------------------------------------- */
 
-static void linear(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const int8_t *wp,
-                   const int32_t *w_zp, const int32_t *w_sum, int32_t n_out, const kiln_rq *rq, const kiln_grid *g,
+static void linear(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const int8_t *wp,
+                   const int32_t *w_zp, const int64_t *w_bias, int32_t n_out, const kiln_rq *rq, const kiln_grid *g,
                    uint8_t *work, int planes) {
   const int32_t k4 = n_in / 4, blocks = (n_out + 15) / 16;
   const int group = planes == 1 ? 4 : 2;
   finish_ctx c;
-  c.x_zp = _mm512_set1_epi64(x_zp);
-  c.n_in = _mm512_set1_epi64(n_in);
   c.g8 = kiln_grid8_of(g);
   c.w_zp = w_zp;
-  c.w_sum = w_sum;
+  c.w_bias = w_bias;
   c.rq = rq;
   c.g = g;
   c.planes = planes;
@@ -270,14 +262,14 @@ static void linear(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int
   }
 }
 
-void kiln_linear_vnni_a8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const int8_t *wp,
-                         const int32_t *w_zp, const int32_t *w_sum, int32_t n_out, const kiln_rq *rq,
+void kiln_linear_vnni_a8(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const int8_t *wp,
+                         const int32_t *w_zp, const int64_t *w_bias, int32_t n_out, const kiln_rq *rq,
                          const kiln_grid *g, uint8_t *work) {
-  linear(y, x, x_zp, rows, n_in, wp, w_zp, w_sum, n_out, rq, g, work, 1);
+  linear(y, x, rows, n_in, wp, w_zp, w_bias, n_out, rq, g, work, 1);
 }
 
-void kiln_linear_vnni_a16(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const int8_t *wp,
-                          const int32_t *w_zp, const int32_t *w_sum, int32_t n_out, const kiln_rq *rq,
+void kiln_linear_vnni_a16(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const int8_t *wp,
+                          const int32_t *w_zp, const int64_t *w_bias, int32_t n_out, const kiln_rq *rq,
                           const kiln_grid *g, uint8_t *work) {
-  linear(y, x, x_zp, rows, n_in, wp, w_zp, w_sum, n_out, rq, g, work, 2);
+  linear(y, x, rows, n_in, wp, w_zp, w_bias, n_out, rq, g, work, 2);
 }

@@ -39,8 +39,8 @@ static void block_sums(int32_t dot[2][16], const uint8_t *xl, const uint8_t *xh,
   _mm256_storeu_si256((__m256i *)(void *)(dot[1] + 8), h1);
 }
 
-static void linear(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const int8_t *wp,
-                   const int32_t *w_zp, const int32_t *w_sum, int32_t n_out, const kiln_rq *rq, const kiln_grid *g,
+static void linear(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const int8_t *wp,
+                   const int32_t *w_zp, const int64_t *w_bias, int32_t n_out, const kiln_rq *rq, const kiln_grid *g,
                    uint8_t *work, int planes) {
   const int32_t k4 = n_in / 4, blocks = (n_out + 15) / 16;
   for (int32_t r = 0; r < rows; r++) {
@@ -57,24 +57,22 @@ static void linear(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int
       block_sums(dot, xl, planes == 2 ? xh : NULL, wp + (size_t)b * k4 * 64, k4);
       for (int32_t c = 0; c < 16 && b * 16 + c < n_out; c++) {
         const int32_t o = b * 16 + c;
-        const int64_t zw = w_zp[o];
-        int64_t d = dot[0][c];
-        if (planes == 2) d += 256 * (dot[1][c] - 128 * ((int64_t)w_sum[o] - 128 * (int64_t)n_in));
-        const int64_t acc = d + (128 - zw) * sum_x - (int64_t)x_zp * w_sum[o] + (int64_t)n_in * x_zp * zw;
+        const int64_t acc = dot[0][c] + (planes == 2 ? 256 * (int64_t)dot[1][c] : 0) + (128 - (int64_t)w_zp[o]) * sum_x +
+                            w_bias[o];
         y[(size_t)r * n_out + o] = kiln_to_grid(kiln_scale(acc, rq[o]), g);
       }
     }
   }
 }
 
-void kiln_linear_avxvnni_a8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const int8_t *wp,
-                            const int32_t *w_zp, const int32_t *w_sum, int32_t n_out, const kiln_rq *rq,
+void kiln_linear_avxvnni_a8(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const int8_t *wp,
+                            const int32_t *w_zp, const int64_t *w_bias, int32_t n_out, const kiln_rq *rq,
                             const kiln_grid *g, uint8_t *work) {
-  linear(y, x, x_zp, rows, n_in, wp, w_zp, w_sum, n_out, rq, g, work, 1);
+  linear(y, x, rows, n_in, wp, w_zp, w_bias, n_out, rq, g, work, 1);
 }
 
-void kiln_linear_avxvnni_a16(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const int8_t *wp,
-                             const int32_t *w_zp, const int32_t *w_sum, int32_t n_out, const kiln_rq *rq,
+void kiln_linear_avxvnni_a16(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const int8_t *wp,
+                             const int32_t *w_zp, const int64_t *w_bias, int32_t n_out, const kiln_rq *rq,
                              const kiln_grid *g, uint8_t *work) {
-  linear(y, x, x_zp, rows, n_in, wp, w_zp, w_sum, n_out, rq, g, work, 2);
+  linear(y, x, rows, n_in, wp, w_zp, w_bias, n_out, rq, g, work, 2);
 }

@@ -108,14 +108,16 @@ void kiln_take_half_avx512(int16_t *y, const int16_t *x, int32_t rows, int32_t d
     return;
   }
   /* output j of a block of 8 (8 / h rows) reads input (j / h) * d + which * h + j % h of those rows */
-  int16_t at[32] = { 0 };
-  for (int32_t j = 0; j < 8; j++) at[j] = (int16_t)((j / h) * d + which * h + j % h);
-  const __m512i idx = _mm512_loadu_si512((const void *)at);
+  const int lg = h == 1 ? 0 : h == 2 ? 1 : 2;
+  const __m128i j = _mm_setr_epi16(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m512i idx = _mm512_zextsi128_si512(
+      _mm_add_epi16(_mm_mullo_epi16(_mm_srli_epi16(j, lg), _mm_set1_epi16((int16_t)d)),
+                    _mm_add_epi16(_mm_set1_epi16((int16_t)(which * h)), _mm_and_si128(j, _mm_set1_epi16((int16_t)(h - 1))))));
   const kiln_grid8 g8 = kiln_grid8_of(g);
   const __m512i zx = _mm512_set1_epi64(x_zp), mult = _mm512_set1_epi64(rq.mult), shift = _mm512_set1_epi64(rq.shift);
   const int32_t n = rows * h;
   for (int32_t o = 0; o < n; o += 8) {
-    const int32_t r = o / h;
+    const int32_t r = o >> lg;
     const __m512i v = pick8(x + (size_t)r * d, first32((rows - r) * d), idx);
     kiln_store8(y + o, kiln_scale8(_mm512_sub_epi64(v, zx), mult, shift, &g8), kiln_lanes8(n - o));
   }
@@ -130,25 +132,20 @@ void kiln_concat_halves_avx512(int16_t *y, const int16_t *a, int32_t a_zp, kiln_
     }
     return;
   }
-  /* output j of a block of 8 (8 / 2h rows): a's value (j / 2h) * h + j % 2h, or b's; per-lane constants */
-  int16_t at[32] = { 0 };
-  int64_t zp[8], mult[8], shift[8];
-  __mmask8 from_b = 0;
-  for (int32_t j = 0; j < 8; j++) {
-    const int32_t in_row = j % (2 * h), second = in_row >= h;
-    at[j] = (int16_t)((j / (2 * h)) * h + in_row % h);
-    from_b |= (__mmask8)(second << j);
-    zp[j] = second ? b_zp : a_zp;
-    mult[j] = second ? b_rq.mult : a_rq.mult;
-    shift[j] = second ? b_rq.shift : a_rq.shift;
-  }
-  const __m512i idx = _mm512_loadu_si512((const void *)at);
-  const __m512i z = _mm512_loadu_si512((const void *)zp), m8 = _mm512_loadu_si512((const void *)mult),
-                s8 = _mm512_loadu_si512((const void *)shift);
+  /* output j of a block of 8 (8 / 2h rows): a's or b's value (j / 2h) * h + j % h, with that side's constants */
+  const int lg = h == 1 ? 1 : h == 2 ? 2 : 3; /* log2(2h) */
+  const __m128i j = _mm_setr_epi16(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m128i in_row = _mm_and_si128(j, _mm_set1_epi16((int16_t)(2 * h - 1)));
+  const __mmask8 from_b = _mm_cmpge_epi16_mask(in_row, _mm_set1_epi16((int16_t)h));
+  const __m512i idx = _mm512_zextsi128_si512(_mm_add_epi16(_mm_mullo_epi16(_mm_srli_epi16(j, lg), _mm_set1_epi16((int16_t)h)),
+                                                           _mm_and_si128(in_row, _mm_set1_epi16((int16_t)(h - 1)))));
+  const __m512i z = _mm512_mask_blend_epi64(from_b, _mm512_set1_epi64(a_zp), _mm512_set1_epi64(b_zp));
+  const __m512i m8 = _mm512_mask_blend_epi64(from_b, _mm512_set1_epi64(a_rq.mult), _mm512_set1_epi64(b_rq.mult));
+  const __m512i s8 = _mm512_mask_blend_epi64(from_b, _mm512_set1_epi64(a_rq.shift), _mm512_set1_epi64(b_rq.shift));
   const kiln_grid8 g8 = kiln_grid8_of(g);
   const int32_t n = rows * 2 * h;
   for (int32_t o = 0; o < n; o += 8) {
-    const int32_t r = o / (2 * h);
+    const int32_t r = o >> lg;
     const __mmask32 have = first32((rows - r) * h);
     const __m512i v = _mm512_mask_mov_epi64(pick8(a + (size_t)r * h, have, idx), from_b, pick8(b + (size_t)r * h, have, idx));
     kiln_store8(y + o, kiln_scale8(_mm512_sub_epi64(v, z), m8, s8, &g8), kiln_lanes8(n - o));

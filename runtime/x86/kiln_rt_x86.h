@@ -7,8 +7,11 @@
  * Weights come packed by the generator ("n16k4"): blocks of 16 output rows
  * and 4 inputs, wp[o / 16][i / 4][o % 16][i % 4] = w[o][i] - 128 as int8,
  * rows padded to a multiple of 16 with zeros; n_in must be a multiple of 4.
- * w_sum[o] is the sum of row o's weight codes. The kernels compute
- *   sum (x - zx)(w - zw) = sum x (w - 128) + (128 - zw) sum x - zx sum w + n zx zw.
+ * The kernels compute
+ *   sum (x - zx)(w - zw) = sum x (w - 128) + (128 - zw) sum x + w_bias[o],
+ *   w_bias[o] = n zx zw - zx sum w (- 256 * 128 (sum w - 128 n) with two byte
+ * planes, see kiln_linear_avx512.c), a constant of the generator's; every
+ * rq shift is within [1, 63] (the generator checks).
  */
 #ifndef KILN_RT_X86_H
 #define KILN_RT_X86_H
@@ -16,21 +19,21 @@
 #include "kiln_rt.h"
 
 /* 8-bit unsigned activations (codes in [0, 255]); work: rows * n_in bytes. */
-void kiln_linear_vnni_a8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const int8_t *wp,
-                         const int32_t *w_zp, const int32_t *w_sum, int32_t n_out, const kiln_rq *rq,
+void kiln_linear_vnni_a8(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const int8_t *wp,
+                         const int32_t *w_zp, const int64_t *w_bias, int32_t n_out, const kiln_rq *rq,
                          const kiln_grid *g, uint8_t *work);
 
 /* Any activations stored as int16; work: 2 * rows * n_in bytes. */
-void kiln_linear_vnni_a16(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const int8_t *wp,
-                          const int32_t *w_zp, const int32_t *w_sum, int32_t n_out, const kiln_rq *rq,
+void kiln_linear_vnni_a16(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const int8_t *wp,
+                          const int32_t *w_zp, const int64_t *w_bias, int32_t n_out, const kiln_rq *rq,
                           const kiln_grid *g, uint8_t *work);
 
 /* The same with AVX-VNNI (256 bits); work as above. */
-void kiln_linear_avxvnni_a8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const int8_t *wp,
-                            const int32_t *w_zp, const int32_t *w_sum, int32_t n_out, const kiln_rq *rq,
+void kiln_linear_avxvnni_a8(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const int8_t *wp,
+                            const int32_t *w_zp, const int64_t *w_bias, int32_t n_out, const kiln_rq *rq,
                             const kiln_grid *g, uint8_t *work);
-void kiln_linear_avxvnni_a16(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const int8_t *wp,
-                             const int32_t *w_zp, const int32_t *w_sum, int32_t n_out, const kiln_rq *rq,
+void kiln_linear_avxvnni_a16(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const int8_t *wp,
+                             const int32_t *w_zp, const int64_t *w_bias, int32_t n_out, const kiln_rq *rq,
                              const kiln_grid *g, uint8_t *work);
 
 /* Attention rows (kiln_attention_avx512.c): kiln_qk_row and kiln_pv_row with
