@@ -104,46 +104,40 @@ void kiln_rmsnorm(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int3
   }
 }
 
-void kiln_linear_u8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const uint8_t *w,
-                    const int32_t *w_zp, int32_t n_out, const kiln_rq *rq, const kiln_grid *g) {
+/* One 8-bit weight code, unsigned or signed storage. */
+static int32_t weight8(const void *w, size_t i, int is_signed) {
+  return is_signed ? ((const int8_t *)w)[i] : ((const uint8_t *)w)[i];
+}
+
+static void linear8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const void *w,
+                    int is_signed, const int32_t *w_zp, int32_t n_out, const kiln_rq *rq, const kiln_grid *g) {
   for (int32_t r = 0; r < rows; r++) {
     const int16_t *xr = x + (size_t)r * n_in;
     for (int32_t o = 0; o < n_out; o++) {
-      const uint8_t *wo = w + (size_t)o * n_in;
+      const size_t row = (size_t)o * n_in;
       const int32_t zw = w_zp[o];
       int64_t acc = 0;
       int32_t i = 0;
       /* |x - zp| < 2^16 and |w - zp| < 2^9: 32 products fit an int32 */
       for (; i + 32 <= n_in; i += 32) {
         int32_t part = 0;
-        for (int32_t k = i; k < i + 32; k++) part += (int32_t)(xr[k] - x_zp) * (int32_t)(wo[k] - zw);
+        for (int32_t k = i; k < i + 32; k++) part += (int32_t)(xr[k] - x_zp) * (weight8(w, row + k, is_signed) - zw);
         acc += part;
       }
-      for (; i < n_in; i++) acc += (int32_t)(xr[i] - x_zp) * (int32_t)(wo[i] - zw);
+      for (; i < n_in; i++) acc += (int32_t)(xr[i] - x_zp) * (weight8(w, row + i, is_signed) - zw);
       y[(size_t)r * n_out + o] = kiln_to_grid(kiln_scale(acc, rq[o]), g);
     }
   }
 }
 
+void kiln_linear_u8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const uint8_t *w,
+                    const int32_t *w_zp, int32_t n_out, const kiln_rq *rq, const kiln_grid *g) {
+  linear8(y, x, x_zp, rows, n_in, w, 0, w_zp, n_out, rq, g);
+}
+
 void kiln_linear_s8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const int8_t *w,
                     const int32_t *w_zp, int32_t n_out, const kiln_rq *rq, const kiln_grid *g) {
-  for (int32_t r = 0; r < rows; r++) {
-    const int16_t *xr = x + (size_t)r * n_in;
-    for (int32_t o = 0; o < n_out; o++) {
-      const int8_t *wo = w + (size_t)o * n_in;
-      const int32_t zw = w_zp[o];
-      int64_t acc = 0;
-      int32_t i = 0;
-      /* |x - zp| < 2^16 and |w - zp| < 2^9: 32 products fit an int32 */
-      for (; i + 32 <= n_in; i += 32) {
-        int32_t part = 0;
-        for (int32_t k = i; k < i + 32; k++) part += (int32_t)(xr[k] - x_zp) * (int32_t)(wo[k] - zw);
-        acc += part;
-      }
-      for (; i < n_in; i++) acc += (int32_t)(xr[i] - x_zp) * (int32_t)(wo[i] - zw);
-      y[(size_t)r * n_out + o] = kiln_to_grid(kiln_scale(acc, rq[o]), g);
-    }
-  }
+  linear8(y, x, x_zp, rows, n_in, w, 1, w_zp, n_out, rq, g);
 }
 
 void kiln_linear_s16(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const int16_t *w,
