@@ -222,11 +222,27 @@ static int tensor_fake_quant(lua_State *L) {
   return 1;
 }
 
-/* Storage types of quantized weights. */
+/* Storage types of quantized codes: "u8", "s8", "s16" (little-endian). */
+typedef enum { CODE_U8, CODE_S8, CODE_S16, CODE_UNKNOWN } code_kind;
+
+static code_kind code_kind_of(const char *ctype) {
+  if (strcmp(ctype, "u8") == 0) return CODE_U8;
+  if (strcmp(ctype, "s8") == 0) return CODE_S8;
+  if (strcmp(ctype, "s16") == 0) return CODE_S16;
+  return CODE_UNKNOWN;
+}
+
+/* Bytes of one code, 0 for an unknown storage type. */
 static int ctype_bytes(const char *ctype) {
-  if (strcmp(ctype, "u8") == 0 || strcmp(ctype, "s8") == 0) return 1;
-  if (strcmp(ctype, "s16") == 0) return 2;
-  return 0;
+  const code_kind k = code_kind_of(ctype);
+  return k == CODE_UNKNOWN ? 0 : k == CODE_S16 ? 2 : 1;
+}
+
+/* Code i of packed storage p. */
+static inline int code_at(const unsigned char *p, size_t i, code_kind k) {
+  if (k == CODE_U8) return p[i];
+  if (k == CODE_S8) return (signed char)p[i];
+  return (int16_t)(uint16_t)(p[2 * i] | (p[2 * i + 1] << 8));
 }
 
 /* One row of TICO's quantization, q = clamp(zp + rint(x * inv)), as 1- or
@@ -305,14 +321,11 @@ static int c_array(lua_State *L) {
   size_t n = len / (size_t)bytes;
   luaL_Buffer b;
   luaL_buffinit(L, &b);
+  const code_kind kind = code_kind_of(ctype);
   char item[32];
   for (size_t i = 0; i < n; i++) {
-    int v;
-    if (strcmp(ctype, "u8") == 0) v = p[i];
-    else if (strcmp(ctype, "s8") == 0) v = (int)(signed char)p[i];
-    else v = (int)(int16_t)(uint16_t)(p[2 * i] | (p[2 * i + 1] << 8));
     if (i % (size_t)per_line == 0) luaL_addstring(&b, indent);
-    snprintf(item, sizeof item, "%d,", v);
+    snprintf(item, sizeof item, "%d,", code_at(p, i, kind));
     luaL_addstring(&b, item);
     luaL_addchar(&b, (i + 1) % (size_t)per_line == 0 || i + 1 == n ? '\n' : ' ');
   }
@@ -330,21 +343,17 @@ static int row_sums(lua_State *L) {
   luaL_argcheck(L, bytes > 0 && rows > 0 && len % ((size_t)rows * bytes) == 0, 3, "bad ctype or rows");
   size_t cols = len / ((size_t)rows * bytes);
   luaL_argcheck(L, cols < ((size_t)1 << 24), 3, "rows too long");
-  const int kind = strcmp(ctype, "u8") == 0 ? 0 : strcmp(ctype, "s8") == 0 ? 1 : 2;
+  const code_kind kind = code_kind_of(ctype);
   lua_createtable(L, (int)rows, 0);
   for (lua_Integer r = 0; r < rows; r++) {
     lua_Integer sum = 0;
     const unsigned char *row = p + (size_t)r * cols * (size_t)bytes;
-    if (kind == 0) { /* 32-bit partial sums vectorize; cols < 2^24 keeps them exact */
+    if (kind == CODE_U8) { /* 32-bit partial sums vectorize; cols < 2^24 keeps them exact */
       uint32_t part = 0;
       for (size_t c = 0; c < cols; c++) part += row[c];
       sum = part;
-    } else if (kind == 1) {
-      int32_t part = 0;
-      for (size_t c = 0; c < cols; c++) part += (signed char)row[c];
-      sum = part;
     } else {
-      for (size_t c = 0; c < cols; c++) sum += (int16_t)(uint16_t)(row[2 * c] | (row[2 * c + 1] << 8));
+      for (size_t c = 0; c < cols; c++) sum += code_at(row, c, kind);
     }
     lua_pushinteger(L, sum);
     lua_rawseti(L, -2, r + 1);
