@@ -88,4 +88,15 @@ function support.kiln_run(...)
   return support.read(out), support.read(err), status
 end
 
+-- Calibrates stories260K (../shared/models) with `kiln calib --preset PRESET`
+-- and any further options, into DIR/PRESET.json; returns that path.
+function support.calibrate(dir, preset, ...)
+  local path = dir .. "/" .. preset .. ".json"
+  local _, err, code = support.kiln_run("calib", support.models .. "/stories260K.bin", "-z",
+    support.models .. "/tok512.bin", "--text", support.models .. "/tinystories_valid_first100.txt",
+    "--preset", preset, "-o", path, ...)
+  assert(code == 0, err)
+  return path
+end
+
 return support

@@ -48,9 +48,7 @@ describe("targets on stories260K", function()
     work = support.tmpdir()
     if not support.have_shared() then return end
     for _, preset in ipairs({ "w8a16", "w8a8" }) do
-      qp[preset] = work .. "/" .. preset .. ".json"
-      local _, err, code = support.kiln_run("calib", MODEL, "-z", TOK, "--text", TEXT, "--preset", preset, "-o", qp[preset])
-      assert(code == 0, err)
+      qp[preset] = support.calibrate(work, preset)
       for _, target in ipairs(TARGETS) do
         local dir = string.format("%s/%s-%s", work, preset, target)
         local _, gerr, gcode = support.kiln_run("gen", MODEL, "--qparams", qp[preset], "--target", target, "-o", dir)

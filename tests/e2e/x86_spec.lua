@@ -14,8 +14,6 @@ local targets = require "emit.targets"
 local host = require "eval.host"
 
 local MODEL = support.models .. "/stories260K.bin"
-local TOK = support.models .. "/tok512.bin"
-local TEXT = support.models .. "/tinystories_valid_first100.txt"
 local PROMPT = "1 317 269 368 302 263 377 267 265 282 295 433 426"
 local X86 = { "x86-vnni", "x86-avx-vnni" }
 
@@ -80,10 +78,7 @@ describe("x86 targets against portable", function()
   for _, preset in ipairs({ "w8a16", "w8a8" }) do
     it("gives the same tokens and final hidden codes on stories260K (" .. preset .. ")", function()
       if not (support.needs_shared() and needs_x86()) then return end
-      local qp = work .. "/s_" .. preset .. ".json"
-      local _, err, code = support.kiln_run("calib", MODEL, "-z", TOK, "--text", TEXT, "--preset", preset,
-        "--samples", "4", "-o", qp)
-      assert(code == 0, err)
+      local qp = support.calibrate(work, preset, "--samples", "4")
       local reference
       for _, target in ipairs({ "portable", table.unpack(hosts) }) do
         local dir = string.format("%s/s_%s_%s", work, preset, target)
