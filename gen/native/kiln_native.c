@@ -822,6 +822,7 @@ static int model_run_layer(lua_State *L) {
   tensor *x = check_tensor(L, 3);
   int pos = (int)luaL_checkinteger(L, 4);
   tensor *pk = check_tensor(L, 5), *pv = check_tensor(L, 6);
+  const int trace = lua_toboolean(L, 7); /* read before the results go on the stack */
   luaL_argcheck(L, x->n % (size_t)d->D == 0, 3, "x is not [S][D]");
   int S = (int)(x->n / (size_t)d->D);
   size_t past = (size_t)d->Hk * pos * d->hd;
@@ -831,7 +832,7 @@ static int model_run_layer(lua_State *L) {
   tensor *nv = new_tensor(L, (size_t)d->Hk * S * d->hd);
   if (kiln_model_run_layer(&u->m, l, x->data, S, pos, pk->data, pv->data, y->data, nk->data, nv->data) != 0)
     return luaL_error(L, "run_layer: layer %d, %d rows at %d do not fit", l, S, pos);
-  if (!lua_toboolean(L, 7)) return 3;
+  if (!trace) return 3;
   /* trace: every observer node's result, by observer index (1-based) */
   const kiln_program *pg = u->m.prog;
   lua_createtable(L, pg->n_obs, 0);
@@ -1010,6 +1011,7 @@ static int model_run_layer_exact(lua_State *L) {
   model_ud *u = luaL_checkudata(L, 1, MODEL);
   const kiln_model_dims *d = &u->m.dims;
   int l = (int)luaL_checkinteger(L, 2), pos = (int)luaL_checkinteger(L, 3);
+  const int trace = lua_toboolean(L, 10); /* read before the results go on the stack */
   size_t nx, nk, nv;
   double *x = codes_to_f64(L, 4, 5, &nx);
   double *pk = codes_to_f64(L, 6, 7, &nk);
@@ -1029,7 +1031,7 @@ static int model_run_layer_exact(lua_State *L) {
   f64_tensor(L, out + nx, kv);
   f64_tensor(L, out + nx + kv, kv);
   free(out);
-  if (!lua_toboolean(L, 10)) return 3;
+  if (!trace) return 3;
   const kiln_program *pg = u->m.prog;
   lua_createtable(L, pg->n_obs, 0);
   for (int i = 0; i < pg->n_nodes; i++) {
