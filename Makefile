@@ -14,14 +14,21 @@ APT_PACKAGES := lua5.4 liblua5.4-dev libopenblas-dev lua-cjson lua-busted gcc cl
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user gcc-arm-none-eabi binutils-arm-none-eabi qemu-system-arm
 
 CC ?= gcc
-CFLAGS_NATIVE = -std=c99 -O3 -fno-trapping-math -fPIC -Wall -Wextra -Wpedantic -Werror -D_POSIX_C_SOURCE=200809L \
-  $(shell pkg-config --cflags lua5.4 openblas 2>/dev/null)
+# -ffp-contract=off: no multiply and add is fused unless the code says so
+# (fma), whatever -march allows: the float references give the same bits on
+# every host. NATIVE_ARCH adds flags of the user's (e.g. -march=native); the
+# kernels for AVX2 and AVX-512 are chosen at run time whatever it is.
+NATIVE_ARCH ?=
+CFLAGS_NATIVE = -std=c99 -O3 -fno-trapping-math -ffp-contract=off -fPIC -Wall -Wextra -Wpedantic -Werror \
+  -D_POSIX_C_SOURCE=200809L $(NATIVE_ARCH) $(shell pkg-config --cflags lua5.4 openblas 2>/dev/null)
 LDLIBS_NATIVE = $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas) -lm
 
 NATIVE := .build/kiln_native.so
 NATIVE_SRC := gen/native/kiln_native.c runtime/float/graph.c runtime/float/graph_f32.c runtime/float/graph_f64.c \
-  runtime/float/model.c runtime/float/sampler.c
-NATIVE_HDR := runtime/float/kiln_float.h runtime/float/graph_ops.inc
+  runtime/float/model.c runtime/float/sampler.c runtime/float/kiln_math.c runtime/float/matmul.c \
+  runtime/float/x86/matmul_avx2.c runtime/float/x86/matmul_avx512.c
+NATIVE_HDR := runtime/float/kiln_float.h runtime/float/graph_ops.inc runtime/float/kiln_math.h runtime/float/matmul_tiles.inc \
+  runtime/float/matmul.h runtime/float/matmul_driver.inc
 
 .PHONY: all deps native demo test bench golden clean
 

@@ -38,6 +38,16 @@ suite.FLUSH_MB = 1024 -- read between decode runs, so the weights come from memo
 suite.STREAM_MB = 1024
 suite.ROUNDS = 3 -- every measure is taken once a round, the rounds one after another
 
+-- Floating-point operations of one float prefill of S tokens through a layer
+-- (no past): the seven linear layers and attention's two products, which the
+-- float reference computes over every key (the mask is added, not skipped).
+function suite.layer_prefill_flops(shape, S)
+  local hd = shape.dim // shape.n_heads
+  local q, kv = shape.n_heads * hd, shape.n_kv_heads * hd
+  local linear = shape.dim * q * 2 + shape.dim * kv * 2 + 3 * shape.dim * shape.hidden_dim
+  return 2 * S * linear + 2 * 2 * shape.n_heads * S * S * hd
+end
+
 -- Bytes of weights one decode step of a layer reads: its seven linear layers.
 function suite.layer_weight_bytes(shape)
   local hd = shape.dim // shape.n_heads
@@ -145,7 +155,7 @@ function suite.run(context, opts)
     -- Measure. The machine's speed drifts (other tenants): every measure is
     -- taken in each of several rounds, so that the two sides of a ratio, and
     -- every figure, see the same spells; each figure is the median of all.
-    local samples = { stream = {}, stream4 = {}, blas = {} }
+    local samples = { stream = {}, stream4 = {}, blas = {}, fixed = {} }
     for _, preset in ipairs(suite.PRESETS) do samples[preset] = { decode = {}, prefill = {} } end
     for _, preset in ipairs(suite.STORY_PRESETS) do samples["stories " .. preset] = { decode = {}, prefill = {} } end
     local per_round = suite.runs_per_round(opts.reps)
@@ -159,11 +169,17 @@ function suite.run(context, opts)
         table.insert(samples[preset].decode, f.decode_us)
         table.insert(samples[preset].prefill, f.prefill_us)
       end
-      for _ = 1, per_round do -- the same layer in float32 through the float reference
-        local t0 = native.monotonic()
-        model.native:run_layer(0, x, 0, none, none)
-        table.insert(samples.blas, native.monotonic() - t0)
+      -- the same layer in float32 through the float reference: with OpenBLAS's
+      -- sgemm, and with kiln_matmul's fixed order (calibration's forward)
+      for _, way in ipairs({ "blas", "fixed" }) do
+        model.native:use_openblas(way == "blas")
+        for _ = 1, per_round do
+          local t0 = native.monotonic()
+          model.native:run_layer(0, x, 0, none, none)
+          table.insert(samples[way], native.monotonic() - t0)
+        end
       end
+      model.native:use_openblas(false)
       if stories then
         for _, preset in ipairs(suite.STORY_PRESETS) do
           local f = host_figures(story_dirs[preset], string.format("bench-model 256 %d", per_round))
@@ -194,6 +210,13 @@ function suite.run(context, opts)
     end
     add("openblas_prefill_us_per_token_s" .. suite.PREFILL, blas_us,
       "same layer in float32, OpenBLAS sgemm, per token", "us")
+    local flops = suite.layer_prefill_flops(suite.TINYLLAMA_LAYER, suite.PREFILL)
+    local fixed_gflops, blas_gflops = flops / median(samples.fixed) / 1e9, flops / median(samples.blas) / 1e9
+    add("calib_gflops_tinyllama_layer", fixed_gflops, string.format("calibration's float forward (fixed order, %s), "
+      .. "prefill of %d", native.matmul_kernels(), suite.PREFILL), "GFLOP/s")
+    add("openblas_gflops_tinyllama_layer", blas_gflops, "the same with OpenBLAS's sgemm", "GFLOP/s")
+    add("calib_vs_openblas_tinyllama_layer", fixed_gflops / blas_gflops, "fixed-order float forward / OpenBLAS", "x",
+      "target >= 0.5")
     for _, preset in ipairs(suite.PRESETS) do
       add("prefill_speedup_vs_openblas_" .. preset, blas_us / (median(samples[preset].prefill) / suite.PREFILL),
         "prefill speed-up over OpenBLAS, " .. preset, "x")

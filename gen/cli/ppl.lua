@@ -5,6 +5,7 @@
 -- With --qparams the logits come from the generated C (built for the host).
 
 local fail = require "util.fail"
+local detmath = require "util.detmath"
 local progress = require "util.progress"
 local stories = require "read.stories"
 local common = require "cli.common"
@@ -44,7 +45,7 @@ local function report(n_stories, truncated, max_tokens, count, mean_nll)
   print(string.format("stories %d (%d truncated to %d tokens)", n_stories, truncated, max_tokens))
   print(string.format("predicted_tokens %d", count))
   print(string.format("mean_nll %.6f", mean_nll))
-  print(string.format("perplexity %.4f", math.exp(mean_nll)))
+  print(string.format("perplexity %.4f", detmath.exp(mean_nll)))
 end
 
 local function check_length(opts, max_seq)
@@ -62,7 +63,7 @@ local function ppl_generated(opts, context, texts)
       local m = metrics.model({ native = context.native, model = g.model, desc = g.desc, dir = dir,
         logits_grid = graph_plan.grid_of(g.qp, "lm_head.act_out"), runner = g.rules.build.runner }, lists, bar)
       bar:done()
-      report(#texts, truncated, opts.max_tokens, m.scored, math.log(m.perplexity))
+      report(#texts, truncated, opts.max_tokens, m.scored, m.mean_nll)
     end)
 end
 

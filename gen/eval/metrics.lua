@@ -4,6 +4,7 @@
 -- model's logits at the same positions.
 
 local host = require "eval.host"
+local detmath = require "util.detmath"
 
 local metrics = {}
 
@@ -38,8 +39,9 @@ function metrics.model(ctx, stories, bar)
   end
   assert(at == #out + 1, "kiln_host logits: unexpected output size")
   return {
-    perplexity = math.exp(sum.nll_q / sum.scored),
-    perplexity_float = math.exp(sum.nll_f / sum.scored),
+    mean_nll = sum.nll_q / sum.scored,
+    perplexity = detmath.exp(sum.nll_q / sum.scored),
+    perplexity_float = detmath.exp(sum.nll_f / sum.scored),
     kl_mean = sum.kl / sum.positions,
     top1_agreement = sum.agree / sum.positions,
     positions = sum.positions,

@@ -14,8 +14,10 @@ local float_model = {}
 float_model.EMBEDDING = "model.embed_tokens.weight"
 
 -- TICO's attn_scale: float(head_dim ** -0.5), applied to float32 weights.
+-- As 1 / sqrt(head_dim): two correctly rounded operations (pow is libm's,
+-- and its last bit depends on the host).
 local function prescale_factor(kind, desc)
-  if kind == "attn_scale" then return desc.head_dim ^ -0.5 end
+  if kind == "attn_scale" then return 1.0 / math.sqrt(desc.head_dim) end
   error("unknown prescale '" .. tostring(kind) .. "'")
 end
 

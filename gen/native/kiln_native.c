@@ -22,6 +22,8 @@
 #include <unistd.h>
 
 #include "../../runtime/float/kiln_float.h"
+#include "../../runtime/float/kiln_math.h"
+#include "../../runtime/float/matmul.h"
 
 #include <cblas.h> /* OpenBLAS's: openblas_set_num_threads */
 
@@ -391,8 +393,8 @@ static int pack_n16k4(lua_State *L) {
   return 1;
 }
 
-/* A deterministic normal generator (xorshift64* and Box-Muller), the same on
- * every machine up to libm's last bit in log/sqrt/cos. */
+/* A deterministic normal generator (xorshift64* and Box-Muller with
+ * kiln_math's log, sin and cos): the same values on every machine. */
 typedef struct {
   uint64_t state;
   int has_spare;
@@ -413,10 +415,11 @@ static double normal(normal_rng *g) {
   }
   double u = uniform01(g), v = uniform01(g);
   if (u < 1e-300) u = 1e-300;
-  double r = sqrt(-2.0 * log(u));
-  g->spare = r * sin(6.283185307179586 * v);
+  double r = sqrt(-2.0 * kiln_log(u)), s, c;
+  kiln_sincos(6.283185307179586 * v, &s, &c);
+  g->spare = r * s;
   g->has_spare = 1;
-  return r * cos(6.283185307179586 * v);
+  return r * c;
 }
 
 /* native.write_normal(file_handle_path, count, mean, std, seed, append) -> writes count
@@ -871,8 +874,8 @@ static int model_score(lua_State *L) {
     double mx = row[0];
     for (int j = 1; j < V; j++) if (row[j] > mx) mx = row[j];
     double sum = 0.0;
-    for (int j = 0; j < V; j++) sum += exp((double)row[j] - mx);
-    nll += mx + log(sum) - (double)row[tok[i + 1]];
+    for (int j = 0; j < V; j++) sum += kiln_exp((double)row[j] - mx);
+    nll += mx + kiln_log(sum) - (double)row[tok[i + 1]];
   }
   free(tok);
   lua_pushnumber(L, nll);
@@ -913,6 +916,15 @@ static int model_exact_weights(lua_State *L) {
   }
   u->m.param_scales = (const float *const *)u->param_scales;
   u->m.param_rows = u->param_rows;
+  return 0;
+}
+
+/* m:use_openblas(on): the float32 products through OpenBLAS's sgemm instead
+ * of kiln_matmul (the benchmark's baseline: fast, but its sums depend on the
+ * host), or back. */
+static int model_use_openblas(lua_State *L) {
+  model_ud *u = luaL_checkudata(L, 1, MODEL);
+  u->m.graph.openblas = u->m.head.openblas = lua_toboolean(L, 2);
   return 0;
 }
 
@@ -1108,8 +1120,8 @@ static int l_diff_stats(lua_State *L) {
 static void log_softmax(double *out, const double *x, int n) {
   double mx = x[0], sum = 0.0;
   for (int i = 1; i < n; i++) if (x[i] > mx) mx = x[i];
-  for (int i = 0; i < n; i++) sum += exp(x[i] - mx);
-  double lse = mx + log(sum);
+  for (int i = 0; i < n; i++) sum += kiln_exp(x[i] - mx);
+  double lse = mx + kiln_log(sum);
   for (int i = 0; i < n; i++) out[i] = x[i] - lse;
 }
 
@@ -1142,7 +1154,7 @@ static int l_logit_metrics(lua_State *L) {
     }
     log_softmax(lf, xf, (int)V);
     log_softmax(lq, xq, (int)V);
-    for (lua_Integer j = 0; j < V; j++) kl += exp(lf[j]) * (lf[j] - lq[j]);
+    for (lua_Integer j = 0; j < V; j++) kl += kiln_exp(lf[j]) * (lf[j] - lq[j]);
     if (best_f == best_q) agree++;
     if (lua_rawgeti(L, 5, (lua_Integer)r + 1) == LUA_TNUMBER) {
       lua_Integer t = lua_tointeger(L, -1);
@@ -1165,6 +1177,22 @@ static int l_logit_metrics(lua_State *L) {
 }
 
 /* ---- sampling and small helpers ------------------------------------------- */
+
+/* native.matmul_kernels([name]) -> the name of the float products' kernels in
+ * use; with a name ("auto", "portable", "avx2", "avx512"), uses those first,
+ * or returns nil, message when this CPU cannot run them. */
+static int l_matmul_kernels(lua_State *L) {
+  if (!lua_isnoneornil(L, 1)) {
+    const char *name = luaL_checkstring(L, 1);
+    if (kiln_matmul_use(name) != 0) {
+      lua_pushnil(L);
+      lua_pushfstring(L, "'%s' is not a kernel set this CPU runs (auto, portable, avx2, avx512)", name);
+      return 2;
+    }
+  }
+  lua_pushstring(L, kiln_matmul_kernels());
+  return 1;
+}
 
 /* native.argmax(t) -> 0-based index of the largest value */
 static int l_argmax(lua_State *L) {
@@ -1214,9 +1242,9 @@ static void new_class(lua_State *L, const char *name, const luaL_Reg *methods, l
 }
 
 int luaopen_kiln_native(lua_State *L) {
-  /* One BLAS thread: the same float sums on every machine, and no helper
-   * threads spinning beside the generator (the benchmark's baseline is
-   * single-threaded too). */
+  /* OpenBLAS is only the benchmark's float baseline (m:use_openblas), and
+   * single-threaded like everything it is compared with; one thread also
+   * keeps helper threads from spinning beside the generator. */
   openblas_set_num_threads(1);
   static const luaL_Reg tensor_methods[] = {
       { "len", tensor_len },
@@ -1236,6 +1264,7 @@ int luaopen_kiln_native(lua_State *L) {
       { "forward", model_forward },
       { "score", model_score },
       { "observe", model_observe },
+      { "use_openblas", model_use_openblas },
       { "ranges", model_ranges },
       { "fake_quant", model_fake_quant },
       { "cache", model_cache },
@@ -1262,6 +1291,7 @@ int luaopen_kiln_native(lua_State *L) {
       { "sample", l_sample },
       { "isatty", l_isatty },
       { "monotonic", l_monotonic },
+      { "matmul_kernels", l_matmul_kernels },
       { NULL, NULL },
   };
   new_class(L, TENSOR, tensor_methods, tensor_gc);

@@ -7,6 +7,7 @@
 -- being rounded to 31.
 
 local f32 = require "util.f32"
+local detmath = require "util.detmath"
 local qparams = require "calib.qparams"
 
 local fixed = {}
@@ -15,14 +16,16 @@ local TWO31 = 2147483648 -- 2^31 (1.0 in Q31)
 
 -- rq(real) -> { mult, shift } with mult * 2^-shift = real to 31 bits.
 function fixed.rq(real)
-  assert(real > 0 and real < math.huge, "multiplier must be positive and finite: " .. tostring(real))
-  local shift = 30 - math.floor(math.log(real, 2))
-  local mult = math.floor(real * 2.0 ^ shift + 0.5)
-  -- log2 can be off by one near powers of two; normalise
-  while mult >= TWO31 do shift = shift - 1; mult = math.floor(real * 2.0 ^ shift + 0.5) end
-  while mult < TWO31 / 2 do shift = shift + 1; mult = math.floor(real * 2.0 ^ shift + 0.5) end
+  -- (the messages are built only on failure: rq runs once per weight row)
+  if not (real > 0 and real < math.huge) then
+    error("multiplier must be positive and finite: " .. tostring(real), 0)
+  end
+  local shift = 30 - detmath.floor_log2(real)
+  local mult = math.floor(real * 2.0 ^ shift + 0.5) -- in [2^30, 2^31]
   if mult == TWO31 then mult, shift = TWO31 // 2, shift - 1 end
-  assert(shift >= 0 and shift < 96, "multiplier out of the runtime's range: " .. tostring(real))
+  if not (shift >= 0 and shift < 96) then
+    error("multiplier out of the runtime's range: " .. tostring(real), 0)
+  end
   return { mult = math.tointeger(mult), shift = shift, real = real }
 end
 
@@ -32,7 +35,7 @@ end
 function fixed.add_rq(reals)
   local largest = 0
   for _, r in ipairs(reals) do largest = math.max(largest, r) end
-  local shift = 30 - math.floor(math.log(largest, 2)) - 1
+  local shift = 30 - detmath.floor_log2(largest) - 1
   assert(shift >= 0 and shift <= 62, "add: ratio out of range")
   local m = {}
   for i, r in ipairs(reals) do
@@ -64,7 +67,7 @@ end
 -- Entries are rounded to nearest; values below 2^-32 are 0.
 function fixed.exp_lut(step, max_d)
   local function q31(x)
-    local v = math.floor(math.exp(-x) * TWO31 + 0.5)
+    local v = math.floor(detmath.exp(-x) * TWO31 + 0.5)
     return math.tointeger(v)
   end
   local lo, hi = {}, nil
@@ -73,11 +76,14 @@ function fixed.exp_lut(step, max_d)
     hi = {}
     for i = 0, 255 do hi[i + 1] = q31(i * 256 * step) end
   end
-  -- beyond this distance every product rounds to 0
-  local limit = max_d
-  for d = 0, max_d do
-    if math.exp(-d * step) * TWO31 < 0.5 then limit = d - 1; break end
-  end
+  -- beyond this distance every product rounds to 0: the first d with
+  -- exp(-d step) 2^31 < 1/2, that is d step > 32 ln 2, found near its
+  -- estimate and checked
+  local function negligible(d) return detmath.exp(-d * step) * TWO31 < 0.5 end
+  local d = math.max(0, math.floor(32 * 0.6931471805599453 / step) - 2)
+  while d > 0 and negligible(d - 1) do d = d - 1 end
+  while d <= max_d and not negligible(d) do d = d + 1 end
+  local limit = math.min(max_d, d - 1)
   return { lo = lo, hi = hi, max_d = limit }
 end
 
@@ -95,7 +101,7 @@ function fixed.lookup_table(in_grid, out_grid, fn)
 end
 
 function fixed.sigmoid(x)
-  return 1.0 / (1.0 + math.exp(-x))
+  return 1.0 / (1.0 + detmath.exp(-x))
 end
 
 return fixed

@@ -15,9 +15,9 @@ void kiln_head(const int16_t *x, int16_t *y, int16_t *scratch)
   int16_t *const normed = scratch + 0; /* 48 words */
 
   /* model.norm.act_in: int16, scale 0.0004482158, zero point 0: same grid, norm_in is x */
-  /* model.norm.act_out: int16, scale 0.0001367888, zero point 0 */
+  /* model.norm.act_out: int16, scale 0.00013678877, zero point 0 */
   kiln_rmsnorm(normed, x, 0, rows, 48, HEAD_MODEL_NORM_WEIGHT, 0, &HEAD_MODEL_NORM_ACT_OUT_NORM, &HEAD_MODEL_NORM_ACT_OUT);
-  /* lm_head.act_in: int16, scale 0.0001367888, zero point 0: same grid, head_in is normed */
+  /* lm_head.act_in: int16, scale 0.00013678877, zero point 0: same grid, head_in is normed */
   /* lm_head.act_out: int16, scale 0.0003153462, zero point 0 */
   kiln_linear_u8(y, normed, 0, rows, 48, HEAD_LM_HEAD_WEIGHT, HEAD_LM_HEAD_WEIGHT_ZP, 384, HEAD_LM_HEAD_ACT_OUT_RQ, &HEAD_LM_HEAD_ACT_OUT);
 }

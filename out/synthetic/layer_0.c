@@ -60,7 +60,7 @@ void kiln_layer0_prefill(const int16_t *x, int32_t valid_len, const int16_t *cos
   /* model.layers.0.self_attn.sin: int16, scale 3.051821e-05, zero point 0: same grid, sin_a is sin_l */
   /* model.layers.0.self_attn.k_x1: int16, scale 3.620602e-05, zero point 0 */
   kiln_take_half(k_x1, k, rows * 2, 12, 0, 0, L0_ATTN_K_X1_RQ, &L0_ATTN_K_X1);
-  /* model.layers.0.self_attn.k_x2: int16, scale 3.0481493e-05, zero point 0 */
+  /* model.layers.0.self_attn.k_x2: int16, scale 3.0481482e-05, zero point 0 */
   kiln_take_half(k_x2, k, rows * 2, 12, 1, 0, L0_ATTN_K_X2_RQ, &L0_ATTN_K_X2);
   /* model.layers.0.self_attn.k_cat: int16, scale 3.620602e-05, zero point 0 */
   kiln_concat_halves(k_cat, k_x2, 0, L0_ATTN_K_CAT_RQ_A, k_x1, 0, L0_ATTN_K_CAT_RQ_B, rows * 2, 6, &L0_ATTN_K_CAT);
@@ -74,7 +74,7 @@ void kiln_layer0_prefill(const int16_t *x, int32_t valid_len, const int16_t *cos
   kiln_heads_first(new_k, k_rot, rows, 2, 12, 0, L0_ATTN_PRESENT_KEY_RQ, &L0_ATTN_PRESENT_KEY);
   /* model.layers.0.self_attn.present_value: int16, scale 0.00011767543, zero point 0 */
   kiln_heads_first(new_v, v, rows, 2, 12, 0, L0_ATTN_PRESENT_VALUE_RQ, &L0_ATTN_PRESENT_VALUE);
-  /* model.layers.0.self_attn.q_x1: int16, scale 0.00011758925, zero point 0 */
+  /* model.layers.0.self_attn.q_x1: int16, scale 0.00011758924, zero point 0 */
   kiln_take_half(q_x1, q, rows * 4, 12, 0, 0, L0_ATTN_Q_X1_RQ, &L0_ATTN_Q_X1);
   /* model.layers.0.self_attn.q_x2: int16, scale 0.0001245444, zero point 0 */
   kiln_take_half(q_x2, q, rows * 4, 12, 1, 0, L0_ATTN_Q_X2_RQ, &L0_ATTN_Q_X2);
@@ -127,7 +127,7 @@ void kiln_layer0_prefill(const int16_t *x, int32_t valid_len, const int16_t *cos
   /* model.layers.0.mlp.act_fn.act_in: int16, scale 0.00018571828, zero point 0: same grid, act_in is gate */
   /* model.layers.0.mlp.act_fn.sigmoid: int16, scale 3.0442543e-05, zero point 0 */
   kiln_sigmoid(act_sig, gate, 0, rows * 128, &L0_MLP_ACT_FN_SIGMOID_EXP, L0_MLP_ACT_FN_SIGMOID_RQ, &L0_MLP_ACT_FN_SIGMOID);
-  /* model.layers.0.mlp.act_fn.mul: int16, scale 0.00018245098, zero point 0 */
+  /* model.layers.0.mlp.act_fn.mul: int16, scale 0.00018245097, zero point 0 */
   kiln_mul(act, gate, 0, act_sig, 0, rows * 128, L0_MLP_ACT_FN_MUL_RQ, &L0_MLP_ACT_FN_MUL);
   /* model.layers.0.mlp.mul: int16, scale 0.000541893, zero point 0 */
   kiln_mul(prod, act, 0, up, 0, rows * 128, L0_MLP_MUL_RQ, &L0_MLP_MUL);
@@ -191,7 +191,7 @@ void kiln_layer0_decode(const int16_t *x, const int16_t *cos, const int16_t *sin
   /* model.layers.0.self_attn.sin: int16, scale 3.051821e-05, zero point 0: same grid, sin_a is sin_l */
   /* model.layers.0.self_attn.k_x1: int16, scale 3.620602e-05, zero point 0 */
   kiln_take_half(k_x1, k, rows * 2, 12, 0, 0, L0_ATTN_K_X1_RQ, &L0_ATTN_K_X1);
-  /* model.layers.0.self_attn.k_x2: int16, scale 3.0481493e-05, zero point 0 */
+  /* model.layers.0.self_attn.k_x2: int16, scale 3.0481482e-05, zero point 0 */
   kiln_take_half(k_x2, k, rows * 2, 12, 1, 0, L0_ATTN_K_X2_RQ, &L0_ATTN_K_X2);
   /* model.layers.0.self_attn.k_cat: int16, scale 3.620602e-05, zero point 0 */
   kiln_concat_halves(k_cat, k_x2, 0, L0_ATTN_K_CAT_RQ_A, k_x1, 0, L0_ATTN_K_CAT_RQ_B, rows * 2, 6, &L0_ATTN_K_CAT);
@@ -205,7 +205,7 @@ void kiln_layer0_decode(const int16_t *x, const int16_t *cos, const int16_t *sin
   kiln_heads_first(new_k, k_rot, rows, 2, 12, 0, L0_ATTN_PRESENT_KEY_RQ, &L0_ATTN_PRESENT_KEY);
   /* model.layers.0.self_attn.present_value: int16, scale 0.00011767543, zero point 0 */
   kiln_heads_first(new_v, v, rows, 2, 12, 0, L0_ATTN_PRESENT_VALUE_RQ, &L0_ATTN_PRESENT_VALUE);
-  /* model.layers.0.self_attn.q_x1: int16, scale 0.00011758925, zero point 0 */
+  /* model.layers.0.self_attn.q_x1: int16, scale 0.00011758924, zero point 0 */
   kiln_take_half(q_x1, q, rows * 4, 12, 0, 0, L0_ATTN_Q_X1_RQ, &L0_ATTN_Q_X1);
   /* model.layers.0.self_attn.q_x2: int16, scale 0.0001245444, zero point 0 */
   kiln_take_half(q_x2, q, rows * 4, 12, 1, 0, L0_ATTN_Q_X2_RQ, &L0_ATTN_Q_X2);
@@ -259,7 +259,7 @@ void kiln_layer0_decode(const int16_t *x, const int16_t *cos, const int16_t *sin
   /* model.layers.0.mlp.act_fn.act_in: int16, scale 0.00018571828, zero point 0: same grid, act_in is gate */
   /* model.layers.0.mlp.act_fn.sigmoid: int16, scale 3.0442543e-05, zero point 0 */
   kiln_sigmoid(act_sig, gate, 0, rows * 128, &L0_MLP_ACT_FN_SIGMOID_EXP, L0_MLP_ACT_FN_SIGMOID_RQ, &L0_MLP_ACT_FN_SIGMOID);
-  /* model.layers.0.mlp.act_fn.mul: int16, scale 0.00018245098, zero point 0 */
+  /* model.layers.0.mlp.act_fn.mul: int16, scale 0.00018245097, zero point 0 */
   kiln_mul(act, gate, 0, act_sig, 0, rows * 128, L0_MLP_ACT_FN_MUL_RQ, &L0_MLP_ACT_FN_MUL);
   /* model.layers.0.mlp.mul: int16, scale 0.000541893, zero point 0 */
   kiln_mul(prod, act, 0, up, 0, rows * 128, L0_MLP_MUL_RQ, &L0_MLP_MUL);
@@ -323,7 +323,7 @@ void kiln_layer0_append(const int16_t *x, int32_t valid_len, const int16_t *cos,
   /* model.layers.0.self_attn.sin: int16, scale 3.051821e-05, zero point 0: same grid, sin_a is sin_l */
   /* model.layers.0.self_attn.k_x1: int16, scale 3.620602e-05, zero point 0 */
   kiln_take_half(k_x1, k, rows * 2, 12, 0, 0, L0_ATTN_K_X1_RQ, &L0_ATTN_K_X1);
-  /* model.layers.0.self_attn.k_x2: int16, scale 3.0481493e-05, zero point 0 */
+  /* model.layers.0.self_attn.k_x2: int16, scale 3.0481482e-05, zero point 0 */
   kiln_take_half(k_x2, k, rows * 2, 12, 1, 0, L0_ATTN_K_X2_RQ, &L0_ATTN_K_X2);
   /* model.layers.0.self_attn.k_cat: int16, scale 3.620602e-05, zero point 0 */
   kiln_concat_halves(k_cat, k_x2, 0, L0_ATTN_K_CAT_RQ_A, k_x1, 0, L0_ATTN_K_CAT_RQ_B, rows * 2, 6, &L0_ATTN_K_CAT);
@@ -337,7 +337,7 @@ void kiln_layer0_append(const int16_t *x, int32_t valid_len, const int16_t *cos,
   kiln_heads_first(new_k, k_rot, rows, 2, 12, 0, L0_ATTN_PRESENT_KEY_RQ, &L0_ATTN_PRESENT_KEY);
   /* model.layers.0.self_attn.present_value: int16, scale 0.00011767543, zero point 0 */
   kiln_heads_first(new_v, v, rows, 2, 12, 0, L0_ATTN_PRESENT_VALUE_RQ, &L0_ATTN_PRESENT_VALUE);
-  /* model.layers.0.self_attn.q_x1: int16, scale 0.00011758925, zero point 0 */
+  /* model.layers.0.self_attn.q_x1: int16, scale 0.00011758924, zero point 0 */
   kiln_take_half(q_x1, q, rows * 4, 12, 0, 0, L0_ATTN_Q_X1_RQ, &L0_ATTN_Q_X1);
   /* model.layers.0.self_attn.q_x2: int16, scale 0.0001245444, zero point 0 */
   kiln_take_half(q_x2, q, rows * 4, 12, 1, 0, L0_ATTN_Q_X2_RQ, &L0_ATTN_Q_X2);
@@ -391,7 +391,7 @@ void kiln_layer0_append(const int16_t *x, int32_t valid_len, const int16_t *cos,
   /* model.layers.0.mlp.act_fn.act_in: int16, scale 0.00018571828, zero point 0: same grid, act_in is gate */
   /* model.layers.0.mlp.act_fn.sigmoid: int16, scale 3.0442543e-05, zero point 0 */
   kiln_sigmoid(act_sig, gate, 0, rows * 128, &L0_MLP_ACT_FN_SIGMOID_EXP, L0_MLP_ACT_FN_SIGMOID_RQ, &L0_MLP_ACT_FN_SIGMOID);
-  /* model.layers.0.mlp.act_fn.mul: int16, scale 0.00018245098, zero point 0 */
+  /* model.layers.0.mlp.act_fn.mul: int16, scale 0.00018245097, zero point 0 */
   kiln_mul(act, gate, 0, act_sig, 0, rows * 128, L0_MLP_ACT_FN_MUL_RQ, &L0_MLP_ACT_FN_MUL);
   /* model.layers.0.mlp.mul: int16, scale 0.000541893, zero point 0 */
   kiln_mul(prod, act, 0, up, 0, rows * 128, L0_MLP_MUL_RQ, &L0_MLP_MUL);

@@ -74,7 +74,7 @@ void kiln_layer1_prefill(const int16_t *x, int32_t valid_len, const int16_t *cos
   kiln_heads_first(new_k, k_rot, rows, 2, 12, 0, L1_ATTN_PRESENT_KEY_RQ, &L1_ATTN_PRESENT_KEY);
   /* model.layers.1.self_attn.present_value: int16, scale 0.000115128954, zero point 0 */
   kiln_heads_first(new_v, v, rows, 2, 12, 0, L1_ATTN_PRESENT_VALUE_RQ, &L1_ATTN_PRESENT_VALUE);
-  /* model.layers.1.self_attn.q_x1: int16, scale 0.00012559854, zero point 0 */
+  /* model.layers.1.self_attn.q_x1: int16, scale 0.00012559853, zero point 0 */
   kiln_take_half(q_x1, q, rows * 4, 12, 0, 0, L1_ATTN_Q_X1_RQ, &L1_ATTN_Q_X1);
   /* model.layers.1.self_attn.q_x2: int16, scale 0.00013318243, zero point 0 */
   kiln_take_half(q_x2, q, rows * 4, 12, 1, 0, L1_ATTN_Q_X2_RQ, &L1_ATTN_Q_X2);
@@ -82,9 +82,9 @@ void kiln_layer1_prefill(const int16_t *x, int32_t valid_len, const int16_t *cos
   kiln_concat_halves(q_cat, q_x2, 0, L1_ATTN_Q_CAT_RQ_A, q_x1, 0, L1_ATTN_Q_CAT_RQ_B, rows * 4, 6, &L1_ATTN_Q_CAT);
   /* model.layers.1.self_attn.q_cos: int16, scale 0.0001109418, zero point 0 */
   kiln_mul_rows(q_cos, q, 0, cos, 0, rows, 4, 12, L1_ATTN_Q_COS_RQ, &L1_ATTN_Q_COS);
-  /* model.layers.1.self_attn.q_sin: int16, scale 0.00012162517, zero point 0 */
+  /* model.layers.1.self_attn.q_sin: int16, scale 0.000121625155, zero point 0 */
   kiln_mul_rows(q_sin, q_cat, 0, sin, 0, rows, 4, 12, L1_ATTN_Q_SIN_RQ, &L1_ATTN_Q_SIN);
-  /* model.layers.1.self_attn.q_rot: int16, scale 0.00011965295, zero point 0 */
+  /* model.layers.1.self_attn.q_rot: int16, scale 0.00011965294, zero point 0 */
   kiln_add(q_rot, q_cos, 0, q_sin, 0, NULL, 0, rows * 48, &L1_ATTN_Q_ROT_ADD, &L1_ATTN_Q_ROT);
   /* Attention, per q head j (kv head j / 2) and query row s, over the
    * keys of this block up to s (causal; masked keys are never computed):
@@ -119,12 +119,12 @@ void kiln_layer1_prefill(const int16_t *x, int32_t valid_len, const int16_t *cos
   kiln_rmsnorm(h2, h2_in, 0, rows, 48, L1_POST_ATTENTION_LAYERNORM_WEIGHT, 0, &L1_POST_ATTENTION_LAYERNORM_ACT_OUT_NORM, &L1_POST_ATTENTION_LAYERNORM_ACT_OUT);
   /* model.layers.1.mlp.act_in: int16, scale 0.00013599555, zero point 0: same grid, m_in is h2 */
   /* model.layers.1.mlp.gate_proj.act_in: int16, scale 0.00013599555, zero point 0: same grid, gate_in is m_in */
-  /* model.layers.1.mlp.gate_proj.act_out: int16, scale 0.00019618846, zero point 0 */
+  /* model.layers.1.mlp.gate_proj.act_out: int16, scale 0.00019618847, zero point 0 */
   kiln_linear_u8(gate, h2, 0, rows, 48, L1_MLP_GATE_PROJ_WEIGHT, L1_MLP_GATE_PROJ_WEIGHT_ZP, 128, L1_MLP_GATE_PROJ_ACT_OUT_RQ, &L1_MLP_GATE_PROJ_ACT_OUT);
   /* model.layers.1.mlp.up_proj.act_in: int16, scale 0.00013599555, zero point 0: same grid, up_in is m_in */
   /* model.layers.1.mlp.up_proj.act_out: int16, scale 0.00022558638, zero point 0 */
   kiln_linear_u8(up, h2, 0, rows, 48, L1_MLP_UP_PROJ_WEIGHT, L1_MLP_UP_PROJ_WEIGHT_ZP, 128, L1_MLP_UP_PROJ_ACT_OUT_RQ, &L1_MLP_UP_PROJ_ACT_OUT);
-  /* model.layers.1.mlp.act_fn.act_in: int16, scale 0.00019618846, zero point 0: same grid, act_in is gate */
+  /* model.layers.1.mlp.act_fn.act_in: int16, scale 0.00019618847, zero point 0: same grid, act_in is gate */
   /* model.layers.1.mlp.act_fn.sigmoid: int16, scale 3.0415424e-05, zero point 0 */
   kiln_sigmoid(act_sig, gate, 0, rows * 128, &L1_MLP_ACT_FN_SIGMOID_EXP, L1_MLP_ACT_FN_SIGMOID_RQ, &L1_MLP_ACT_FN_SIGMOID);
   /* model.layers.1.mlp.act_fn.mul: int16, scale 0.00017297709, zero point 0 */
@@ -132,7 +132,7 @@ void kiln_layer1_prefill(const int16_t *x, int32_t valid_len, const int16_t *cos
   /* model.layers.1.mlp.mul: int16, scale 0.0006376995, zero point 0 */
   kiln_mul(prod, act, 0, up, 0, rows * 128, L1_MLP_MUL_RQ, &L1_MLP_MUL);
   /* model.layers.1.mlp.down_proj.act_in: int16, scale 0.0006376995, zero point 0: same grid, down_in is prod */
-  /* model.layers.1.mlp.down_proj.act_out: int16, scale 0.0003178268, zero point 0 */
+  /* model.layers.1.mlp.down_proj.act_out: int16, scale 0.00031782684, zero point 0 */
   kiln_linear_u8(down, prod, 0, rows, 128, L1_MLP_DOWN_PROJ_WEIGHT, L1_MLP_DOWN_PROJ_WEIGHT_ZP, 48, L1_MLP_DOWN_PROJ_ACT_OUT_RQ, &L1_MLP_DOWN_PROJ_ACT_OUT);
   /* model.layers.1.mlp_residual_out: int16, scale 0.0004482158, zero point 0 */
   kiln_add(y, x, 0, o, 0, down, 0, rows * 48, &L1_MLP_RESIDUAL_OUT_ADD, &L1_MLP_RESIDUAL_OUT);
@@ -205,7 +205,7 @@ void kiln_layer1_decode(const int16_t *x, const int16_t *cos, const int16_t *sin
   kiln_heads_first(new_k, k_rot, rows, 2, 12, 0, L1_ATTN_PRESENT_KEY_RQ, &L1_ATTN_PRESENT_KEY);
   /* model.layers.1.self_attn.present_value: int16, scale 0.000115128954, zero point 0 */
   kiln_heads_first(new_v, v, rows, 2, 12, 0, L1_ATTN_PRESENT_VALUE_RQ, &L1_ATTN_PRESENT_VALUE);
-  /* model.layers.1.self_attn.q_x1: int16, scale 0.00012559854, zero point 0 */
+  /* model.layers.1.self_attn.q_x1: int16, scale 0.00012559853, zero point 0 */
   kiln_take_half(q_x1, q, rows * 4, 12, 0, 0, L1_ATTN_Q_X1_RQ, &L1_ATTN_Q_X1);
   /* model.layers.1.self_attn.q_x2: int16, scale 0.00013318243, zero point 0 */
   kiln_take_half(q_x2, q, rows * 4, 12, 1, 0, L1_ATTN_Q_X2_RQ, &L1_ATTN_Q_X2);
@@ -213,9 +213,9 @@ void kiln_layer1_decode(const int16_t *x, const int16_t *cos, const int16_t *sin
   kiln_concat_halves(q_cat, q_x2, 0, L1_ATTN_Q_CAT_RQ_A, q_x1, 0, L1_ATTN_Q_CAT_RQ_B, rows * 4, 6, &L1_ATTN_Q_CAT);
   /* model.layers.1.self_attn.q_cos: int16, scale 0.0001109418, zero point 0 */
   kiln_mul_rows(q_cos, q, 0, cos, 0, rows, 4, 12, L1_ATTN_Q_COS_RQ, &L1_ATTN_Q_COS);
-  /* model.layers.1.self_attn.q_sin: int16, scale 0.00012162517, zero point 0 */
+  /* model.layers.1.self_attn.q_sin: int16, scale 0.000121625155, zero point 0 */
   kiln_mul_rows(q_sin, q_cat, 0, sin, 0, rows, 4, 12, L1_ATTN_Q_SIN_RQ, &L1_ATTN_Q_SIN);
-  /* model.layers.1.self_attn.q_rot: int16, scale 0.00011965295, zero point 0 */
+  /* model.layers.1.self_attn.q_rot: int16, scale 0.00011965294, zero point 0 */
   kiln_add(q_rot, q_cos, 0, q_sin, 0, NULL, 0, rows * 48, &L1_ATTN_Q_ROT_ADD, &L1_ATTN_Q_ROT);
   /* Attention, per q head j (kv head j / 2) and query row s, over the
    * past_len cached keys and this block's keys up to s (causal; masked keys
@@ -251,12 +251,12 @@ void kiln_layer1_decode(const int16_t *x, const int16_t *cos, const int16_t *sin
   kiln_rmsnorm(h2, h2_in, 0, rows, 48, L1_POST_ATTENTION_LAYERNORM_WEIGHT, 0, &L1_POST_ATTENTION_LAYERNORM_ACT_OUT_NORM, &L1_POST_ATTENTION_LAYERNORM_ACT_OUT);
   /* model.layers.1.mlp.act_in: int16, scale 0.00013599555, zero point 0: same grid, m_in is h2 */
   /* model.layers.1.mlp.gate_proj.act_in: int16, scale 0.00013599555, zero point 0: same grid, gate_in is m_in */
-  /* model.layers.1.mlp.gate_proj.act_out: int16, scale 0.00019618846, zero point 0 */
+  /* model.layers.1.mlp.gate_proj.act_out: int16, scale 0.00019618847, zero point 0 */
   kiln_linear_u8(gate, h2, 0, rows, 48, L1_MLP_GATE_PROJ_WEIGHT, L1_MLP_GATE_PROJ_WEIGHT_ZP, 128, L1_MLP_GATE_PROJ_ACT_OUT_RQ, &L1_MLP_GATE_PROJ_ACT_OUT);
   /* model.layers.1.mlp.up_proj.act_in: int16, scale 0.00013599555, zero point 0: same grid, up_in is m_in */
   /* model.layers.1.mlp.up_proj.act_out: int16, scale 0.00022558638, zero point 0 */
   kiln_linear_u8(up, h2, 0, rows, 48, L1_MLP_UP_PROJ_WEIGHT, L1_MLP_UP_PROJ_WEIGHT_ZP, 128, L1_MLP_UP_PROJ_ACT_OUT_RQ, &L1_MLP_UP_PROJ_ACT_OUT);
-  /* model.layers.1.mlp.act_fn.act_in: int16, scale 0.00019618846, zero point 0: same grid, act_in is gate */
+  /* model.layers.1.mlp.act_fn.act_in: int16, scale 0.00019618847, zero point 0: same grid, act_in is gate */
   /* model.layers.1.mlp.act_fn.sigmoid: int16, scale 3.0415424e-05, zero point 0 */
   kiln_sigmoid(act_sig, gate, 0, rows * 128, &L1_MLP_ACT_FN_SIGMOID_EXP, L1_MLP_ACT_FN_SIGMOID_RQ, &L1_MLP_ACT_FN_SIGMOID);
   /* model.layers.1.mlp.act_fn.mul: int16, scale 0.00017297709, zero point 0 */
@@ -264,7 +264,7 @@ void kiln_layer1_decode(const int16_t *x, const int16_t *cos, const int16_t *sin
   /* model.layers.1.mlp.mul: int16, scale 0.0006376995, zero point 0 */
   kiln_mul(prod, act, 0, up, 0, rows * 128, L1_MLP_MUL_RQ, &L1_MLP_MUL);
   /* model.layers.1.mlp.down_proj.act_in: int16, scale 0.0006376995, zero point 0: same grid, down_in is prod */
-  /* model.layers.1.mlp.down_proj.act_out: int16, scale 0.0003178268, zero point 0 */
+  /* model.layers.1.mlp.down_proj.act_out: int16, scale 0.00031782684, zero point 0 */
   kiln_linear_u8(down, prod, 0, rows, 128, L1_MLP_DOWN_PROJ_WEIGHT, L1_MLP_DOWN_PROJ_WEIGHT_ZP, 48, L1_MLP_DOWN_PROJ_ACT_OUT_RQ, &L1_MLP_DOWN_PROJ_ACT_OUT);
   /* model.layers.1.mlp_residual_out: int16, scale 0.0004482158, zero point 0 */
   kiln_add(y, x, 0, o, 0, down, 0, rows * 48, &L1_MLP_RESIDUAL_OUT_ADD, &L1_MLP_RESIDUAL_OUT);
@@ -337,7 +337,7 @@ void kiln_layer1_append(const int16_t *x, int32_t valid_len, const int16_t *cos,
   kiln_heads_first(new_k, k_rot, rows, 2, 12, 0, L1_ATTN_PRESENT_KEY_RQ, &L1_ATTN_PRESENT_KEY);
   /* model.layers.1.self_attn.present_value: int16, scale 0.000115128954, zero point 0 */
   kiln_heads_first(new_v, v, rows, 2, 12, 0, L1_ATTN_PRESENT_VALUE_RQ, &L1_ATTN_PRESENT_VALUE);
-  /* model.layers.1.self_attn.q_x1: int16, scale 0.00012559854, zero point 0 */
+  /* model.layers.1.self_attn.q_x1: int16, scale 0.00012559853, zero point 0 */
   kiln_take_half(q_x1, q, rows * 4, 12, 0, 0, L1_ATTN_Q_X1_RQ, &L1_ATTN_Q_X1);
   /* model.layers.1.self_attn.q_x2: int16, scale 0.00013318243, zero point 0 */
   kiln_take_half(q_x2, q, rows * 4, 12, 1, 0, L1_ATTN_Q_X2_RQ, &L1_ATTN_Q_X2);
@@ -345,9 +345,9 @@ void kiln_layer1_append(const int16_t *x, int32_t valid_len, const int16_t *cos,
   kiln_concat_halves(q_cat, q_x2, 0, L1_ATTN_Q_CAT_RQ_A, q_x1, 0, L1_ATTN_Q_CAT_RQ_B, rows * 4, 6, &L1_ATTN_Q_CAT);
   /* model.layers.1.self_attn.q_cos: int16, scale 0.0001109418, zero point 0 */
   kiln_mul_rows(q_cos, q, 0, cos, 0, rows, 4, 12, L1_ATTN_Q_COS_RQ, &L1_ATTN_Q_COS);
-  /* model.layers.1.self_attn.q_sin: int16, scale 0.00012162517, zero point 0 */
+  /* model.layers.1.self_attn.q_sin: int16, scale 0.000121625155, zero point 0 */
   kiln_mul_rows(q_sin, q_cat, 0, sin, 0, rows, 4, 12, L1_ATTN_Q_SIN_RQ, &L1_ATTN_Q_SIN);
-  /* model.layers.1.self_attn.q_rot: int16, scale 0.00011965295, zero point 0 */
+  /* model.layers.1.self_attn.q_rot: int16, scale 0.00011965294, zero point 0 */
   kiln_add(q_rot, q_cos, 0, q_sin, 0, NULL, 0, rows * 48, &L1_ATTN_Q_ROT_ADD, &L1_ATTN_Q_ROT);
   /* Attention, per q head j (kv head j / 2) and query row s, over the
    * past_len cached keys and this block's keys up to s (causal; masked keys
@@ -383,12 +383,12 @@ void kiln_layer1_append(const int16_t *x, int32_t valid_len, const int16_t *cos,
   kiln_rmsnorm(h2, h2_in, 0, rows, 48, L1_POST_ATTENTION_LAYERNORM_WEIGHT, 0, &L1_POST_ATTENTION_LAYERNORM_ACT_OUT_NORM, &L1_POST_ATTENTION_LAYERNORM_ACT_OUT);
   /* model.layers.1.mlp.act_in: int16, scale 0.00013599555, zero point 0: same grid, m_in is h2 */
   /* model.layers.1.mlp.gate_proj.act_in: int16, scale 0.00013599555, zero point 0: same grid, gate_in is m_in */
-  /* model.layers.1.mlp.gate_proj.act_out: int16, scale 0.00019618846, zero point 0 */
+  /* model.layers.1.mlp.gate_proj.act_out: int16, scale 0.00019618847, zero point 0 */
   kiln_linear_u8(gate, h2, 0, rows, 48, L1_MLP_GATE_PROJ_WEIGHT, L1_MLP_GATE_PROJ_WEIGHT_ZP, 128, L1_MLP_GATE_PROJ_ACT_OUT_RQ, &L1_MLP_GATE_PROJ_ACT_OUT);
   /* model.layers.1.mlp.up_proj.act_in: int16, scale 0.00013599555, zero point 0: same grid, up_in is m_in */
   /* model.layers.1.mlp.up_proj.act_out: int16, scale 0.00022558638, zero point 0 */
   kiln_linear_u8(up, h2, 0, rows, 48, L1_MLP_UP_PROJ_WEIGHT, L1_MLP_UP_PROJ_WEIGHT_ZP, 128, L1_MLP_UP_PROJ_ACT_OUT_RQ, &L1_MLP_UP_PROJ_ACT_OUT);
-  /* model.layers.1.mlp.act_fn.act_in: int16, scale 0.00019618846, zero point 0: same grid, act_in is gate */
+  /* model.layers.1.mlp.act_fn.act_in: int16, scale 0.00019618847, zero point 0: same grid, act_in is gate */
   /* model.layers.1.mlp.act_fn.sigmoid: int16, scale 3.0415424e-05, zero point 0 */
   kiln_sigmoid(act_sig, gate, 0, rows * 128, &L1_MLP_ACT_FN_SIGMOID_EXP, L1_MLP_ACT_FN_SIGMOID_RQ, &L1_MLP_ACT_FN_SIGMOID);
   /* model.layers.1.mlp.act_fn.mul: int16, scale 0.00017297709, zero point 0 */
@@ -396,7 +396,7 @@ void kiln_layer1_append(const int16_t *x, int32_t valid_len, const int16_t *cos,
   /* model.layers.1.mlp.mul: int16, scale 0.0006376995, zero point 0 */
   kiln_mul(prod, act, 0, up, 0, rows * 128, L1_MLP_MUL_RQ, &L1_MLP_MUL);
   /* model.layers.1.mlp.down_proj.act_in: int16, scale 0.0006376995, zero point 0: same grid, down_in is prod */
-  /* model.layers.1.mlp.down_proj.act_out: int16, scale 0.0003178268, zero point 0 */
+  /* model.layers.1.mlp.down_proj.act_out: int16, scale 0.00031782684, zero point 0 */
   kiln_linear_u8(down, prod, 0, rows, 128, L1_MLP_DOWN_PROJ_WEIGHT, L1_MLP_DOWN_PROJ_WEIGHT_ZP, 48, L1_MLP_DOWN_PROJ_ACT_OUT_RQ, &L1_MLP_DOWN_PROJ_ACT_OUT);
   /* model.layers.1.mlp_residual_out: int16, scale 0.0004482158, zero point 0 */
   kiln_add(y, x, 0, o, 0, down, 0, rows * 48, &L1_MLP_RESIDUAL_OUT_ADD, &L1_MLP_RESIDUAL_OUT);

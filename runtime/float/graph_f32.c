@@ -1,8 +1,13 @@
 /*
  * The graph in float32: the float reference, as TICO's float model computes
- * (calibration, kiln run / ppl, and TICO's fake-quant mode bit for bit).
+ * (calibration, kiln run / ppl, and TICO's fake-quant mode bit for bit up to
+ * the order of its sums). Products in kiln_matmul's fixed order, so that
+ * calibration gives the same bits on every host; through OpenBLAS's sgemm
+ * instead when the state asks for it (the benchmark's baseline).
  */
 #include "kiln_float.h"
+#include "kiln_math.h"
+#include "matmul.h"
 
 #include <cblas.h>
 #include <stdlib.h>
@@ -11,16 +16,20 @@
 
 typedef float real;
 
-static void gemm(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int m, int n, int k, const real *a, int lda,
-                 const real *b, int ldb, real *c, int ldc) {
-  cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
-}
+#define EXP kiln_expf
 
-static void gemv(enum CBLAS_TRANSPOSE ta, int m, int n, const real *a, int lda, const real *x, real *y) {
-  cblas_sgemv(CblasRowMajor, ta, m, n, 1.0f, a, lda, x, 1, 0.0f, y, 1);
+static void matmul(const kiln_graph_state *st, real *c, size_t ldc, const real *a, size_t lda, const real *b,
+                   size_t ldb, enum kiln_b_layout layout, int m, int n, int k) {
+  if (st->openblas)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, layout == KILN_B_NK ? CblasTrans : CblasNoTrans, m, n, k, 1.0f,
+                a, (int)lda, b, (int)ldb, 0.0f, c, (int)ldc);
+  else
+    kiln_matmul_f32(c, ldc, a, lda, b, ldb, layout, m, n, k);
 }
 
 #define GRAPH_RUN kiln_graph_run
 #include "graph_ops.inc"
 
-void kiln_fake_quant(float *y, const float *x, size_t n, const kiln_fq *q) { fake_quant(y, x, n, q); }
+void kiln_fake_quant(float *y, const float *x, size_t n, const kiln_fq *q) {
+  fake_quant(y, x, n, q);
+}

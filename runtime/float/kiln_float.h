@@ -8,7 +8,9 @@
  * that result (calibration). The model driver (embedding, layers, final norm,
  * classifier, KV cache, RoPE tables, masks) is in model.c.
  *
- * Matrix products go through OpenBLAS (cblas_sgemm).
+ * Matrix products are kiln_matmul's (matmul.h), and exp, sin and cos
+ * kiln_math.h's: one fixed order of IEEE 754 operations, so calibration gives
+ * the same bits on every host.
  */
 #ifndef KILN_FLOAT_H
 #define KILN_FLOAT_H
@@ -115,6 +117,7 @@ typedef struct {
   size_t *cap;    /* capacity of buf, elements */
   size_t *numel;  /* current element count per slot */
   int (*shape)[KILN_MAX_RANK]; /* evaluated dims per slot */
+  int openblas;   /* float32 only: products through OpenBLAS's sgemm (not reproducible across hosts) */
 } kiln_graph_state;
 
 int kiln_graph_init(kiln_graph_state *st, const kiln_program *prog, const kiln_model_dims *dims, size_t elem);

@@ -5,6 +5,7 @@
  * runtimes build them (tico-semantics.md §3.4, §3.5).
  */
 #include "kiln_float.h"
+#include "kiln_math.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -16,10 +17,14 @@ void kiln_rope_tables(float *cos_table, float *sin_table, int max_seq, int hd, f
   int half = hd / 2;
   for (int pos = 0; pos < max_seq; pos++) {
     for (int i = 0; i < half; i++) {
-      /* inv_freq = 1 / theta ** (arange(0, d, 2) / d), in float32 */
-      float inv_freq = 1.0f / powf(theta, (float)(2 * i) / (float)hd);
-      float angle = (float)pos * inv_freq;
-      float c = cosf(angle), s = sinf(angle);
+      /* inv_freq = 1 / theta ** (arange(0, d, 2) / d), in float32; the
+       * power, cos and sin in kiln_math's double, rounded once to float32 */
+      const float e = (float)(2 * i) / (float)hd;
+      const float inv_freq = 1.0f / (float)kiln_exp((double)e * kiln_log((double)theta));
+      const float angle = (float)pos * inv_freq;
+      double sd, cd;
+      kiln_sincos((double)angle, &sd, &cd);
+      const float c = (float)cd, s = (float)sd;
       /* emb = cat(freqs, freqs): entries i and i + d/2 share a frequency */
       cos_table[(size_t)pos * hd + i] = c;
       cos_table[(size_t)pos * hd + half + i] = c;

@@ -4,6 +4,7 @@
  * so that `kiln run` reproduces run.c's text for a given seed.
  */
 #include "kiln_float.h"
+#include "kiln_math.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -95,7 +96,7 @@ int kiln_sample(float *logits, int n, float temperature, float topp, float coin)
     if (logits[i] > mx) mx = logits[i];
   float sum = 0.0f;
   for (int i = 0; i < n; i++) {
-    logits[i] = expf(logits[i] - mx);
+    logits[i] = kiln_expf(logits[i] - mx); /* run.c's expf, the same bits on every host */
     sum += logits[i];
   }
   for (int i = 0; i < n; i++) logits[i] /= sum;

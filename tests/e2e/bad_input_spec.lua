@@ -106,4 +106,18 @@ describe("bad input", function()
       assert.matches("^kiln: [^\n]+\n$", err)
     end
   end)
+
+  it("KILN_FLOAT_KERNELS naming kernels this CPU cannot run (or none at all)", function()
+    local synth = support.tmpdir()
+    assert.are.equal(0, select(3, support.kiln_run("synth", "-o", synth)))
+    local q = dir .. "/q.json"
+    support.write(q, "keep me")
+    for _, name in ipairs({ "sse9", "avx512; rm -rf /", string.rep("x", 300) }) do
+      local ok, out = support.sh(string.format("KILN_FLOAT_KERNELS=%s %s calib %s/model.bin -z %s/tokenizer.bin "
+        .. "--text %s/text.txt -o %s 2>&1; echo \"exit $?\"", support.quote(name), support.kiln, synth, synth, synth, q))
+      assert.is_true(ok)
+      assert.matches("^kiln: KILN_FLOAT_KERNELS: '[^\n]*' is not a kernel set this CPU runs [^\n]*\nexit 1\n$", out)
+    end
+    assert.are.equal("keep me", support.read(q))
+  end)
 end)

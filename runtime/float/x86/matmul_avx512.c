@@ -1,0 +1,102 @@
+/*
+ * kiln_matmul's AVX-512F kernels: tiles of up to 12 rows by 32 columns
+ * (float) or 16 (double), two registers a row, so that 24 chains run side
+ * by side and every step of every chain is one vfmadd231 (the same correctly
+ * rounded fused multiply-add as fmaf). The B panel's row of the step is
+ * loaded once and used by every row of the tile; the step's element of a is
+ * broadcast.
+ */
+#include "../matmul.h"
+
+#if defined(__x86_64__)
+
+#include <immintrin.h>
+
+#define TARGET __attribute__((target("avx512f")))
+#define MR 12
+
+#define REAL float
+#define SUFFIX f32
+#define VEC __m512
+#define LANES 16
+#define VZERO _mm512_setzero_ps
+#define VLOAD _mm512_load_ps
+#define VLOADU _mm512_loadu_ps
+#define VSTOREU _mm512_storeu_ps
+#define VSET1 _mm512_set1_ps
+#define VFMA _mm512_fmadd_ps
+#include "../matmul_tiles.inc"
+
+#define REAL double
+#define SUFFIX f64
+#define VEC __m512d
+#define LANES 8
+#define VZERO _mm512_setzero_pd
+#define VLOAD _mm512_load_pd
+#define VLOADU _mm512_loadu_pd
+#define VSTOREU _mm512_storeu_pd
+#define VSET1 _mm512_set1_pd
+#define VFMA _mm512_fmadd_pd
+#include "../matmul_tiles.inc"
+
+#define NR_F32 32
+#define NR_F64 16
+
+/* Transposes a 16 x 16 block in registers: r[j][p] -> r[p][j]. */
+static inline __attribute__((always_inline)) TARGET void transpose16(__m512 r[16]) {
+  __m512 t[16], u[16], v[16];
+  for (int i = 0; i < 16; i += 2) { /* 32-bit interleave of row pairs, within 128-bit lanes */
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) { /* 64-bit interleave: each lane holds 4 rows of one column */
+    u[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+    u[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+    u[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+    u[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+  }
+  for (int h = 0; h < 16; h += 8) /* lanes 0, 2 and 1, 3 of rows 0-3 and 4-7 (8-11 and 12-15) */
+    for (int i = 0; i < 4; i++) {
+      v[h + i] = _mm512_shuffle_f32x4(u[h + i], u[h + i + 4], 0x88);
+      v[h + i + 4] = _mm512_shuffle_f32x4(u[h + i], u[h + i + 4], 0xdd);
+    }
+  for (int i = 0; i < 8; i++) { /* column i from v[i] and v[i + 8]; column i + 8 likewise */
+    r[i] = _mm512_shuffle_f32x4(v[i], v[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_f32x4(v[i], v[i + 8], 0xdd);
+  }
+}
+
+/* B stored [n][k] (Linear weights): 16 x 16 blocks transposed in registers. */
+static TARGET void pack_f32(float *bp, const float *b, size_t ldb, enum kiln_b_layout layout, int p0, int kc,
+                            int j0, int nr) {
+  if (layout != KILN_B_NK) {
+    kiln_pack_any_f32(bp, b, ldb, layout, p0, kc, j0, nr, NR_F32);
+    return;
+  }
+  for (int jh = 0; jh < NR_F32; jh += 16)
+    for (int p = 0; p < kc; p += 16) {
+      const int steps = kc - p < 16 ? kc - p : 16;
+      const __mmask16 mask = (__mmask16)((1u << steps) - 1);
+      __m512 r[16];
+      for (int j = 0; j < 16; j++)
+        r[j] = jh + j < nr ? _mm512_maskz_loadu_ps(mask, b + (size_t)(j0 + jh + j) * ldb + p0 + p)
+                           : _mm512_setzero_ps();
+      transpose16(r);
+      for (int q = 0; q < steps; q++) _mm512_store_ps(bp + (size_t)(p + q) * NR_F32 + jh, r[q]);
+    }
+}
+
+static void pack_f64(double *bp, const double *b, size_t ldb, enum kiln_b_layout layout, int p0, int kc, int j0,
+                     int nr) {
+  kiln_pack_any_f64(bp, b, ldb, layout, p0, kc, j0, nr, NR_F64);
+}
+
+static int available(void) { return __builtin_cpu_supports("avx512f"); }
+
+const kiln_matmul_isa kiln_matmul_avx512 = {
+    "avx512", available, MR, NR_F32, MR, NR_F64, tiles_f32, tiles_f64, pack_f32, pack_f64,
+};
+
+#else
+typedef int kiln_matmul_x86_only; /* not an x86-64 host: nothing here (ISO C wants a declaration) */
+#endif
