@@ -24,10 +24,10 @@ CFLAGS_NATIVE = -std=c99 -O3 -fno-trapping-math -ffp-contract=off -fPIC -Wall -W
 LDLIBS_NATIVE = $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas) -lm
 
 NATIVE := .build/kiln_native.so
-NATIVE_SRC := gen/native/kiln_native.c runtime/float/graph.c runtime/float/graph_f32.c runtime/float/graph_f64.c \
-  runtime/float/model.c runtime/float/sampler.c runtime/float/kiln_math.c runtime/float/matmul.c \
+NATIVE_SRC := gen/native/kiln_native.c gen/native/tensor.c runtime/float/graph.c runtime/float/graph_f32.c runtime/float/graph_f64.c \
+  runtime/float/model.c runtime/float/sampler.c runtime/float/kiln_math.c runtime/float/dtype.c runtime/float/matmul.c \
   runtime/float/x86/matmul_avx2.c runtime/float/x86/matmul_avx512.c
-NATIVE_HDR := runtime/float/kiln_float.h runtime/float/graph_ops.inc runtime/float/kiln_math.h runtime/float/matmul_tiles.inc \
+NATIVE_HDR := gen/native/tensor.h runtime/float/dtype.h runtime/float/kiln_float.h runtime/float/graph_ops.inc runtime/float/kiln_math.h runtime/float/matmul_tiles.inc \
   runtime/float/matmul.h runtime/float/matmul_driver.inc
 
 .PHONY: all deps native demo test bench golden clean

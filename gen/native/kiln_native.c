@@ -22,207 +22,13 @@
 #include <unistd.h>
 
 #include "../../runtime/float/kiln_float.h"
+#include "tensor.h"
 #include "../../runtime/float/kiln_math.h"
 #include "../../runtime/float/matmul.h"
 
 #include <cblas.h> /* OpenBLAS's: openblas_set_num_threads */
 
-/* ---- tensors ----------------------------------------------------------- */
-
-#define TENSOR "kiln.Tensor"
-
-typedef struct {
-  size_t n;
-  float *data;
-  void *map; /* a file mapping data points into (read_f32), else NULL: data is malloc'd */
-  size_t map_len;
-} tensor;
-
-static tensor *new_tensor(lua_State *L, size_t n) {
-  tensor *t = lua_newuserdatauv(L, sizeof *t, 0);
-  t->n = 0;
-  t->data = NULL;
-  t->map = NULL;
-  t->map_len = 0;
-  luaL_setmetatable(L, TENSOR);
-  t->data = malloc((n ? n : 1) * sizeof(float));
-  if (!t->data) luaL_error(L, "out of memory for a tensor of %zu floats", n);
-  t->n = n;
-  return t;
-}
-
-static tensor *check_tensor(lua_State *L, int i) { return luaL_checkudata(L, i, TENSOR); }
-
-static int tensor_gc(lua_State *L) {
-  tensor *t = check_tensor(L, 1);
-  if (t->map) munmap(t->map, t->map_len);
-  else free(t->data);
-  t->map = NULL;
-  t->data = NULL;
-  t->n = 0;
-  return 0;
-}
-
-static int tensor_len(lua_State *L) {
-  lua_pushinteger(L, (lua_Integer)check_tensor(L, 1)->n);
-  return 1;
-}
-
-/* t:get(i), 1-based like Lua arrays */
-static int tensor_get(lua_State *L) {
-  tensor *t = check_tensor(L, 1);
-  lua_Integer i = luaL_checkinteger(L, 2);
-  luaL_argcheck(L, i >= 1 && (size_t)i <= t->n, 2, "index out of range");
-  lua_pushnumber(L, t->data[i - 1]);
-  return 1;
-}
-
-static int tensor_to_table(lua_State *L) {
-  tensor *t = check_tensor(L, 1);
-  lua_createtable(L, (int)t->n, 0);
-  for (size_t i = 0; i < t->n; i++) {
-    lua_pushnumber(L, t->data[i]);
-    lua_rawseti(L, -2, (lua_Integer)i + 1);
-  }
-  return 1;
-}
-
-/* native.tensor{1.5, 2, ...} -> Tensor (values rounded to float32) */
-static int from_table(lua_State *L) {
-  luaL_checktype(L, 1, LUA_TTABLE);
-  size_t n = (size_t)lua_rawlen(L, 1);
-  tensor *t = new_tensor(L, n);
-  for (size_t i = 0; i < n; i++) {
-    lua_rawgeti(L, 1, (lua_Integer)i + 1);
-    t->data[i] = (float)luaL_checknumber(L, -1);
-    lua_pop(L, 1);
-  }
-  return 1;
-}
-
-/* min, max over the whole tensor */
-static int tensor_minmax(lua_State *L) {
-  tensor *t = check_tensor(L, 1);
-  float lo = INFINITY, hi = -INFINITY;
-  for (size_t i = 0; i < t->n; i++) {
-    if (t->data[i] < lo) lo = t->data[i];
-    if (t->data[i] > hi) hi = t->data[i];
-  }
-  lua_pushnumber(L, lo);
-  lua_pushnumber(L, hi);
-  return 2;
-}
-
-/* t:row_minmax(rows) -> {min per row}, {max per row}: per-channel, axis 0 */
-static int tensor_row_minmax(lua_State *L) {
-  tensor *t = check_tensor(L, 1);
-  lua_Integer rows = luaL_checkinteger(L, 2);
-  luaL_argcheck(L, rows > 0 && t->n % (size_t)rows == 0, 2, "rows must divide the tensor");
-  size_t cols = t->n / (size_t)rows;
-  lua_createtable(L, (int)rows, 0);
-  lua_createtable(L, (int)rows, 0);
-  for (lua_Integer r = 0; r < rows; r++) {
-    const float *row = t->data + (size_t)r * cols;
-    float lo = INFINITY, hi = -INFINITY;
-    for (size_t c = 0; c < cols; c++) {
-      if (row[c] < lo) lo = row[c];
-      if (row[c] > hi) hi = row[c];
-    }
-    lua_pushnumber(L, lo);
-    lua_rawseti(L, -3, r + 1);
-    lua_pushnumber(L, hi);
-    lua_rawseti(L, -2, r + 1);
-  }
-  return 2;
-}
-
-/* index (1-based) of the first NaN or infinity, or nil */
-static int tensor_first_nonfinite(lua_State *L) {
-  tensor *t = check_tensor(L, 1);
-  const uint32_t *bits = (const uint32_t *)(const void *)t->data;
-  size_t i = 0;
-  for (; i + 64 <= t->n; i += 64) { /* a block at a time: all-ones exponent is NaN or infinity */
-    uint32_t any = 0;
-    for (size_t j = 0; j < 64; j++) any |= (uint32_t)((bits[i + j] & 0x7F800000u) == 0x7F800000u);
-    if (any) break;
-  }
-  for (; i < t->n; i++) {
-    if (!isfinite(t->data[i])) {
-      lua_pushinteger(L, (lua_Integer)i + 1);
-      return 1;
-    }
-  }
-  lua_pushnil(L);
-  return 1;
-}
-
-/* t:slice(first, count) -> new tensor of elements [first, first + count), 0-based */
-static int tensor_slice(lua_State *L) {
-  tensor *t = check_tensor(L, 1);
-  lua_Integer first = luaL_checkinteger(L, 2), count = luaL_checkinteger(L, 3);
-  luaL_argcheck(L, first >= 0 && count >= 0 && (size_t)(first + count) <= t->n, 2, "slice out of range");
-  tensor *r = new_tensor(L, (size_t)count);
-  memcpy(r->data, t->data + first, (size_t)count * sizeof(float));
-  return 1;
-}
-
-/* t:scaled(s) -> new tensor t * (float)s, each product rounded to float32 */
-static int tensor_scaled(lua_State *L) {
-  tensor *t = check_tensor(L, 1);
-  float s = (float)luaL_checknumber(L, 2);
-  tensor *r = new_tensor(L, t->n);
-  for (size_t i = 0; i < t->n; i++) r->data[i] = t->data[i] * s;
-  return 1;
-}
-
-/* t:rope_rows_to_halves(heads, head_dim) -> new tensor.
- * llama2.c (and Meta/GGUF) order each head's q/k rows for RoPE on adjacent
- * pairs (2i, 2i+1); kiln follows TICO/HF, pairs (i, i + d/2). Row 2i of a
- * head becomes row i, row 2i+1 becomes row i + d/2 (HF's `permute`). */
-static int tensor_rope_rows_to_halves(lua_State *L) {
-  tensor *t = check_tensor(L, 1);
-  lua_Integer heads = luaL_checkinteger(L, 2), hd = luaL_checkinteger(L, 3);
-  luaL_argcheck(L, heads > 0 && hd > 0 && hd % 2 == 0, 2, "bad head geometry");
-  size_t rows = (size_t)(heads * hd);
-  luaL_argcheck(L, t->n % rows == 0, 2, "tensor is not heads*head_dim rows");
-  size_t cols = t->n / rows;
-  tensor *r = new_tensor(L, t->n);
-  for (lua_Integer h = 0; h < heads; h++)
-    for (lua_Integer i = 0; i < hd / 2; i++)
-      for (int part = 0; part < 2; part++) {
-        size_t from = (size_t)(h * hd + 2 * i + part);
-        size_t to = (size_t)(h * hd + part * (hd / 2) + i);
-        memcpy(r->data + to * cols, t->data + from * cols, cols * sizeof(float));
-      }
-  return 1;
-}
-
-/* t:fake_quant(scale, zero_point, qmin, qmax) -> new tensor, TICO's fake
- * quantization per tensor; with arrays of scales and zero points, per row
- * (per-channel, axis 0). */
-static int tensor_fake_quant(lua_State *L) {
-  tensor *t = check_tensor(L, 1);
-  int qmin = (int)luaL_checkinteger(L, 4), qmax = (int)luaL_checkinteger(L, 5);
-  tensor *r = new_tensor(L, t->n);
-  if (lua_istable(L, 2)) {
-    size_t rows = (size_t)lua_rawlen(L, 2);
-    luaL_argcheck(L, rows > 0 && t->n % rows == 0 && lua_rawlen(L, 3) == rows, 2, "one scale and zero point per row");
-    size_t cols = t->n / rows;
-    for (size_t i = 0; i < rows; i++) {
-      kiln_fq q = { 1, 0.0f, 0, qmin, qmax };
-      lua_rawgeti(L, 2, (lua_Integer)i + 1);
-      q.scale = (float)luaL_checknumber(L, -1);
-      lua_rawgeti(L, 3, (lua_Integer)i + 1);
-      q.zero_point = (int)luaL_checkinteger(L, -1);
-      lua_pop(L, 2);
-      kiln_fake_quant(r->data + i * cols, t->data + i * cols, cols, &q);
-    }
-  } else {
-    kiln_fq q = { 1, (float)luaL_checknumber(L, 2), (int)luaL_checkinteger(L, 3), qmin, qmax };
-    kiln_fake_quant(r->data, t->data, t->n, &q);
-  }
-  return 1;
-}
+/* ---- quantized codes --------------------------------------------------- */
 
 /* Storage types of quantized codes: "u8", "s8", "s16" (little-endian). */
 typedef enum { CODE_U8, CODE_S8, CODE_S16, CODE_UNKNOWN } code_kind;
@@ -260,8 +66,8 @@ static inline int32_t quantize_one(float x, float inv, int32_t zp, int32_t qmin,
   return q > qmax ? qmax : q;
 }
 
-static void quantize_row(unsigned char *out, const float *x, size_t cols, float inv, int zp, int qmin, int qmax,
-                         int bytes) {
+static void quantize_chunk(unsigned char *out, const float *x, size_t cols, float inv, int zp, int qmin, int qmax,
+                           int bytes) {
   if (bytes == 1) {
     for (size_t c = 0; c < cols; c++) out[c] = (unsigned char)(quantize_one(x[c], inv, zp, qmin, qmax) & 0xFF);
   } else {
@@ -273,11 +79,26 @@ static void quantize_row(unsigned char *out, const float *x, size_t cols, float 
   }
 }
 
+/* Elements [first, first + cols) of t, whatever its dtype, as codes. */
+static void quantize_row(unsigned char *out, const tensor *t, size_t first, size_t cols, float inv, int zp, int qmin,
+                         int qmax, int bytes) {
+  if (t->dtype == KILN_FP32) {
+    quantize_chunk(out, (const float *)t->data + first, cols, inv, zp, qmin, qmax, bytes);
+    return;
+  }
+  float values[1024];
+  for (size_t c = 0; c < cols; c += 1024) {
+    const size_t n = cols - c < 1024 ? cols - c : 1024;
+    kiln_stored_to_f32(values, t->data, t->dtype, first + c, n);
+    quantize_chunk(out + c * (size_t)bytes, values, n, inv, zp, qmin, qmax, bytes);
+  }
+}
+
 /* t:quantize(scale, zero_point, qmin, qmax, ctype) -> string of packed
  * integer codes (little-endian), TICO's quantization (reciprocal, round half
  * to even, clamp); scale and zero_point may be arrays, one per row. */
 static int tensor_quantize(lua_State *L) {
-  tensor *t = check_tensor(L, 1);
+  tensor *t = tensor_check(L, 1);
   int qmin = (int)luaL_checkinteger(L, 4), qmax = (int)luaL_checkinteger(L, 5);
   const char *ctype = luaL_checkstring(L, 6);
   int bytes = ctype_bytes(ctype);
@@ -303,7 +124,7 @@ static int tensor_quantize(lua_State *L) {
       scale = (float)luaL_checknumber(L, 2);
       zp = (int)luaL_checkinteger(L, 3);
     }
-    quantize_row(out + r * cols * (size_t)bytes, t->data + r * cols, cols, 1.0f / scale, zp, qmin, qmax, bytes);
+    quantize_row(out + r * cols * (size_t)bytes, t, r * cols, cols, 1.0f / scale, zp, qmin, qmax, bytes);
   }
   luaL_pushresultsize(&b, t->n * (size_t)bytes);
   return 1;
@@ -452,52 +273,6 @@ static int write_normal(lua_State *L) {
   return 1;
 }
 
-/* native.read_f32(path, byte_offset, count) -> Tensor | nil, message. The
- * tensor maps the file (private, copy on write): a 4 GB checkpoint costs no
- * copy and no fresh pages, just the page cache it already sits in. */
-static int read_f32(lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
-  lua_Integer offset = luaL_checkinteger(L, 2);
-  lua_Integer count = luaL_checkinteger(L, 3);
-  luaL_argcheck(L, offset >= 0 && count >= 0, 2, "negative offset or count");
-  int fd = open(path, O_RDONLY);
-  struct stat st;
-  if (fd < 0 || fstat(fd, &st) != 0) {
-    lua_pushnil(L);
-    lua_pushstring(L, strerror(errno));
-    if (fd >= 0) close(fd);
-    return 2;
-  }
-  const size_t bytes = (size_t)count * sizeof(float);
-  if ((lua_Integer)st.st_size < offset || (size_t)(st.st_size - offset) < bytes) {
-    close(fd);
-    lua_pushnil(L);
-    lua_pushfstring(L, "file ends after %I of %I floats at byte offset %I",
-                    (lua_Integer)(st.st_size > offset ? (st.st_size - offset) / (lua_Integer)sizeof(float) : 0), count,
-                    offset);
-    return 2;
-  }
-  tensor *t = new_tensor(L, 0);
-  if (count > 0) {
-    const size_t page = (size_t)sysconf(_SC_PAGESIZE), start = (size_t)offset / page * page;
-    const size_t len = (size_t)offset - start + bytes;
-    void *map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, (off_t)start);
-    if (map == MAP_FAILED) {
-      close(fd);
-      lua_pushnil(L);
-      lua_pushstring(L, strerror(errno));
-      return 2;
-    }
-    free(t->data);
-    t->map = map;
-    t->map_len = len;
-    t->data = (float *)(void *)((char *)map + ((size_t)offset - start));
-    t->n = (size_t)count;
-  }
-  close(fd);
-  return 1;
-}
-
 /* ---- the layer program ---------------------------------------------------- */
 
 #define PROGRAM "kiln.Program"
@@ -628,20 +403,25 @@ static int model_gc(lua_State *L) {
   return 0;
 }
 
-static float *tensor_field(lua_State *L, int t, const char *k, size_t want) {
+static kiln_weights weights_of(const tensor *x) {
+  kiln_weights w = { x->data, x->dtype };
+  return w;
+}
+
+static kiln_weights tensor_field(lua_State *L, int t, const char *k, size_t want) {
   lua_getfield(L, t, k);
-  tensor *x = check_tensor(L, -1);
-  if (x->n != want) luaL_error(L, "model tensor '%s' has %d floats, expected %d", k, (int)x->n, (int)want);
+  tensor *x = tensor_check(L, -1);
+  if (x->n != want) luaL_error(L, "model tensor '%s' has %d values, expected %d", k, (int)x->n, (int)want);
   lua_pop(L, 1);
-  return x->data;
+  return weights_of(x);
 }
 
 /* Reads a list of n tensors at the top of the stack into out[]. */
-static void tensor_list(lua_State *L, const char *what, const float **out, int n) {
+static void tensor_list(lua_State *L, const char *what, kiln_weights *out, int n) {
   luaL_argcheck(L, (int)lua_rawlen(L, -1) == n, 1, what);
   for (int p = 0; p < n; p++) {
     lua_rawgeti(L, -1, p + 1);
-    out[p] = check_tensor(L, -1)->data;
+    out[p] = weights_of(tensor_check(L, -1));
     lua_pop(L, 1);
   }
 }
@@ -684,8 +464,8 @@ static int model_new(lua_State *L) {
   u->m.embedding = tensor_field(L, 1, "embedding", (size_t)d->vocab * d->D);
 
   int np = u->m.prog->n_params;
-  const float **params = calloc((size_t)d->n_layers * np + 1, sizeof *params);
-  const float **head_params = calloc((size_t)u->m.head_prog->n_params + 1, sizeof *head_params);
+  kiln_weights *params = calloc((size_t)d->n_layers * np + 1, sizeof *params);
+  kiln_weights *head_params = calloc((size_t)u->m.head_prog->n_params + 1, sizeof *head_params);
   u->m.params = params;
   u->m.head_params = head_params;
   if (!params || !head_params) return luaL_error(L, "out of memory");
@@ -781,7 +561,7 @@ static int model_forward(lua_State *L) {
   int capture = lua_toboolean(L, 5);
   tensor *cap = NULL;
   if (capture) {
-    cap = new_tensor(L, (size_t)(u->m.dims.n_layers + 1) * (size_t)n * (size_t)u->m.dims.D);
+    cap = tensor_new(L, (size_t)(u->m.dims.n_layers + 1) * (size_t)n * (size_t)u->m.dims.D);
     u->m.capture = cap->data;
   }
   int rc = kiln_model_forward(&u->m, tok, n, pos, all);
@@ -790,7 +570,7 @@ static int model_forward(lua_State *L) {
   if (rc != 0) luaL_error(L, "forward: %d tokens at position %d do not fit (max_seq %d) or a token is out of range",
                           n, pos, u->m.dims.max_seq);
   size_t rows = all ? (size_t)n : 1;
-  tensor *t = new_tensor(L, rows * (size_t)u->m.dims.vocab);
+  tensor *t = tensor_new(L, rows * (size_t)u->m.dims.vocab);
   memcpy(t->data, u->m.logits, t->n * sizeof(float));
   if (capture) {
     lua_insert(L, -2); /* logits first, then the capture */
@@ -807,9 +587,9 @@ static int model_cache(lua_State *L) {
   luaL_argcheck(L, l >= 0 && l < d->n_layers && first >= 0 && n >= 0 && first + n <= d->max_seq, 2, "out of range");
   for (int which = 0; which < 2; which++) {
     const float *c = (which ? u->m.cache_v : u->m.cache_k) + (size_t)l * d->Hk * d->max_seq * d->hd;
-    tensor *t = new_tensor(L, (size_t)d->Hk * n * d->hd);
+    tensor *t = tensor_new(L, (size_t)d->Hk * n * d->hd);
     for (int h = 0; h < d->Hk; h++)
-      memcpy(t->data + (size_t)h * n * d->hd, c + ((size_t)h * d->max_seq + first) * d->hd,
+      memcpy((float *)t->data + (size_t)h * n * d->hd, c + ((size_t)h * d->max_seq + first) * d->hd,
              (size_t)n * d->hd * sizeof(float));
   }
   return 2;
@@ -822,17 +602,17 @@ static int model_run_layer(lua_State *L) {
   model_ud *u = luaL_checkudata(L, 1, MODEL);
   const kiln_model_dims *d = &u->m.dims;
   int l = (int)luaL_checkinteger(L, 2);
-  tensor *x = check_tensor(L, 3);
+  tensor *x = tensor_check(L, 3);
   int pos = (int)luaL_checkinteger(L, 4);
-  tensor *pk = check_tensor(L, 5), *pv = check_tensor(L, 6);
+  tensor *pk = tensor_check(L, 5), *pv = tensor_check(L, 6);
   const int trace = lua_toboolean(L, 7); /* read before the results go on the stack */
   luaL_argcheck(L, x->n % (size_t)d->D == 0, 3, "x is not [S][D]");
   int S = (int)(x->n / (size_t)d->D);
   size_t past = (size_t)d->Hk * pos * d->hd;
   luaL_argcheck(L, pk->n == past && pv->n == past, 5, "past is not [Hk][pos][hd]");
-  tensor *y = new_tensor(L, x->n);
-  tensor *nk = new_tensor(L, (size_t)d->Hk * S * d->hd);
-  tensor *nv = new_tensor(L, (size_t)d->Hk * S * d->hd);
+  tensor *y = tensor_new(L, x->n);
+  tensor *nk = tensor_new(L, (size_t)d->Hk * S * d->hd);
+  tensor *nv = tensor_new(L, (size_t)d->Hk * S * d->hd);
   if (kiln_model_run_layer(&u->m, l, x->data, S, pos, pk->data, pv->data, y->data, nk->data, nv->data) != 0)
     return luaL_error(L, "run_layer: layer %d, %d rows at %d do not fit", l, S, pos);
   if (!trace) return 3;
@@ -843,7 +623,7 @@ static int model_run_layer(lua_State *L) {
     const kiln_node *nd = &pg->nodes[i];
     if (nd->obs < 0) continue;
     size_t n = u->m.graph.numel[nd->out];
-    tensor *t = new_tensor(L, n);
+    tensor *t = tensor_new(L, n);
     memcpy(t->data, u->m.graph.data[nd->out], n * sizeof(float));
     lua_rawseti(L, -2, nd->obs + 1);
   }
@@ -974,8 +754,8 @@ static int l_rope_tables(lua_State *L) {
   int M = (int)luaL_checkinteger(L, 1), hd = (int)luaL_checkinteger(L, 2);
   float theta = (float)luaL_checknumber(L, 3);
   luaL_argcheck(L, M > 0 && hd > 0 && hd % 2 == 0, 1, "bad table shape");
-  tensor *c = new_tensor(L, (size_t)M * hd);
-  tensor *s = new_tensor(L, (size_t)M * hd);
+  tensor *c = tensor_new(L, (size_t)M * hd);
+  tensor *s = tensor_new(L, (size_t)M * hd);
   kiln_rope_tables(c->data, s->data, M, hd, theta);
   return 2;
 }
@@ -1009,8 +789,9 @@ static double *codes_to_f64(lua_State *L, int i, int gi, size_t *n) {
 }
 
 static tensor *f64_tensor(lua_State *L, const double *x, size_t n) {
-  tensor *t = new_tensor(L, n);
-  for (size_t i = 0; i < n; i++) t->data[i] = (float)x[i];
+  tensor *t = tensor_new(L, n);
+  float *y = t->data;
+  for (size_t i = 0; i < n; i++) y[i] = (float)x[i];
   return t;
 }
 
@@ -1071,8 +852,9 @@ static int l_dequantize(lua_State *L) {
   const int16_t *q = check_codes(L, 1, &n);
   float scale = (float)luaL_checknumber(L, 2);
   int zp = (int)luaL_checkinteger(L, 3);
-  tensor *t = new_tensor(L, n);
-  for (size_t i = 0; i < n; i++) t->data[i] = (float)(q[i] - zp) * scale;
+  tensor *t = tensor_new(L, n);
+  float *y = t->data;
+  for (size_t i = 0; i < n; i++) y[i] = (float)(q[i] - zp) * scale;
   return 1;
 }
 
@@ -1099,18 +881,19 @@ static int l_code_diff(lua_State *L) {
 
 /* native.diff_stats(ref, q) -> mean |ref - q|, max |ref - q|, min(ref), max(ref) */
 static int l_diff_stats(lua_State *L) {
-  tensor *a = check_tensor(L, 1), *b = check_tensor(L, 2);
-  luaL_argcheck(L, a->n == b->n && a->n > 0, 2, "tensors differ in length");
+  const float *x = tensor_f32(L, 1), *y = tensor_f32(L, 2);
+  const size_t n = tensor_check(L, 1)->n;
+  luaL_argcheck(L, n == tensor_check(L, 2)->n && n > 0, 2, "tensors differ in length");
   double sum = 0.0, worst = 0.0;
-  float lo = a->data[0], hi = a->data[0];
-  for (size_t i = 0; i < a->n; i++) {
-    double d = fabs((double)a->data[i] - (double)b->data[i]);
+  float lo = x[0], hi = x[0];
+  for (size_t i = 0; i < n; i++) {
+    double d = fabs((double)x[i] - (double)y[i]);
     sum += d;
     if (d > worst) worst = d;
-    if (a->data[i] < lo) lo = a->data[i];
-    if (a->data[i] > hi) hi = a->data[i];
+    if (x[i] < lo) lo = x[i];
+    if (x[i] > hi) hi = x[i];
   }
-  lua_pushnumber(L, sum / (double)a->n);
+  lua_pushnumber(L, sum / (double)n);
   lua_pushnumber(L, worst);
   lua_pushnumber(L, lo);
   lua_pushnumber(L, hi);
@@ -1130,7 +913,8 @@ static void log_softmax(double *out, const double *x, int n) {
  *    float logits, sum of KL(float || quantized), top-1 agreements, n.
  * targets: Lua array of n token ids (0-based); entries may be nil past the end. */
 static int l_logit_metrics(lua_State *L) {
-  tensor *f = check_tensor(L, 1);
+  tensor *f = tensor_check(L, 1);
+  const float *fl = tensor_f32(L, 1);
   size_t nq;
   const int16_t *q = check_codes(L, 2, &nq);
   float scale = (float)luaL_checknumber(L, 3);
@@ -1147,7 +931,7 @@ static int l_logit_metrics(lua_State *L) {
   for (size_t r = 0; r < n; r++) {
     int best_f = 0, best_q = 0;
     for (lua_Integer j = 0; j < V; j++) {
-      xf[j] = f->data[r * (size_t)V + (size_t)j];
+      xf[j] = fl[r * (size_t)V + (size_t)j];
       xq[j] = (double)((float)(q[r * (size_t)V + (size_t)j] - zp) * scale);
       if (xf[j] > xf[best_f]) best_f = (int)j;
       if (xq[j] > xq[best_q]) best_q = (int)j;
@@ -1196,20 +980,20 @@ static int l_matmul_kernels(lua_State *L) {
 
 /* native.argmax(t) -> 0-based index of the largest value */
 static int l_argmax(lua_State *L) {
-  tensor *t = check_tensor(L, 1);
-  lua_pushinteger(L, kiln_argmax(t->data, (int)t->n));
+  tensor *t = tensor_check(L, 1);
+  lua_pushinteger(L, kiln_argmax(tensor_f32(L, 1), (int)t->n));
   return 1;
 }
 
 /* native.sample(logits, temperature, topp, rng_state) -> token, new_state.
  * The logits tensor is consumed (overwritten). */
 static int l_sample(lua_State *L) {
-  tensor *t = check_tensor(L, 1);
+  tensor *t = tensor_check(L, 1);
   float temperature = (float)luaL_checknumber(L, 2);
   float topp = (float)luaL_checknumber(L, 3);
   uint64_t state = (uint64_t)luaL_checkinteger(L, 4);
   float coin = temperature == 0.0f ? 0.0f : kiln_random_f32(&state);
-  lua_pushinteger(L, kiln_sample(t->data, (int)t->n, temperature, topp, coin));
+  lua_pushinteger(L, kiln_sample(tensor_f32(L, 1), (int)t->n, temperature, topp, coin));
   lua_pushinteger(L, (lua_Integer)state);
   return 2;
 }
@@ -1246,20 +1030,6 @@ int luaopen_kiln_native(lua_State *L) {
    * single-threaded like everything it is compared with; one thread also
    * keeps helper threads from spinning beside the generator. */
   openblas_set_num_threads(1);
-  static const luaL_Reg tensor_methods[] = {
-      { "len", tensor_len },
-      { "get", tensor_get },
-      { "to_table", tensor_to_table },
-      { "minmax", tensor_minmax },
-      { "row_minmax", tensor_row_minmax },
-      { "first_nonfinite", tensor_first_nonfinite },
-      { "scaled", tensor_scaled },
-      { "slice", tensor_slice },
-      { "rope_rows_to_halves", tensor_rope_rows_to_halves },
-      { "fake_quant", tensor_fake_quant },
-      { "quantize", tensor_quantize },
-      { NULL, NULL },
-  };
   static const luaL_Reg model_methods[] = {
       { "forward", model_forward },
       { "score", model_score },
@@ -1274,7 +1044,6 @@ int luaopen_kiln_native(lua_State *L) {
       { NULL, NULL },
   };
   static const luaL_Reg functions[] = {
-      { "read_f32", read_f32 },
       { "c_array", c_array },
       { "row_sums", row_sums },
       { "pack_n16k4", pack_n16k4 },
@@ -1284,7 +1053,6 @@ int luaopen_kiln_native(lua_State *L) {
       { "code_diff", l_code_diff },
       { "diff_stats", l_diff_stats },
       { "logit_metrics", l_logit_metrics },
-      { "tensor", from_table },
       { "program", program_new },
       { "model", model_new },
       { "argmax", l_argmax },
@@ -1294,13 +1062,13 @@ int luaopen_kiln_native(lua_State *L) {
       { "matmul_kernels", l_matmul_kernels },
       { NULL, NULL },
   };
-  new_class(L, TENSOR, tensor_methods, tensor_gc);
-  luaL_getmetatable(L, TENSOR);
-  lua_pushcfunction(L, tensor_len);
-  lua_setfield(L, -2, "__len");
-  lua_pop(L, 1);
+  static const luaL_Reg code_methods[] = {
+      { "quantize", tensor_quantize },
+      { NULL, NULL },
+  };
   new_class(L, PROGRAM, NULL, program_gc);
   new_class(L, MODEL, model_methods, model_gc);
   luaL_newlib(L, functions);
+  tensor_register(L, code_methods);
   return 1;
 }

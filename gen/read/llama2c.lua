@@ -148,7 +148,7 @@ end
 function llama2c.load(ckpt, native, name)
   local t = ckpt.tensors[name]
   if not t then fail.raise(ckpt.path, name, "no such tensor in a llama2.c checkpoint") end
-  local tensor, err = native.read_f32(ckpt.path, t.offset, t.count)
+  local tensor, err = native.map_tensor(ckpt.path, t.offset, t.count, "fp32")
   if not tensor then fail.raise(ckpt.path, name, err) end
   local bad = tensor:first_nonfinite()
   if bad then

@@ -50,7 +50,8 @@ int kiln_graph_init(kiln_graph_state *st, const kiln_program *prog, const kiln_m
   st->cap = calloc((size_t)prog->n_slots, sizeof *st->cap);
   st->numel = calloc((size_t)prog->n_slots, sizeof *st->numel);
   st->shape = calloc((size_t)prog->n_slots, sizeof *st->shape);
-  if (!st->data || !st->buf || !st->cap || !st->numel || !st->shape) return -1;
+  st->dtype = calloc((size_t)prog->n_slots, sizeof *st->dtype); /* all KILN_FP32 */
+  if (!st->data || !st->buf || !st->cap || !st->numel || !st->shape || !st->dtype) return -1;
   /* Capacity: the largest any call can need, with S + P <= max_seq. Shapes
    * are products of S, P and K = S + P, so the corners and the middle bound
    * them. */
@@ -78,6 +79,7 @@ void kiln_graph_free(kiln_graph_state *st) {
   free(st->cap);
   free(st->numel);
   free(st->shape);
+  free(st->dtype);
   memset(st, 0, sizeof *st);
 }
 
@@ -89,6 +91,7 @@ int kiln_graph_bind_shapes(kiln_graph_state *st, int S, int P) {
     if (pg->slots[i].kind == KILN_SLOT_TEMP) {
       if (st->numel[i] > st->cap[i]) return -1;
       st->data[i] = st->buf[i];
+      st->dtype[i] = KILN_FP32;
     }
   }
   return 0;

@@ -17,14 +17,17 @@
 typedef float real;
 
 #define EXP kiln_expf
+#define WEIGHT(p, dtype, i) kiln_stored(p, dtype, (size_t)(i))
 
-static void matmul(const kiln_graph_state *st, real *c, size_t ldc, const real *a, size_t lda, const real *b,
-                   size_t ldb, enum kiln_b_layout layout, int m, int n, int k) {
-  if (st->openblas)
+/* B may be a weight in fp16 or bf16: kiln_matmul converts it as it packs it.
+ * OpenBLAS takes float32 only (the benchmark's baseline is an fp32 model). */
+static void matmul(const kiln_graph_state *st, real *c, size_t ldc, const real *a, size_t lda, const void *b,
+                   enum kiln_dtype b_type, size_t ldb, enum kiln_b_layout layout, int m, int n, int k) {
+  if (st->openblas && b_type == KILN_FP32)
     cblas_sgemm(CblasRowMajor, CblasNoTrans, layout == KILN_B_NK ? CblasTrans : CblasNoTrans, m, n, k, 1.0f,
                 a, (int)lda, b, (int)ldb, 0.0f, c, (int)ldc);
   else
-    kiln_matmul_f32(c, ldc, a, lda, b, ldb, layout, m, n, k);
+    kiln_matmul_f32(c, ldc, a, lda, b, b_type, ldb, layout, m, n, k);
 }
 
 #define GRAPH_RUN kiln_graph_run

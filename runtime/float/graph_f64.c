@@ -18,10 +18,13 @@
 typedef double real;
 
 #define EXP kiln_exp
+/* params are doubles here, whatever the checkpoint stored (model.c makes them) */
+#define WEIGHT(p, dtype, i) ((void)(dtype), ((const double *)(p))[i])
 
-static void matmul(const kiln_graph_state *st, real *c, size_t ldc, const real *a, size_t lda, const real *b,
-                   size_t ldb, enum kiln_b_layout layout, int m, int n, int k) {
+static void matmul(const kiln_graph_state *st, real *c, size_t ldc, const real *a, size_t lda, const void *b,
+                   enum kiln_dtype b_type, size_t ldb, enum kiln_b_layout layout, int m, int n, int k) {
   (void)st;
+  (void)b_type;
   kiln_matmul_f64(c, ldc, a, lda, b, ldb, layout, m, n, k);
 }
 

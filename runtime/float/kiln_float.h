@@ -15,6 +15,8 @@
 #ifndef KILN_FLOAT_H
 #define KILN_FLOAT_H
 
+#include "dtype.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -117,6 +119,7 @@ typedef struct {
   size_t *cap;    /* capacity of buf, elements */
   size_t *numel;  /* current element count per slot */
   int (*shape)[KILN_MAX_RANK]; /* evaluated dims per slot */
+  enum kiln_dtype *dtype; /* float32 graph: how each slot's data is stored (params may be fp16, bf16) */
   int openblas;   /* float32 only: products through OpenBLAS's sgemm (not reproducible across hosts) */
 } kiln_graph_state;
 
@@ -137,15 +140,22 @@ int kiln_graph_bind_shapes(kiln_graph_state *st, int S, int P);
 /* y = FQ(x) for n values (y may be x). */
 void kiln_fake_quant(float *y, const float *x, size_t n, const kiln_fq *q);
 
+/* One weight as the checkpoint stores it: its values and their dtype. */
+typedef struct {
+  const void *data;
+  enum kiln_dtype dtype;
+} kiln_weights;
+
 /* The whole model: embedding, n_layers runs of the layer graph, one run of
- * the head graph (final norm, classifier). */
+ * the head graph (final norm, classifier). Weights stay in their stored
+ * dtype; the products convert them as they pack them (matmul.h). */
 typedef struct {
   kiln_model_dims dims;
   const kiln_program *prog;      /* the decoder layer */
   const kiln_program *head_prog; /* final norm + classifier */
-  const float *embedding;   /* [vocab][D] */
-  const float **params;     /* [n_layers][prog->n_params] */
-  const float **head_params; /* [head_prog->n_params] */
+  kiln_weights embedding;          /* [vocab][D] */
+  const kiln_weights *params;      /* [n_layers][prog->n_params] */
+  const kiln_weights *head_params; /* [head_prog->n_params] */
 
   kiln_graph_state graph, head;
   kiln_graph_state graph64;  /* the layer graph in double (exact reference), made on first use */

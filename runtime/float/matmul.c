@@ -42,23 +42,31 @@
 
 #define PORTABLE_NR 2
 
-#define DEFINE_PACK(NAME, REAL)                                                                              \
-  void NAME(REAL *bp, const REAL *b, size_t ldb, enum kiln_b_layout layout, int p0, int kc, int j0, int nr,  \
-            int nr_max) {                                                                                    \
-    for (int p = 0; p < kc; p++) {                                                                           \
-      REAL *dst = bp + (size_t)p * nr_max;                                                                   \
-      for (int j = 0; j < nr_max; j++)                                                                       \
-        dst[j] = j >= nr               ? 0                                                                   \
-                 : layout == KILN_B_NK ? b[(size_t)(j0 + j) * ldb + p0 + p]                                  \
-                                       : b[(size_t)(p0 + p) * ldb + j0 + j];                                 \
-    }                                                                                                        \
+void kiln_pack_any_f32(float *bp, const void *b, enum kiln_dtype b_type, size_t ldb,
+                       enum kiln_b_layout layout, int p0, int kc, int j0, int nr, int nr_max) {
+  for (int p = 0; p < kc; p++) {
+    float *dst = bp + (size_t)p * nr_max;
+    for (int j = 0; j < nr_max; j++)
+      dst[j] = j >= nr               ? 0.0f
+               : layout == KILN_B_NK ? kiln_stored(b, b_type, (size_t)(j0 + j) * ldb + (size_t)(p0 + p))
+                                     : kiln_stored(b, b_type, (size_t)(p0 + p) * ldb + (size_t)(j0 + j));
   }
-DEFINE_PACK(kiln_pack_any_f32, float)
-DEFINE_PACK(kiln_pack_any_f64, double)
+}
 
-static void pack_portable_f32(float *bp, const float *b, size_t ldb, enum kiln_b_layout layout, int p0,
-                              int kc, int j0, int nr) {
-  kiln_pack_any_f32(bp, b, ldb, layout, p0, kc, j0, nr, PORTABLE_NR);
+void kiln_pack_any_f64(double *bp, const double *b, size_t ldb, enum kiln_b_layout layout, int p0, int kc,
+                       int j0, int nr, int nr_max) {
+  for (int p = 0; p < kc; p++) {
+    double *dst = bp + (size_t)p * nr_max;
+    for (int j = 0; j < nr_max; j++)
+      dst[j] = j >= nr               ? 0.0
+               : layout == KILN_B_NK ? b[(size_t)(j0 + j) * ldb + (size_t)(p0 + p)]
+                                     : b[(size_t)(p0 + p) * ldb + (size_t)(j0 + j)];
+  }
+}
+
+static void pack_portable_f32(float *bp, const void *b, enum kiln_dtype b_type, size_t ldb,
+                              enum kiln_b_layout layout, int p0, int kc, int j0, int nr) {
+  kiln_pack_any_f32(bp, b, b_type, ldb, layout, p0, kc, j0, nr, PORTABLE_NR);
 }
 
 static void pack_portable_f64(double *bp, const double *b, size_t ldb, enum kiln_b_layout layout, int p0,
@@ -71,8 +79,8 @@ static int always(void) {
 }
 
 const kiln_matmul_isa kiln_matmul_portable = {
-    "portable", always, MR, PORTABLE_NR, MR, PORTABLE_NR, tiles_f32, tiles_f64, pack_portable_f32,
-    pack_portable_f64,
+    "portable",  always,    MR,        PORTABLE_NR,       MR,
+    PORTABLE_NR, tiles_f32, tiles_f64, pack_portable_f32, pack_portable_f64,
 };
 
 #undef TARGET
@@ -115,6 +123,9 @@ const char *kiln_matmul_kernels(void) {
 
 #define REAL float
 #define SUFFIX f32
+#define B_TYPE const void
+#define B_TYPE_ARG b_type,
+#define B_TYPE_PARAM enum kiln_dtype b_type,
 #define TILES tile_f32
 #define PACK pack_f32
 #define MR_OF mr_f32
@@ -122,6 +133,9 @@ const char *kiln_matmul_kernels(void) {
 #include "matmul_driver.inc"
 #undef REAL
 #undef SUFFIX
+#undef B_TYPE
+#undef B_TYPE_ARG
+#undef B_TYPE_PARAM
 #undef TILES
 #undef PACK
 #undef MR_OF
@@ -129,6 +143,9 @@ const char *kiln_matmul_kernels(void) {
 
 #define REAL double
 #define SUFFIX f64
+#define B_TYPE const double
+#define B_TYPE_ARG
+#define B_TYPE_PARAM
 #define TILES tile_f64
 #define PACK pack_f64
 #define MR_OF mr_f64

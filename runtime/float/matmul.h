@@ -23,6 +23,8 @@
 #ifndef KILN_MATMUL_H
 #define KILN_MATMUL_H
 
+#include "dtype.h"
+
 #include <stddef.h>
 
 /* How B is stored: [n][k] (each output's weights contiguous: Linear weights,
@@ -30,9 +32,11 @@
 enum kiln_b_layout { KILN_B_NK, KILN_B_KN };
 
 /* c[m][n] (row stride ldc) = a[m][k] (row stride lda) times B, B = b[n][k] or
- * b[k][n] (row stride ldb). m, n, k >= 0; k == 0 gives zeros. */
-void kiln_matmul_f32(float *c, size_t ldc, const float *a, size_t lda, const float *b, size_t ldb,
-                     enum kiln_b_layout layout, int m, int n, int k);
+ * b[k][n] (row stride ldb). m, n, k >= 0; k == 0 gives zeros. In float32,
+ * B may be stored as fp16 or bf16 (weights in their checkpoint's dtype): its
+ * values are converted, exactly, as they are packed. */
+void kiln_matmul_f32(float *c, size_t ldc, const float *a, size_t lda, const void *b, enum kiln_dtype b_type,
+                     size_t ldb, enum kiln_b_layout layout, int m, int n, int k);
 void kiln_matmul_f64(double *c, size_t ldc, const double *a, size_t lda, const double *b, size_t ldb,
                      enum kiln_b_layout layout, int m, int n, int k);
 
@@ -53,9 +57,10 @@ typedef void kiln_tile_f32(int kc, const float *ap, const float *bp, float *c, s
 typedef void kiln_tile_f64(int kc, const double *ap, const double *bp, double *c, size_t ldc, int first);
 
 /* Packs columns [j0, j0 + nr) (nr <= NR, the rest zero) and chain steps
- * [p0, p0 + kc) of B into a panel bp[kc][NR]. Copies only: no arithmetic. */
-typedef void kiln_pack_f32(float *bp, const float *b, size_t ldb, enum kiln_b_layout layout, int p0, int kc,
-                           int j0, int nr);
+ * [p0, p0 + kc) of B into a panel bp[kc][NR]. Copies and exact conversions
+ * only: no arithmetic. */
+typedef void kiln_pack_f32(float *bp, const void *b, enum kiln_dtype b_type, size_t ldb,
+                           enum kiln_b_layout layout, int p0, int kc, int j0, int nr);
 typedef void kiln_pack_f64(double *bp, const double *b, size_t ldb, enum kiln_b_layout layout, int p0, int kc,
                            int j0, int nr);
 
@@ -82,8 +87,8 @@ extern const kiln_matmul_isa kiln_matmul_avx512;
 
 /* Packing in plain C for a panel width of nr_max, for kernel sets without a
  * faster one. */
-void kiln_pack_any_f32(float *bp, const float *b, size_t ldb, enum kiln_b_layout layout, int p0, int kc,
-                       int j0, int nr, int nr_max);
+void kiln_pack_any_f32(float *bp, const void *b, enum kiln_dtype b_type, size_t ldb,
+                       enum kiln_b_layout layout, int p0, int kc, int j0, int nr, int nr_max);
 void kiln_pack_any_f64(double *bp, const double *b, size_t ldb, enum kiln_b_layout layout, int p0, int kc,
                        int j0, int nr, int nr_max);
 

@@ -123,8 +123,11 @@ static int run_layer(kiln_float_model *m, int l, const float *x, int S, int pos,
   g->data[pg->ports[KILN_IN_PAST_K]] = (float *)past_k;
   g->data[pg->ports[KILN_IN_PAST_V]] = (float *)past_v;
   g->data[pg->ports[KILN_IN_X]] = (float *)x;
-  for (int p = 0; p < pg->n_params; p++)
-    g->data[pg->param_slots[p]] = (float *)m->params[(size_t)l * pg->n_params + p];
+  for (int p = 0; p < pg->n_params; p++) {
+    const kiln_weights *w = &m->params[(size_t)l * pg->n_params + p];
+    g->data[pg->param_slots[p]] = (void *)w->data;
+    g->dtype[pg->param_slots[p]] = w->dtype;
+  }
   size_t at = (size_t)l * pg->n_obs;
   kiln_observe obs = { m->range_min ? m->range_min + at : NULL, m->range_max ? m->range_max + at : NULL,
                        m->fq ? m->fq + at : NULL };
@@ -169,16 +172,17 @@ static int prepare_f64(kiln_float_model *m) {
     for (int p = 0; p < pg->n_params; p++) {
       size_t k = (size_t)l * pg->n_params + p;
       size_t at = m->param64_at[k], n = m->graph64.numel[pg->param_slots[p]];
-      const float *src = m->params[k];
+      const kiln_weights *src = &m->params[k];
       if (m->param_scales && m->param_scales[k]) {
         /* w = (q - zp) * s rounded to float32: (q - zp) = rint(w / s) exactly */
         size_t rows = (size_t)m->param_rows[k], cols = n / rows;
         for (size_t r = 0; r < rows; r++) {
           double s = m->param_scales[k][r];
-          for (size_t c = 0; c < cols; c++) m->params64[at + r * cols + c] = rint(src[r * cols + c] / s) * s;
+          for (size_t c = 0; c < cols; c++)
+            m->params64[at + r * cols + c] = rint(kiln_stored(src->data, src->dtype, r * cols + c) / s) * s;
         }
       } else {
-        for (size_t i = 0; i < n; i++) m->params64[at + i] = src[i];
+        for (size_t i = 0; i < n; i++) m->params64[at + i] = kiln_stored(src->data, src->dtype, i);
       }
     }
   return 0;
@@ -225,7 +229,8 @@ int kiln_model_forward(kiln_float_model *m, const int *tokens, int S, int pos, i
 
   for (int s = 0; s < S; s++) {
     if (tokens[s] < 0 || tokens[s] >= d->vocab) return -1;
-    memcpy(m->x + (size_t)s * D, m->embedding + (size_t)tokens[s] * D, (size_t)D * sizeof(float));
+    kiln_stored_to_f32(m->x + (size_t)s * D, m->embedding.data, m->embedding.dtype, (size_t)tokens[s] * D,
+                       (size_t)D);
   }
   for (int l = 0; l < d->n_layers; l++) {
     size_t layer_base = (size_t)l * Hk * M * hd;
@@ -250,7 +255,10 @@ int kiln_model_forward(kiln_float_model *m, const int *tokens, int S, int pos, i
 
   int first = all_rows ? 0 : S - 1;
   h->data[hp->ports[KILN_IN_X]] = m->x + (size_t)first * D;
-  for (int p = 0; p < hp->n_params; p++) h->data[hp->param_slots[p]] = (float *)m->head_params[p];
+  for (int p = 0; p < hp->n_params; p++) {
+    h->data[hp->param_slots[p]] = (void *)m->head_params[p].data;
+    h->dtype[hp->param_slots[p]] = m->head_params[p].dtype;
+  }
   kiln_observe obs = { m->head_min, m->head_max, m->head_fq };
   if (kiln_graph_run(h, S - first, 0, &obs) != 0) return -1;
   memcpy(m->logits, h->data[hp->ports[KILN_OUT_Y]], (size_t)(S - first) * d->vocab * sizeof(float));

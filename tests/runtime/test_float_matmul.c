@@ -1,8 +1,9 @@
 /*
  * kiln_matmul against its definition (matmul.h): every output of one kernel
- * set, bit for bit, equals one fmaf (fma) chain over p from +0, for shapes
- * around every tile and block edge, both layouts of B, row strides wider than
- * the rows, and values whose products are subnormal. Cells outside the
+ * set, bit for bit, equals one fmaf (fma) chain over p from +0 (in float32
+ * with B stored as fp32, bf16 or fp16), for shapes around every tile and
+ * block edge, both layouts of B, row strides wider than the rows, and values
+ * whose products are subnormal. Cells outside the
  * result keep their contents. A hash of every result must equal the one
  * recorded here (on an x86-64 host): the same bits on any host.
  *
@@ -17,7 +18,7 @@
 #include <string.h>
 
 /* FNV-1a over the bits of every result. */
-#define RESULTS_HASH 0x5bbb52bcc4d79cdbull
+#define RESULTS_HASH 0x55240da6ea929a2bull
 
 static uint64_t hash = 0xcbf29ce484222325ull;
 static void mix(const void *p, size_t n) {
@@ -34,7 +35,9 @@ static uint64_t next(void) { /* xorshift64* */
 }
 
 /* Mostly uniform in [-1, 1); now and then a zero of either sign, a tiny value
- * (products below the smallest normal float) or a large one. */
+ * (products below the smallest normal float), one in fp16's subnormal range,
+ * or a large one (within fp16's range: no infinities, so no NaN, whose bits
+ * differ between CPU architectures). */
 static double value(void) {
   const uint64_t r = next();
   const double u = (double)(r >> 11) * 0x1p-53 * 2.0 - 1.0;
@@ -44,7 +47,9 @@ static double value(void) {
   case 1:
     return u * 1e-22;
   case 2:
-    return u * 1e6;
+    return u * 3e4;
+  case 3:
+    return u * 1e-6;
   default:
     return u;
   }
@@ -52,42 +57,87 @@ static double value(void) {
 
 #define SENTINEL 12345.0
 
-#define DEFINE_CHECK(REAL, SUFFIX, FMA)                                                                      \
-  static int check_##SUFFIX(int m, int n, int k, enum kiln_b_layout layout) {                                \
-    const size_t lda = (size_t)k + 3, ldc = (size_t)n + 2;                                                   \
-    const size_t ldb = (layout == KILN_B_NK ? (size_t)k : (size_t)n) + 5;                                    \
-    const size_t brows = layout == KILN_B_NK ? (size_t)n : (size_t)k;                                        \
-    REAL *a = malloc(((size_t)m * lda + 1) * sizeof *a), *b = malloc((brows * ldb + 1) * sizeof *b);         \
-    REAL *c = malloc(((size_t)m * ldc + 1) * sizeof *c);                                                     \
-    if (!a || !b || !c) return printf("FAIL out of memory\n"), 1;                                            \
-    for (size_t i = 0; i < (size_t)m * lda; i++) a[i] = (REAL)value();                                       \
-    for (size_t i = 0; i < brows * ldb; i++) b[i] = (REAL)value();                                           \
-    for (size_t i = 0; i < (size_t)m * ldc; i++) c[i] = (REAL)SENTINEL;                                      \
-    kiln_matmul_##SUFFIX(c, ldc, a, lda, b, ldb, layout, m, n, k);                                           \
-    mix(c, (size_t)m * ldc * sizeof *c);                                                                     \
-    int bad = 0;                                                                                             \
-    for (int i = 0; i < m && !bad; i++)                                                                      \
-      for (size_t j = 0; j < ldc && !bad; j++) {                                                             \
-        REAL want = (REAL)SENTINEL;                                                                          \
-        if (j < (size_t)n) {                                                                                 \
-          want = 0;                                                                                          \
-          for (int p = 0; p < k; p++)                                                                        \
-            want = FMA(a[(size_t)i * lda + p],                                                               \
-                       layout == KILN_B_NK ? b[j * ldb + p] : b[(size_t)p * ldb + j], want);                 \
-        }                                                                                                    \
-        if (memcmp(&want, &c[(size_t)i * ldc + j], sizeof want) != 0) {                                      \
-          printf("FAIL %s m=%d n=%d k=%d layout=%s: c[%d][%zu] = %a, the chain gives %a\n", #SUFFIX, m, n,   \
-                 k, layout == KILN_B_NK ? "nk" : "kn", i, j, (double)c[(size_t)i * ldc + j], (double)want);  \
-          bad = 1;                                                                                           \
-        }                                                                                                    \
-      }                                                                                                      \
-    free(a);                                                                                                 \
-    free(b);                                                                                                 \
-    free(c);                                                                                                 \
-    return bad;                                                                                              \
-  }
-DEFINE_CHECK(float, f32, fmaf)
-DEFINE_CHECK(double, f64, fma)
+struct shape {
+  int m, n, k;
+  enum kiln_b_layout layout;
+  size_t lda, ldb, ldc, brows;
+};
+
+static struct shape shape_of(int m, int n, int k, enum kiln_b_layout layout) {
+  struct shape sh = {m, n, k, layout, (size_t)k + 3, 0, (size_t)n + 2, 0};
+  sh.ldb = (layout == KILN_B_NK ? (size_t)k : (size_t)n) + 5;
+  sh.brows = layout == KILN_B_NK ? (size_t)n : (size_t)k;
+  return sh;
+}
+
+static size_t b_index(const struct shape *sh, size_t j, int p) {
+  return sh->layout == KILN_B_NK ? j * sh->ldb + (size_t)p : (size_t)p * sh->ldb + j;
+}
+
+static int report(const char *what, const struct shape *sh, int i, size_t j, double got, double want) {
+  printf("FAIL %s m=%d n=%d k=%d layout=%s: c[%d][%zu] = %a, the chain gives %a\n", what, sh->m, sh->n, sh->k,
+         sh->layout == KILN_B_NK ? "nk" : "kn", i, j, got, want);
+  return 1;
+}
+
+/* float32, with B stored as bt */
+static int check_f32(int m, int n, int k, enum kiln_b_layout layout, enum kiln_dtype bt) {
+  const struct shape sh = shape_of(m, n, k, layout);
+  float *a = malloc(((size_t)m * sh.lda + 1) * sizeof *a), *c = malloc(((size_t)m * sh.ldc + 1) * sizeof *c);
+  void *b = malloc((sh.brows * sh.ldb + 1) * sizeof(float));
+  if (!a || !b || !c) return printf("FAIL out of memory\n"), 1;
+  for (size_t i = 0; i < (size_t)m * sh.lda; i++) a[i] = (float)value();
+  for (size_t i = 0; i < sh.brows * sh.ldb; i++) kiln_store(b, bt, i, (float)value());
+  for (size_t i = 0; i < (size_t)m * sh.ldc; i++) c[i] = (float)SENTINEL;
+  kiln_matmul_f32(c, sh.ldc, a, sh.lda, b, bt, sh.ldb, layout, m, n, k);
+  mix(c, (size_t)m * sh.ldc * sizeof *c);
+  int bad = 0;
+  for (int i = 0; i < m && !bad; i++)
+    for (size_t j = 0; j < sh.ldc && !bad; j++) {
+      float want = (float)SENTINEL;
+      if (j < (size_t)n) {
+        want = 0;
+        for (int p = 0; p < k; p++)
+          want = fmaf(a[(size_t)i * sh.lda + p], kiln_stored(b, bt, b_index(&sh, j, p)), want);
+      }
+      if (memcmp(&want, &c[(size_t)i * sh.ldc + j], sizeof want) != 0)
+        bad = report(bt == KILN_FP32   ? "f32"
+                     : bt == KILN_BF16 ? "f32, B bf16"
+                                       : "f32, B fp16",
+                     &sh, i, j, c[(size_t)i * sh.ldc + j], want);
+    }
+  free(a);
+  free(b);
+  free(c);
+  return bad;
+}
+
+static int check_f64(int m, int n, int k, enum kiln_b_layout layout) {
+  const struct shape sh = shape_of(m, n, k, layout);
+  double *a = malloc(((size_t)m * sh.lda + 1) * sizeof *a), *c = malloc(((size_t)m * sh.ldc + 1) * sizeof *c);
+  double *b = malloc((sh.brows * sh.ldb + 1) * sizeof *b);
+  if (!a || !b || !c) return printf("FAIL out of memory\n"), 1;
+  for (size_t i = 0; i < (size_t)m * sh.lda; i++) a[i] = value();
+  for (size_t i = 0; i < sh.brows * sh.ldb; i++) b[i] = value();
+  for (size_t i = 0; i < (size_t)m * sh.ldc; i++) c[i] = SENTINEL;
+  kiln_matmul_f64(c, sh.ldc, a, sh.lda, b, sh.ldb, layout, m, n, k);
+  mix(c, (size_t)m * sh.ldc * sizeof *c);
+  int bad = 0;
+  for (int i = 0; i < m && !bad; i++)
+    for (size_t j = 0; j < sh.ldc && !bad; j++) {
+      double want = SENTINEL;
+      if (j < (size_t)n) {
+        want = 0;
+        for (int p = 0; p < k; p++) want = fma(a[(size_t)i * sh.lda + p], b[b_index(&sh, j, p)], want);
+      }
+      if (memcmp(&want, &c[(size_t)i * sh.ldc + j], sizeof want) != 0)
+        bad = report("f64", &sh, i, j, c[(size_t)i * sh.ldc + j], want);
+    }
+  free(a);
+  free(b);
+  free(c);
+  return bad;
+}
 
 int main(int argc, char **argv) {
   if (argc != 2) return printf("usage: test_float_matmul KERNELS\n"), 2;
@@ -104,10 +154,11 @@ int main(int argc, char **argv) {
         const int m = ms[im], n = ns[in], k = ks[ik];
         if ((long)m * n * k > 400000 && (im + in + ik) % 3 != 0) continue; /* a third of the large ones */
         for (int layout = KILN_B_NK; layout <= KILN_B_KN; layout++) {
-          if (check_f32(m, n, k, (enum kiln_b_layout)layout) ||
-              check_f64(m, n, k, (enum kiln_b_layout)layout))
+          const enum kiln_b_layout lay = (enum kiln_b_layout)layout;
+          if (check_f32(m, n, k, lay, KILN_FP32) || check_f32(m, n, k, lay, KILN_BF16) ||
+              check_f32(m, n, k, lay, KILN_FP16) || check_f64(m, n, k, lay))
             return 1;
-          checks += 2;
+          checks += 4;
         }
       }
   if (hash != RESULTS_HASH) {

@@ -18,7 +18,8 @@ local BUILDS = {
 local X86_KERNELS = { "portable", "avx2", "avx512" }
 local SOURCES = {
   test_float_math = "runtime/float/kiln_math.c",
-  test_float_matmul = "runtime/float/matmul.c runtime/float/x86/matmul_avx2.c runtime/float/x86/matmul_avx512.c",
+  test_float_matmul = "runtime/float/matmul.c runtime/float/x86/matmul_avx2.c runtime/float/x86/matmul_avx512.c "
+    .. "runtime/float/dtype.c",
 }
 
 -- Builds tests/runtime/TEST.c; returns the command that runs it, or nil and

@@ -71,7 +71,7 @@ describe("llama2.c reader", function()
 
   it("reorders q/k rows per head from adjacent pairs to halves", function()
     local c = llama2c.open((tiny_file(dir, TINY)))
-    local raw = native.read_f32(c.path, c.tensors["model.layers.0.self_attn.q_proj.weight"].offset, 16):to_table()
+    local raw = native.map_tensor(c.path, c.tensors["model.layers.0.self_attn.q_proj.weight"].offset, 16, "fp32"):to_table()
     local q = c:load(native, "model.layers.0.self_attn.q_proj.weight"):to_table()
     -- head_dim 2: the pair (0, 1) is already (i, i + d/2); rows stay
     assert.are.same(raw, q)

@@ -11,6 +11,7 @@
 #if defined(__x86_64__)
 
 #include <immintrin.h>
+#include <string.h>
 
 #define TARGET __attribute__((target("avx512f")))
 #define MR 12
@@ -66,32 +67,52 @@ static inline __attribute__((always_inline)) TARGET void transpose16(__m512 r[16
   }
 }
 
-/* B stored [n][k] (Linear weights): 16 x 16 blocks transposed in registers. */
-static TARGET void pack_f32(float *bp, const float *b, size_t ldb, enum kiln_b_layout layout, int p0, int kc,
-                            int j0, int nr) {
+/* 16 stored values from p as float32 (fewer than 16: the rest read as 0). */
+static inline __attribute__((always_inline)) TARGET __m512 load16(const void *p, enum kiln_dtype t,
+                                                                  int count) {
+  if (t == KILN_FP32) return _mm512_maskz_loadu_ps((__mmask16)((1u << count) - 1), p);
+  __m256i h;
+  if (count == 16) {
+    h = _mm256_loadu_si256((const __m256i *)p);
+  } else {
+    uint16_t part[16] = {0};
+    memcpy(part, p, (size_t)count * 2);
+    h = _mm256_loadu_si256((const __m256i *)(const void *)part);
+  }
+  if (t == KILN_BF16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  return _mm512_cvtph_ps(h);
+}
+
+/* B stored [n][k] (Linear weights): 16 x 16 blocks, converted and transposed in registers. */
+static TARGET void pack_f32(float *bp, const void *b, enum kiln_dtype b_type, size_t ldb,
+                            enum kiln_b_layout layout, int p0, int kc, int j0, int nr) {
   if (layout != KILN_B_NK) {
-    kiln_pack_any_f32(bp, b, ldb, layout, p0, kc, j0, nr, NR_F32);
+    kiln_pack_any_f32(bp, b, b_type, ldb, layout, p0, kc, j0, nr, NR_F32);
     return;
   }
+  const size_t bytes = kiln_dtype_bytes(b_type);
   for (int jh = 0; jh < NR_F32; jh += 16)
     for (int p = 0; p < kc; p += 16) {
       const int steps = kc - p < 16 ? kc - p : 16;
-      const __mmask16 mask = (__mmask16)((1u << steps) - 1);
       __m512 r[16];
       for (int j = 0; j < 16; j++)
-        r[j] = jh + j < nr ? _mm512_maskz_loadu_ps(mask, b + (size_t)(j0 + jh + j) * ldb + p0 + p)
-                           : _mm512_setzero_ps();
+        r[j] = jh + j < nr
+                   ? load16((const char *)b + ((size_t)(j0 + jh + j) * ldb + (size_t)(p0 + p)) * bytes,
+                            b_type, steps)
+                   : _mm512_setzero_ps();
       transpose16(r);
       for (int q = 0; q < steps; q++) _mm512_store_ps(bp + (size_t)(p + q) * NR_F32 + jh, r[q]);
     }
 }
 
-static void pack_f64(double *bp, const double *b, size_t ldb, enum kiln_b_layout layout, int p0, int kc, int j0,
-                     int nr) {
+static void pack_f64(double *bp, const double *b, size_t ldb, enum kiln_b_layout layout, int p0, int kc,
+                     int j0, int nr) {
   kiln_pack_any_f64(bp, b, ldb, layout, p0, kc, j0, nr, NR_F64);
 }
 
-static int available(void) { return __builtin_cpu_supports("avx512f"); }
+static int available(void) {
+  return __builtin_cpu_supports("avx512f");
+}
 
 const kiln_matmul_isa kiln_matmul_avx512 = {
     "avx512", available, MR, NR_F32, MR, NR_F64, tiles_f32, tiles_f64, pack_f32, pack_f64,
