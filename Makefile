@@ -7,10 +7,11 @@ KILN := gen/kiln
 SHARED ?= ../shared
 MODELS := $(SHARED)/models
 
-# Debian packages kiln needs: the Lua interpreter and headers, OpenBLAS for the
-# float reference, lua-cjson for reading JSON, busted for the tests, clang for
-# the warning checks, and the cross compilers and emulators of the targets.
-APT_PACKAGES := lua5.4 liblua5.4-dev libopenblas-dev lua-cjson lua-busted gcc clang make pkg-config \
+# Debian packages kiln needs: the Lua interpreter and headers, OpenBLAS (the
+# benchmark's float baseline), lua-cjson for reading JSON, busted for the
+# tests, clang for the warning checks, GNU time for the benchmark's peak RSS,
+# and the cross compilers and emulators of the targets.
+APT_PACKAGES := lua5.4 liblua5.4-dev libopenblas-dev lua-cjson lua-busted gcc clang make pkg-config time \
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user gcc-arm-none-eabi binutils-arm-none-eabi qemu-system-arm
 
 CC ?= gcc
@@ -24,7 +25,7 @@ CFLAGS_NATIVE = -std=c99 -O3 -fno-trapping-math -ffp-contract=off -fPIC -Wall -W
 LDLIBS_NATIVE = $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas) -lm
 
 NATIVE := .build/kiln_native.so
-NATIVE_SRC := gen/native/kiln_native.c gen/native/tensor.c runtime/float/graph.c runtime/float/graph_f32.c runtime/float/graph_f64.c \
+NATIVE_SRC := gen/native/kiln_native.c gen/native/tensor.c gen/native/gguf_q8_0.c runtime/float/graph.c runtime/float/graph_f32.c runtime/float/graph_f64.c \
   runtime/float/model.c runtime/float/sampler.c runtime/float/kiln_math.c runtime/float/dtype.c runtime/float/matmul.c \
   runtime/float/x86/matmul_avx2.c runtime/float/x86/matmul_avx512.c
 NATIVE_HDR := gen/native/tensor.h runtime/float/dtype.h runtime/float/kiln_float.h runtime/float/graph_ops.inc runtime/float/kiln_math.h runtime/float/matmul_tiles.inc \

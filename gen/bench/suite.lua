@@ -232,6 +232,28 @@ function suite.run(context, opts)
       end
     end
 
+    -- calibration's memory on a bf16 TinyLlama-1.1B-shaped HF model: the
+    -- weights stay mapped in bf16, so the peak RSS is the file plus buffers
+    local tok32k = models and models .. "/tok32000.bin"
+    if not opts.skip_gen22 and tok32k and files.exists(tok32k) then
+      local dir = work .. "/tinyllama_bf16"
+      files.make_dir(dir)
+      progress(opts, "writing the 22-layer TinyLlama-shaped model, bf16 HF (2.2 GB)")
+      checkpoints.write_hf(native, dir, suite.TINYLLAMA, 13, "bf16")
+      progress(opts, "calibrating it under /usr/bin/time -v")
+      local log = work .. "/calib_rss.log"
+      timed(native, string.format("/usr/bin/time -v %s calib %s -z %s --text %s --samples 2 --decode-steps 2 "
+        .. "--max-tokens 64 -o %s", files.quote(context.root .. "/gen/kiln"), files.quote(dir), files.quote(tok32k),
+        files.quote(models .. "/tinystories_valid_first100.txt"), files.quote(work .. "/tinyllama_bf16.json")), log)
+      local kb = tonumber(files.read(log):match("Maximum resident set size %(kbytes%): (%d+)"))
+      local bytes = files.size(dir .. "/model.safetensors")
+      add("calib_peak_rss_ratio_bf16", kb * 1024 / bytes, string.format(
+        "kiln calib's peak RSS / file size, bf16 TinyLlama-1.1B (%.2f GB)", bytes / 1e9), "", "goal <= 1.25")
+      os.execute("rm -rf " .. files.quote(dir))
+    elseif not opts.skip_gen22 then
+      io.stderr:write("kiln bench: no tok32000.bin in " .. tostring(models) .. "; skipping calib_peak_rss_ratio_bf16\n")
+    end
+
     -- the generator on a 22-layer TinyLlama-1.1B-shaped model, weights as a blob
     if not opts.skip_gen22 then
       local big = work .. "/tinyllama_22L.bin"

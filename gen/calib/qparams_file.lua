@@ -2,7 +2,7 @@
 --
 -- Layout (all keys always present, in this order):
 --   format "kiln-qparams", version 1
---   model       { file, sha256, arch, hidden, intermediate, heads, kv_heads, head_dim, layers, vocab }
+--   model       { file, sha256, arch, hidden, intermediate, heads, kv_heads, head_dim, layers, vocab, dtype }
 --   calibration { how the ranges were collected }
 --   observers   { "<TICO path>": { dtype, qscheme, axis, scale, zero_point, min, max [, tied] } }
 -- Per-tensor observers have numbers for scale/zero_point/min/max and axis
@@ -23,7 +23,7 @@ local qparams_file = {}
 qparams_file.FORMAT = "kiln-qparams"
 qparams_file.VERSION = 1
 
-local MODEL_KEYS = { "arch", "hidden", "intermediate", "heads", "kv_heads", "head_dim", "layers", "vocab" }
+local MODEL_KEYS = { "arch", "hidden", "intermediate", "heads", "kv_heads", "head_dim", "layers", "vocab", "dtype" }
 
 -- encode(model_info, calibration, entries) -> JSON text.
 -- model_info: { file, sha256, description }; calibration: ordered json object.
@@ -98,7 +98,9 @@ function qparams_file.read(path, desc)
   if type(doc.model) == "table" then
     for _, k in ipairs(MODEL_KEYS) do
       if doc.model[k] ~= nil and doc.model[k] ~= desc[k] then
-        fail.raise(path, "model." .. k, string.format("%s in the file, but %s in the model", tostring(doc.model[k]), tostring(desc[k])))
+        fail.raise(path, "model." .. k, string.format("%s in the file, but %s in the model%s", tostring(doc.model[k]),
+          tostring(desc[k]), k == "dtype" and ("; --dtype " .. tostring(doc.model[k]) .. " holds the weights as calibrated")
+            or ""))
       end
     end
   end

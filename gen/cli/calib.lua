@@ -7,6 +7,8 @@ local json = require "util.json"
 local progress = require "util.progress"
 local stories = require "read.stories"
 local common = require "cli.common"
+local checkpoint = require "read.checkpoint"
+local float_model = require "model.float_model"
 local observers = require "calib.observers"
 local calibrate = require "calib.calibrate"
 local qparams_file = require "calib.qparams_file"
@@ -27,6 +29,7 @@ local verb = {
       help = "prefill tokens per sample, BOS included (default max_seq - decode steps)" },
     { "--overrides", key = "overrides", metavar = "FILE", help = "Lua table of per-observer dtype/qscheme overrides" },
     { "--untied-kv", key = "untied_kv", type = "flag", help = "keep TICO's independent KV cache observers" },
+    common.DTYPE_OPTION,
   },
 }
 
@@ -37,12 +40,15 @@ function verb.run(opts, context)
   if #texts < opts.samples then
     fail.raise(opts.text, "stories", string.format("has %d stories, fewer than --samples %d", #texts, opts.samples))
   end
-  local model = common.float_model(native, opts.MODEL)
-  local desc = model.desc
-  local max_tokens = opts.max_tokens or (desc.max_seq - opts.decode_steps)
-  if max_tokens < 2 or max_tokens > desc.max_seq then
-    fail.usage(string.format("--max-tokens: %d does not fit the model's max_seq %d", max_tokens, desc.max_seq))
+  local ckpt = checkpoint.open(opts.MODEL, opts.dtype)
+  local max_seq = ckpt.description.max_seq
+  local max_tokens = opts.max_tokens or (max_seq - opts.decode_steps)
+  if max_tokens < 2 or max_tokens > max_seq then
+    fail.usage(string.format("--max-tokens: %d does not fit the model's max_seq %d", max_tokens, max_seq))
   end
+  -- the executor's buffers for the longest sample only, not the model's whole context
+  local model = float_model.load(native, ckpt, { max_seq = math.min(max_seq, max_tokens + opts.decode_steps) })
+  local desc = model.desc
   local entries = observers.resolve(desc.layers, opts.preset, overrides)
   local tok = common.tokenizer(opts.tokenizer, model)
 
@@ -83,7 +89,7 @@ function verb.run(opts, context)
     settings:set("overrides", json.null)
   end
   local text = qparams_file.encode(
-    { file = files.basename(opts.MODEL), sha256 = files.sha256(opts.MODEL), description = desc },
+    { file = files.basename(opts.MODEL), sha256 = checkpoint.sha256(ckpt), description = desc },
     settings, entries)
   files.write_atomic(opts.output, text)
   io.stderr:write(string.format("kiln calib: %d observers (%d layers, embedding, head), %d prefill + %d decode tokens -> %s\n",

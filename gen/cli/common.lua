@@ -7,11 +7,9 @@ local float_model = require "model.float_model"
 local common = {}
 
 -- The float reference model of a checkpoint: { native, desc, observers, weights, ckpt }.
-function common.float_model(native, path)
-  local ckpt = checkpoint.open(path)
-  local model = float_model.load(native, ckpt)
-  model.ckpt = ckpt
-  return model
+-- dtype: the --dtype override or nil.
+function common.float_model(native, path, dtype)
+  return float_model.load(native, checkpoint.open(path, dtype))
 end
 
 function common.tokenizer(path, model)
@@ -21,6 +19,10 @@ end
 -- Options every model-running verb takes.
 common.TOKENIZER_OPTION = { "-z", "--tokenizer", key = "tokenizer", required = true, metavar = "FILE",
   help = "llama2.c tokenizer.bin" }
+
+-- The dtype the weights are held in, for every verb that reads a model.
+common.DTYPE_OPTION = { "--dtype", key = "dtype", choices = checkpoint.DTYPES, metavar = "T",
+  help = "hold the weights as fp32, fp16 or bf16 (default: as the checkpoint stores them)" }
 
 -- Static shapes of the generated C, for the verbs that generate.
 common.SHAPE_OPTIONS = {

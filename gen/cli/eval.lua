@@ -24,6 +24,7 @@ local verb = {
     common.TOKENIZER_OPTION,
     { "--text", key = "text", required = true, metavar = "FILE", help = "stories, separated by <|endoftext|>" },
     common.TARGET_OPTION,
+    common.DTYPE_OPTION,
     { "--stories", key = "stories", type = "integer", min = 1, metavar = "N", help = "stories for the model metrics (default all)" },
     { "--max-tokens", key = "max_tokens", type = "integer", min = 2, default = 512, metavar = "N",
       help = "tokens per story, BOS included" },
@@ -40,7 +41,7 @@ function verb.run(opts, context)
       .. "`kiln run --target " .. opts.target .. "` runs")
   end
   host.with_model(context, {
-    model_path = opts.MODEL, qparams_path = opts.qparams, target = opts.target,
+    model_path = opts.MODEL, dtype = opts.dtype, qparams_path = opts.qparams, target = opts.target,
     prefill_len = opts.prefill_len, append_len = opts.append_len, keep = opts.keep,
   }, function(g, dir)
     if g.desc.prefill_len < 2 then fail.usage("--prefill-len: eval needs at least 2 rows") end

@@ -24,6 +24,7 @@ local verb = {
       help = "tokens per story, BOS included" },
     { "--qparams", key = "qparams", metavar = "FILE", help = "score the generated C of this calibration instead" },
     common.TARGET_OPTION,
+    common.DTYPE_OPTION,
   },
 }
 
@@ -55,7 +56,8 @@ local function check_length(opts, max_seq)
 end
 
 local function ppl_generated(opts, context, texts)
-  host.with_model(context, { model_path = opts.MODEL, qparams_path = opts.qparams, target = opts.target },
+  host.with_model(context, { model_path = opts.MODEL, dtype = opts.dtype, qparams_path = opts.qparams,
+    target = opts.target },
     function(g, dir)
       check_length(opts, g.desc.max_seq)
       local lists, truncated = encode_all(common.tokenizer(opts.tokenizer, g.model), texts, opts.max_tokens)
@@ -70,7 +72,7 @@ end
 function verb.run(opts, context)
   local texts = stories.read(opts.text)
   if opts.qparams then return ppl_generated(opts, context, texts) end
-  local model = common.float_model(context.native, opts.MODEL)
+  local model = common.float_model(context.native, opts.MODEL, opts.dtype)
   check_length(opts, model.desc.max_seq)
   local lists, truncated = encode_all(common.tokenizer(opts.tokenizer, model), texts, opts.max_tokens)
   local bar = progress.new(context.native, "scoring", #lists)

@@ -24,6 +24,7 @@ local verb = {
     { "-n", "--steps", key = "steps", type = "integer", default = 256, min = 0, help = "positions to run (0 = max_seq)" },
     { "--qparams", key = "qparams", metavar = "FILE", help = "run the generated C of this calibration instead" },
     common.TARGET_OPTION,
+    common.DTYPE_OPTION,
     { "--ids", key = "ids", type = "flag", help = "with --qparams: print the generated token ids, one line" },
   },
 }
@@ -42,7 +43,8 @@ local function run_generated(opts, context)
   if (opts.temperature or 0) ~= 0 then
     fail.usage("-t: the generated C decodes greedily; use -t 0 with --qparams")
   end
-  host.with_model(context, { model_path = opts.MODEL, qparams_path = opts.qparams, target = opts.target },
+  host.with_model(context, { model_path = opts.MODEL, dtype = opts.dtype, qparams_path = opts.qparams,
+    target = opts.target },
     function(g, dir)
       local tok = common.tokenizer(opts.tokenizer, g.model)
       local steps = opts.steps
@@ -70,7 +72,7 @@ function verb.run(opts, context)
   if opts.qparams then return run_generated(opts, context) end
   opts.temperature = opts.temperature or 1.0
   local native = context.native
-  local model = common.float_model(native, opts.MODEL)
+  local model = common.float_model(native, opts.MODEL, opts.dtype)
   local tok = common.tokenizer(opts.tokenizer, model)
   local steps = opts.steps
   if steps == 0 or steps > model.desc.max_seq then steps = model.desc.max_seq end

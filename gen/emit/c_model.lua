@@ -4,6 +4,7 @@
 -- with the fixed API and the memory report, a Makefile and a host test
 -- program. Returns the files as { [relative path] = contents }.
 
+local rope = require "model.rope"
 local fail = require "util.fail"
 local files = require "util.files"
 local qparams = require "calib.qparams"
@@ -185,7 +186,7 @@ function c_model.generate(spec)
   local logits_grid = head_plan.output_grids.y
 
   -- RoPE tables and the embedding, quantized like everything else
-  local cos_t, sin_t = native.rope_tables(desc.max_seq, desc.head_dim, desc.rope_theta)
+  local cos_t, sin_t = native.rope_tables(desc.max_seq, desc.head_dim, rope.native(desc))
   local rope_rows = {}
   for _, set in ipairs(rope_sets) do
     local function table_of(t, g, which)

@@ -81,14 +81,15 @@ function generate.shapes(desc, opts)
   return d
 end
 
--- run{ root, native, model_path, qparams_path, target, prefill_len, append_len,
+-- run{ root, native, model_path, dtype, qparams_path, target, prefill_len, append_len,
 -- max_seq, output, trace, keep_model, blob } -> { report, desc, qp, model, rules, output }
+-- dtype: --dtype, or nil for the checkpoint's own
 -- blob: weights as weights.bin even when the model is small
 -- keep_model: also build the float model (the verbs that measure against it)
 -- trace: emit a kiln_trace() call after every step (evaluation builds only)
 function generate.run(o)
   local rules = targets.load(o.root, o.target or "portable")
-  local ckpt = checkpoint.open(o.model_path)
+  local ckpt = checkpoint.open(o.model_path, o.dtype)
   local qp = qparams_file.read(o.qparams_path, ckpt.description)
   local model = float_model.load(o.native, ckpt, { weights_only = not o.keep_model })
   local desc = generate.shapes(ckpt.description, o)

@@ -100,7 +100,8 @@ function host.with_model(context, o, fn)
   local dir = o.keep or (work .. "/model")
   local result = table.pack(pcall(function()
     local g = generate.run {
-      root = context.root, native = context.native, model_path = o.model_path, qparams_path = o.qparams_path,
+      root = context.root, native = context.native, model_path = o.model_path, dtype = o.dtype,
+      qparams_path = o.qparams_path,
       target = o.target, prefill_len = o.prefill_len, append_len = o.append_len, max_seq = o.max_seq,
       output = dir, trace = o.trace, keep_model = true,
     }

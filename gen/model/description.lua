@@ -16,11 +16,12 @@ description.FIELDS = {
   { "vocab",           "vocabulary size" },
   { "rms_eps",         "RMSNorm epsilon" },
   { "rope_theta",      "RoPE base" },
+  { "rope_scaling",    "RoPE frequency scaling (transformers' rope_type), if any" },
   { "max_seq",         "longest sequence (static KV cache capacity)" },
   { "prefill_len",     "static prefill block S" },
   { "append_len",      "static append-prefill block Q" },
   { "tied_embeddings", "classifier shares the token embedding" },
-  { "dtype",           "weight dtype in the checkpoint" },
+  { "dtype",           "weight dtype as kiln holds them (the checkpoint's, or --dtype)" },
   { "weights",         "where the weights are" },
 }
 

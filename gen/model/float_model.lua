@@ -8,6 +8,7 @@ local layer_graph = require "graph.llama_layer"
 local head_graph = require "graph.llama_head"
 local program = require "graph.program"
 local qparams = require "calib.qparams"
+local rope = require "model.rope"
 
 local float_model = {}
 
@@ -26,7 +27,7 @@ local function new_native(native, model, params, head_params, embedding)
   return native.model {
     D = desc.hidden, H = desc.heads, Hk = desc.kv_heads, hd = desc.head_dim, I = desc.intermediate,
     vocab = desc.vocab, layers = desc.layers, max_seq = desc.max_seq,
-    rms_eps = desc.rms_eps, rope_theta = desc.rope_theta,
+    rms_eps = desc.rms_eps, rope = rope.native(desc),
     program = model.program, head_program = model.head_program,
     embedding = embedding, params = params, head_params = head_params,
   }

@@ -23,6 +23,9 @@
 
 #include "../../runtime/float/kiln_float.h"
 #include "tensor.h"
+
+/* gguf_q8_0.c: adds native.dequantize_q8_0 to the module table on top of the stack */
+void q8_0_register(lua_State *L);
 #include "../../runtime/float/kiln_math.h"
 #include "../../runtime/float/matmul.h"
 
@@ -243,13 +246,17 @@ static double normal(normal_rng *g) {
   return r * c;
 }
 
-/* native.write_normal(file_handle_path, count, mean, std, seed, append) -> writes count
- * float32 values N(mean, std) to path (appending when append) */
+/* native.write_normal(path, count, mean, std, seed, append [, dtype]) -> writes
+ * count values N(mean, std) to path (appending when append), as float32 or,
+ * with dtype "fp16" / "bf16", rounded to it */
 static int write_normal(lua_State *L) {
+  static const char *const dtypes[] = { "fp32", "fp16", "bf16", NULL };
   const char *path = luaL_checkstring(L, 1);
   lua_Integer count = luaL_checkinteger(L, 2);
   double mean = luaL_checknumber(L, 3), std = luaL_checknumber(L, 4);
   normal_rng g = { (uint64_t)luaL_checkinteger(L, 5) | 1, 0, 0.0 };
+  const enum kiln_dtype dtype = (enum kiln_dtype)luaL_checkoption(L, 7, "fp32", dtypes);
+  const size_t item = kiln_dtype_bytes(dtype);
   FILE *f = fopen(path, lua_toboolean(L, 6) ? "ab" : "wb");
   if (!f) {
     lua_pushnil(L);
@@ -259,8 +266,8 @@ static int write_normal(lua_State *L) {
   float chunk[4096];
   for (lua_Integer done = 0; done < count;) {
     lua_Integer n = count - done < 4096 ? count - done : 4096;
-    for (lua_Integer i = 0; i < n; i++) chunk[i] = (float)(mean + std * normal(&g));
-    if (fwrite(chunk, sizeof(float), (size_t)n, f) != (size_t)n) {
+    for (lua_Integer i = 0; i < n; i++) kiln_store(chunk, dtype, (size_t)i, (float)(mean + std * normal(&g)));
+    if (fwrite(chunk, item, (size_t)n, f) != (size_t)n) {
       fclose(f);
       lua_pushnil(L);
       lua_pushstring(L, "write failed");
@@ -426,7 +433,27 @@ static void tensor_list(lua_State *L, const char *what, kiln_weights *out, int n
   }
 }
 
-/* native.model{ D=, H=, Hk=, hd=, I=, vocab=, layers=, max_seq=, rms_eps=, rope_theta=,
+static float number_field(lua_State *L, int t, const char *k) {
+  lua_getfield(L, t, k);
+  const float v = (float)luaL_checknumber(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+/* Reads model/rope.lua's { theta, type, factor, low, high, original } at index i. */
+static void rope_arg(lua_State *L, int i, kiln_rope *r) {
+  luaL_checktype(L, i, LUA_TTABLE);
+  r->theta = number_field(L, i, "theta");
+  const int type = int_field(L, i, "type", 0);
+  luaL_argcheck(L, type >= KILN_ROPE_DEFAULT && type <= KILN_ROPE_LLAMA3, i, "unknown RoPE type");
+  r->type = (enum kiln_rope_type)type;
+  r->factor = number_field(L, i, "factor");
+  r->low_freq_factor = number_field(L, i, "low");
+  r->high_freq_factor = number_field(L, i, "high");
+  r->original_max_position = number_field(L, i, "original");
+}
+
+/* native.model{ D=, H=, Hk=, hd=, I=, vocab=, layers=, max_seq=, rms_eps=, rope=,
  *               program=P, head_program=P, embedding=T,
  *               params = { {T per layer-graph param} per layer }, head_params = {T per head param} }
  * The model keeps references to every tensor it was given. */
@@ -449,9 +476,10 @@ static int model_new(lua_State *L) {
   d->max_seq = int_field(L, 1, "max_seq", 0);
   lua_getfield(L, 1, "rms_eps");
   d->rms_eps = (float)luaL_checknumber(L, -1);
-  lua_getfield(L, 1, "rope_theta");
-  d->rope_theta = (float)luaL_checknumber(L, -1);
-  lua_pop(L, 2);
+  lua_pop(L, 1);
+  lua_getfield(L, 1, "rope");
+  rope_arg(L, lua_gettop(L), &d->rope);
+  lua_pop(L, 1);
   luaL_argcheck(L, d->D > 0 && d->H > 0 && d->Hk > 0 && d->H % d->Hk == 0 && d->hd > 0 && d->hd % 2 == 0 &&
                        d->inter > 0 && d->vocab > 0 && d->n_layers > 0 && d->max_seq > 0,
                 1, "bad model dims");
@@ -748,15 +776,16 @@ static int model_ranges(lua_State *L) {
   return 1;
 }
 
-/* native.rope_tables(max_seq, head_dim, theta) -> cos, sin tensors [max_seq][head_dim]
- * (TICO's float32 formula, sin pre-negated in the first half) */
+/* native.rope_tables(max_seq, head_dim, rope) -> cos, sin tensors [max_seq][head_dim]
+ * (rope: model/rope.lua's native form) */
 static int l_rope_tables(lua_State *L) {
   int M = (int)luaL_checkinteger(L, 1), hd = (int)luaL_checkinteger(L, 2);
-  float theta = (float)luaL_checknumber(L, 3);
-  luaL_argcheck(L, M > 0 && hd > 0 && hd % 2 == 0, 1, "bad table shape");
+  kiln_rope rope;
+  rope_arg(L, 3, &rope);
+  luaL_argcheck(L, M > 0 && hd > 0 && hd % 2 == 0, 1, "bad RoPE table shape");
   tensor *c = tensor_new(L, (size_t)M * hd);
   tensor *s = tensor_new(L, (size_t)M * hd);
-  kiln_rope_tables(c->data, s->data, M, hd, theta);
+  kiln_rope_tables(c->data, s->data, M, hd, &rope);
   return 2;
 }
 
@@ -1070,5 +1099,6 @@ int luaopen_kiln_native(lua_State *L) {
   new_class(L, MODEL, model_methods, model_gc);
   luaL_newlib(L, functions);
   tensor_register(L, code_methods);
+  q8_0_register(L);
   return 1;
 }

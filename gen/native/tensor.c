@@ -184,11 +184,11 @@ static int tensor_converted(lua_State *L) {
   return 1;
 }
 
-/* t:rope_rows_to_halves(heads, head_dim) -> new tensor, same dtype.
- * llama2.c (and Meta/GGUF) order each head's q/k rows for RoPE on adjacent
- * pairs (2i, 2i+1); kiln follows TICO/HF, pairs (i, i + d/2). Row 2i of a
- * head becomes row i, row 2i+1 becomes row i + d/2 (HF's `permute`). */
-static int tensor_rope_rows_to_halves(lua_State *L) {
+/* llama2.c (and Meta/GGUF) order each head's q/k rows for RoPE on adjacent
+ * pairs (2i, 2i+1); kiln follows TICO/HF, pairs (i, i + d/2): row 2i of a head
+ * is row i, row 2i+1 is row i + d/2 (HF's `permute`). Makes a new tensor of
+ * the same dtype with the rows moved one way or the other. */
+static int rope_rows(lua_State *L, int to_halves) {
   tensor *t = tensor_check(L, 1);
   lua_Integer heads = luaL_checkinteger(L, 2), hd = luaL_checkinteger(L, 3);
   luaL_argcheck(L, heads > 0 && hd > 0 && hd % 2 == 0, 2, "bad head geometry");
@@ -199,10 +199,23 @@ static int tensor_rope_rows_to_halves(lua_State *L) {
   for (lua_Integer h = 0; h < heads; h++)
     for (lua_Integer i = 0; i < hd / 2; i++)
       for (int part = 0; part < 2; part++) {
-        size_t from = (size_t)(h * hd + 2 * i + part);
-        size_t to = (size_t)(h * hd + part * (hd / 2) + i);
+        const size_t pair = (size_t)(h * hd + 2 * i + part), half = (size_t)(h * hd + part * (hd / 2) + i);
+        const size_t from = to_halves ? pair : half, to = to_halves ? half : pair;
         memcpy((char *)r->data + to * row_bytes, (const char *)t->data + from * row_bytes, row_bytes);
       }
+  return 1;
+}
+
+/* t:rope_rows_to_halves(heads, head_dim): adjacent-pair rows to kiln's order */
+static int tensor_rope_rows_to_halves(lua_State *L) { return rope_rows(L, 1); }
+
+/* t:rope_rows_to_pairs(heads, head_dim): kiln's rows to adjacent pairs (GGUF's) */
+static int tensor_rope_rows_to_pairs(lua_State *L) { return rope_rows(L, 0); }
+
+/* t:bytes() -> the stored values as a string (little-endian, as in memory) */
+static int tensor_bytes(lua_State *L) {
+  tensor *t = tensor_check(L, 1);
+  lua_pushlstring(L, t->data, t->n * kiln_dtype_bytes(t->dtype));
   return 1;
 }
 
@@ -295,6 +308,8 @@ void tensor_register(lua_State *L, const luaL_Reg *more_methods) {
       { "converted", tensor_converted },
       { "slice", tensor_slice },
       { "rope_rows_to_halves", tensor_rope_rows_to_halves },
+      { "rope_rows_to_pairs", tensor_rope_rows_to_pairs },
+      { "bytes", tensor_bytes },
       { "fake_quant", tensor_fake_quant },
       { NULL, NULL },
   };

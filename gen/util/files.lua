@@ -54,6 +54,27 @@ function files.sha256(path)
   return digest
 end
 
+-- size(path) -> bytes, or nil when it cannot be opened.
+function files.size(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local n = f:seek("end")
+  f:close()
+  return n
+end
+
+-- sha256_of(text) -> lowercase hex digest of a string.
+function files.sha256_of(text)
+  local tmp = os.tmpname()
+  local f = io.open(tmp, "wb")
+  if not f then fail.raise(tmp, nil, "cannot write a temporary file") end
+  f:write(text)
+  f:close()
+  local digest = files.sha256(tmp)
+  os.remove(tmp)
+  return digest
+end
+
 -- make_dir(dir): creates dir and its missing parents (Lua has no mkdir).
 function files.make_dir(dir)
   if not os.execute("mkdir -p -- " .. files.quote(dir)) then

@@ -107,9 +107,48 @@ function json.encode(value)
 end
 
 -- json.decode(text) -> value (lua-cjson); nil, message on malformed input.
+-- JSON null decodes to json.decoded_null.
 function json.decode(text)
   local cjson = require "cjson.safe"
   return cjson.decode(text)
+end
+json.decoded_null = require("cjson.safe").null
+
+-- json.repeated_key(text) -> the first key that a JSON object (text, already
+-- known to decode) repeats at its top level, or nil. lua-cjson keeps the last
+-- of repeated keys without a word; formats that forbid them need this.
+function json.repeated_key(text)
+  local seen, depth, i, n = {}, 0, 1, #text
+  local expect_key = false
+  while i <= n do
+    local c = text:sub(i, i)
+    if c == '"' then
+      local j = i + 1
+      while true do -- the end of the string: a quote not escaped
+        local q = text:find('["\\]', j)
+        if not q then return nil end
+        if text:sub(q, q) == "\\" then j = q + 2 else j = q; break end
+      end
+      if depth == 1 and expect_key then
+        local key = json.decode(text:sub(i, j)) -- escapes decoded: "a\u0062" is "ab"
+        if seen[key] then return key end
+        seen[key] = true
+        expect_key = false
+      end
+      i = j + 1
+    else
+      if c == "{" or c == "[" then
+        depth = depth + 1
+        expect_key = depth == 1 and c == "{"
+      elseif c == "}" or c == "]" then
+        depth = depth - 1
+      elseif c == "," and depth == 1 then
+        expect_key = true
+      end
+      i = i + 1
+    end
+  end
+  return nil
 end
 
 return json

@@ -89,10 +89,19 @@ typedef struct {
   int ports[KILN_PORT_COUNT];  /* slot of each input/output role */
 } kiln_program;
 
+/* RoPE's base and the scaling of transformers' rope_type (gen/model/rope.lua). */
+enum kiln_rope_type { KILN_ROPE_DEFAULT, KILN_ROPE_LINEAR, KILN_ROPE_LLAMA3 };
+typedef struct {
+  float theta;
+  enum kiln_rope_type type;
+  float factor;                                   /* linear, llama3 */
+  float low_freq_factor, high_freq_factor, original_max_position; /* llama3 */
+} kiln_rope;
+
 typedef struct {
   int D, H, Hk, hd, inter, vocab, n_layers, max_seq;
   float rms_eps;
-  float rope_theta;
+  kiln_rope rope;
 } kiln_model_dims;
 
 /* TICO's fake quantization at one observer (tico-semantics.md §2.4), per
@@ -203,7 +212,7 @@ int kiln_model_run_layer_f64(kiln_float_model *m, int l, const double *x, int S,
                              const double *past_v, double *y, double *new_k, double *new_v);
 
 /* Fills the RoPE tables: TICO's float32 formula, sin pre-negated. */
-void kiln_rope_tables(float *cos_table, float *sin_table, int max_seq, int hd, float theta);
+void kiln_rope_tables(float *cos_table, float *sin_table, int max_seq, int hd, const kiln_rope *rope);
 
 /* Sampling exactly as llama2.c run.c. */
 int kiln_argmax(const float *x, int n);

@@ -13,14 +13,30 @@
 
 #define MASK_FILL (-120.0f) /* PTQConfig.attention_mask_fill_value */
 
-void kiln_rope_tables(float *cos_table, float *sin_table, int max_seq, int hd, float theta) {
+/* inv_freq[i] = 1 / theta ** (2i / d) in float32, the power in kiln_math's
+ * double rounded once; then the scaling, in float32 as transformers computes
+ * it (its Python numbers meet float32 tensors, so they are rounded first). */
+static float inv_frequency(int i, int hd, const kiln_rope *r) {
+  const float e = (float)(2 * i) / (float)hd;
+  const float inv = 1.0f / (float)kiln_exp((double)e * kiln_log((double)r->theta));
+  if (r->type == KILN_ROPE_LINEAR) return inv / r->factor;
+  if (r->type != KILN_ROPE_LLAMA3) return inv;
+  const float low_wavelen = (float)((double)r->original_max_position / (double)r->low_freq_factor);
+  const float high_wavelen = (float)((double)r->original_max_position / (double)r->high_freq_factor);
+  const float wavelen = (float)6.283185307179586 / inv;
+  const float scaled = wavelen > low_wavelen ? inv / r->factor : inv;
+  if (wavelen < high_wavelen || wavelen > low_wavelen) return scaled;
+  const float smooth = (r->original_max_position / wavelen - r->low_freq_factor) /
+                       (float)((double)r->high_freq_factor - (double)r->low_freq_factor);
+  return (1.0f - smooth) * scaled / r->factor + smooth * scaled;
+}
+
+void kiln_rope_tables(float *cos_table, float *sin_table, int max_seq, int hd, const kiln_rope *rope) {
   int half = hd / 2;
-  for (int pos = 0; pos < max_seq; pos++) {
-    for (int i = 0; i < half; i++) {
-      /* inv_freq = 1 / theta ** (arange(0, d, 2) / d), in float32; the
-       * power, cos and sin in kiln_math's double, rounded once to float32 */
-      const float e = (float)(2 * i) / (float)hd;
-      const float inv_freq = 1.0f / (float)kiln_exp((double)e * kiln_log((double)theta));
+  for (int i = 0; i < half; i++) {
+    const float inv_freq = inv_frequency(i, hd, rope);
+    for (int pos = 0; pos < max_seq; pos++) {
+      /* the angle in float32; cos and sin in kiln_math's double, rounded once */
       const float angle = (float)pos * inv_freq;
       double sd, cd;
       kiln_sincos((double)angle, &sd, &cd);
@@ -53,7 +69,7 @@ int kiln_model_init(kiln_float_model *m) {
   if (!m->cache_k || !m->cache_v || !m->past_k || !m->past_v || !m->cos_table || !m->sin_table ||
       !m->x || !m->mask || !m->logits)
     return -1;
-  kiln_rope_tables(m->cos_table, m->sin_table, d->max_seq, d->hd, d->rope_theta);
+  kiln_rope_tables(m->cos_table, m->sin_table, d->max_seq, d->hd, &d->rope);
   m->range_min = m->range_max = m->head_min = m->head_max = NULL;
   m->params64 = m->mask64 = m->rope64 = NULL;
   m->param64_at = NULL;
