@@ -238,6 +238,7 @@ function gguf.open(path)
     max_seq = fields.size(path, meta, "llama.context_length"),
     tied_embeddings = tensors["lm_head.weight"] == nil,
   }
+  hf.check_layer_count(path, "llama.block_count", desc.layers, tensors)
   local expected = hf.expected_tensors(desc)
   local stored = hf.check_shapes(expected, tensors, function(t, name)
     return path, t and t.gguf_name or name

@@ -113,6 +113,17 @@ function hf.expected_tensors(desc)
   return list
 end
 
+-- A Llama has 9 tensors a layer: a layer count the weights cannot hold is
+-- refused before the list of expected tensors is made (a hostile count would
+-- make it huge).
+function hf.check_layer_count(path, key, layers, tensors)
+  local n = 0
+  for _ in pairs(tensors) do n = n + 1 end
+  if layers * 9 > n then
+    fail.raise(path, key, string.format("%d layers, but the weights hold only %d tensors", layers, n))
+  end
+end
+
 -- check_shapes(expected, tensors, where, source) -> the tensors' dtypes, as
 -- "bf16" or "fp16+fp32": every expected tensor is there with its shape.
 -- where(t, name) -> file, name for a refusal; source names what implies the shapes.
@@ -195,6 +206,7 @@ function hf.open(dir)
 
   -- every tensor the config implies, with its shape; nothing else (in name
   -- order, so that a refusal is the same on every run)
+  hf.check_layer_count(config_path, "num_hidden_layers", desc.layers, tensors)
   local expected = hf.expected_tensors(desc)
   for _, name in ipairs(sorted_keys(tensors)) do
     local t = tensors[name]

@@ -164,9 +164,12 @@ describe("corrupt Hugging Face folders and GGUF files", function()
     { "a config.json that is not JSON", { config_text = function(t) return t:sub(1, 20) end }, "config.json: json: not a JSON object" },
     { "shapes that contradict config.json", { config = function(c) c.intermediate_size = c.intermediate_size + 1 end },
       "model.layers.0.mlp.down_proj.weight: shape [" },
-    { "a layer that config.json promises and the weights lack", { config = function(c)
-        c.num_hidden_layers = c.num_hidden_layers + 1
-      end }, "model.layers.2.input_layernorm.weight: missing" },
+    { "a tensor config.json implies and the weights lack", { header = function(h)
+        local up = "model.layers.1.mlp.up_proj.weight" -- its bytes kept under a name kiln ignores
+        h["model.layers.1.rotary_emb.inv_freq"], h[up] = h[up], nil
+      end }, "model.safetensors: model.layers.1.mlp.up_proj.weight: missing" },
+    { "a layer count no weights could hold", { config = function(c) c.num_hidden_layers = 16000000 end },
+      "config.json: num_hidden_layers: 16000000 layers, but the weights hold only" },
     { "a tensor a Llama has no place for", { header = function(h)
         local at = h["model.norm.weight"].data_offsets[2] -- the last tensor: a bias of no bytes after it
         h["model.layers.0.self_attn.q_proj.bias"] = { dtype = "F32", shape = { 0 }, data_offsets = { at, at } }
@@ -210,6 +213,8 @@ describe("corrupt Hugging Face folders and GGUF files", function()
       end }, "model.gguf: metadata key: string of 1099511627776 bytes" },
     { "another architecture", { meta = function(m) set_meta(m, "general.architecture", { "string", "gpt2" }) end },
       "model.gguf: general.architecture: gpt2 is not supported" },
+    { "a layer count no weights could hold", { meta = function(m) set_meta(m, "llama.block_count", { "u32", 16000000 }) end },
+      "model.gguf: llama.block_count: 16000000 layers, but the weights hold only" },
     { "metadata without the layer count", { meta = function(m) drop_meta(m, "llama.block_count") end },
       "model.gguf: llama.block_count: missing" },
     { "an implausible tensor count", { raw = function(b) return b:sub(1, 8) .. string.pack("<I8", 1 << 40) .. b:sub(17) end },
