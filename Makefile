@@ -10,9 +10,11 @@ MODELS := $(SHARED)/models
 # Debian packages kiln needs: the Lua interpreter and headers, OpenBLAS (the
 # benchmark's float baseline), lua-cjson for reading JSON, busted for the
 # tests, clang for the warning checks, GNU time for the benchmark's peak RSS,
-# and the cross compilers and emulators of the targets.
-APT_PACKAGES := lua5.4 liblua5.4-dev libopenblas-dev lua-cjson lua-busted gcc clang make pkg-config time \
-  gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user gcc-arm-none-eabi binutils-arm-none-eabi qemu-system-arm
+# the Unicode Character Database (the tokenizers' classes and normalization,
+# made into C tables at build time; bzip2 to read its NormalizationTest), and
+# the cross compilers and emulators of the targets.
+APT_PACKAGES := lua5.4 liblua5.4-dev libopenblas-dev lua-cjson lua-busted gcc clang make pkg-config time unicode-data \
+  bzip2 gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user gcc-arm-none-eabi binutils-arm-none-eabi qemu-system-arm
 
 CC ?= gcc
 # -ffp-contract=off: no multiply and add is fused unless the code says so
@@ -21,15 +23,17 @@ CC ?= gcc
 # kernels for AVX2 and AVX-512 are chosen at run time whatever it is.
 NATIVE_ARCH ?=
 CFLAGS_NATIVE = -std=c99 -O3 -fno-trapping-math -ffp-contract=off -fPIC -Wall -Wextra -Wpedantic -Werror \
-  -D_POSIX_C_SOURCE=200809L $(NATIVE_ARCH) $(shell pkg-config --cflags lua5.4 openblas 2>/dev/null)
+  -D_POSIX_C_SOURCE=200809L -I.build $(NATIVE_ARCH) $(shell pkg-config --cflags lua5.4 openblas 2>/dev/null)
 LDLIBS_NATIVE = $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas) -lm
 
 NATIVE := .build/kiln_native.so
-NATIVE_SRC := gen/native/kiln_native.c gen/native/tensor.c gen/native/gguf_q8_0.c runtime/float/graph.c runtime/float/graph_f32.c runtime/float/graph_f64.c \
+NATIVE_SRC := gen/native/kiln_native.c gen/native/tensor.c gen/native/gguf_q8_0.c gen/native/regex.c \
+  gen/native/unicode.c gen/native/bpe.c runtime/float/graph.c runtime/float/graph_f32.c runtime/float/graph_f64.c \
   runtime/float/model.c runtime/float/sampler.c runtime/float/kiln_math.c runtime/float/dtype.c runtime/float/matmul.c \
   runtime/float/x86/matmul_avx2.c runtime/float/x86/matmul_avx512.c
-NATIVE_HDR := gen/native/tensor.h runtime/float/dtype.h runtime/float/kiln_float.h runtime/float/graph_ops.inc runtime/float/kiln_math.h runtime/float/matmul_tiles.inc \
-  runtime/float/matmul.h runtime/float/matmul_driver.inc
+NATIVE_HDR := gen/native/tensor.h gen/native/regex.h gen/native/unicode.h .build/unicode_tables.h \
+  runtime/float/dtype.h runtime/float/kiln_float.h runtime/float/graph_ops.inc runtime/float/kiln_math.h \
+  runtime/float/matmul_tiles.inc runtime/float/matmul.h runtime/float/matmul_driver.inc
 
 .PHONY: all deps native demo test bench golden clean
 
@@ -50,6 +54,12 @@ deps:
 	fi
 
 native: deps $(NATIVE)
+
+# The Unicode tables, from Debian's unicode-data (the installed UCD version).
+UCD := /usr/share/unicode
+.build/unicode_tables.h: gen/native/unicode_tables.lua
+	@mkdir -p .build
+	$(LUA) gen/native/unicode_tables.lua $(UCD) > $@.tmp && mv $@.tmp $@
 
 $(NATIVE): $(NATIVE_SRC) $(NATIVE_HDR) Makefile
 	@mkdir -p .build

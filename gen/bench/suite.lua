@@ -1,7 +1,8 @@
 -- The measurements of `kiln bench`, each against a limit of this machine
 -- measured in the same run: read bandwidth (decode streams every weight byte
 -- once), OpenBLAS's float prefill (the float reference path), llama2.c-class
--- end-to-end speed, and the generator's own speed on a 1.1B-parameter model.
+-- end-to-end speed, the generator's own speed on a 1.1B-parameter model, and
+-- the tokenizer's.
 --
 -- Every figure is a median over repetitions after a warm-up (kiln_host's
 -- bench modes do that in C); the layer's measures and the bandwidth they are
@@ -17,6 +18,7 @@ local generate = require "emit.generate"
 local targets = require "emit.targets"
 local checkpoints = require "bench.checkpoints"
 local calibration = require "bench.calibration"
+local tokenize = require "bench.tokenize"
 
 local suite = {}
 
@@ -99,7 +101,8 @@ local function progress(opts, text)
 end
 
 -- run(context, opts) -> results: list of { name, value, label, unit, note }.
--- opts: target (rules name), reps, models (../shared/models or nil), skip_gen22.
+-- opts: target (rules name), reps, models (../shared/models or nil),
+-- tokenizers (../shared/tokenizers or nil), skip_gen22.
 function suite.run(context, opts)
   local native = context.native
   local rules = targets.load(context.root, opts.target)
@@ -152,10 +155,17 @@ function suite.run(context, opts)
       io.stderr:write("kiln bench: no stories260K.bin in " .. tostring(models) .. "; skipping its figures\n")
     end
 
+    local token_cases = opts.tokenizers and tokenize.load(native, opts.tokenizers)
+    if token_cases then
+      tokenize.run(native, token_cases) -- warm-up
+    else
+      io.stderr:write("kiln bench: no byte-level goldens in " .. tostring(opts.tokenizers) .. "; skipping tokenize_mb_s\n")
+    end
+
     -- Measure. The machine's speed drifts (other tenants): every measure is
     -- taken in each of several rounds, so that the two sides of a ratio, and
     -- every figure, see the same spells; each figure is the median of all.
-    local samples = { stream = {}, stream4 = {}, blas = {}, fixed = {} }
+    local samples = { stream = {}, stream4 = {}, blas = {}, fixed = {}, tokenize = {} }
     for _, preset in ipairs(suite.PRESETS) do samples[preset] = { decode = {}, prefill = {} } end
     for _, preset in ipairs(suite.STORY_PRESETS) do samples["stories " .. preset] = { decode = {}, prefill = {} } end
     local per_round = suite.runs_per_round(opts.reps)
@@ -180,6 +190,7 @@ function suite.run(context, opts)
         end
       end
       model.native:use_openblas(false)
+      for _ = 1, token_cases and per_round or 0 do table.insert(samples.tokenize, tokenize.run(native, token_cases)) end
       if stories then
         for _, preset in ipairs(suite.STORY_PRESETS) do
           local f = host_figures(story_dirs[preset], string.format("bench-model 256 %d", per_round))
@@ -230,6 +241,11 @@ function suite.run(context, opts)
         add("stories260k_prefill_tok_s" .. suffix, median(samples["stories " .. preset].prefill),
           string.format("stories260K prefill of %d tokens, %s", blocks[preset], preset), "tok/s")
       end
+    end
+
+    if token_cases then
+      add("tokenize_mb_s", median(samples.tokenize), "tokenizer.json encoding, byte-level goldens' texts", "MB/s",
+        "goal >= 2")
     end
 
     -- calibration's memory on a bf16 TinyLlama-1.1B-shaped HF model: the

@@ -35,7 +35,9 @@ local function check_choice(spec, name, value)
   fail.usage(name .. ": expected one of " .. table.concat(spec.choices, ", ") .. ", got '" .. value .. "'")
 end
 
--- parse(argv, verb) where verb = { options = {...}, positional = {"MODEL", ...} }
+-- parse(argv, verb) where verb = { options = {...}, positional = {"MODEL", ...} }.
+-- With verb.rest = "NAME", positional arguments beyond those are collected in
+-- result.rest; after "--" every argument is positional.
 function args.parse(argv, verb)
   local by_name = {}
   local result = {}
@@ -49,12 +51,17 @@ function args.parse(argv, verb)
   end
   local positional = {}
   local i = 1
+  local options_end = false
   while i <= #argv do
     local a = argv[i]
     local name, inline = a:match("^(%-%-[%w%-]+)=(.*)$")
     name = name or a
-    local spec = by_name[name]
-    if spec then
+    local spec = not options_end and by_name[name]
+    if a == "--" and not options_end then
+      options_end = true
+    elseif options_end then
+      positional[#positional + 1] = a
+    elseif spec then
       if spec.type == "flag" then
         if inline then fail.usage(name .. ": takes no value") end
         result[spec.key] = true
@@ -77,9 +84,10 @@ function args.parse(argv, verb)
     i = i + 1
   end
   local names = verb.positional or {}
-  if #positional > #names then
+  if #positional > #names and not verb.rest then
     fail.usage("unexpected argument '" .. positional[#names + 1] .. "'")
   end
+  if verb.rest then result.rest = table.move(positional, #names + 1, #positional, 1, {}) end
   for k, pname in ipairs(names) do
     if positional[k] == nil then fail.usage("missing " .. pname) end
     result[pname] = positional[k]

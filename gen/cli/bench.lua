@@ -6,13 +6,15 @@ local suite = require "bench.suite"
 
 local verb = {
   summary = "benchmark the kernels and the generator against this machine's limits",
-  synopsis = "[--target T] [--reps N] [--models DIR] [--no-gen22]",
+  synopsis = "[--target T] [--reps N] [--models DIR] [--tokenizers DIR] [--no-gen22]",
   positional = {},
   options = {
     { "--target", key = "target", default = "x86-vnni", metavar = "T", help = "rules/T.lua (runs on this host)" },
     { "--reps", key = "reps", type = "integer", min = 1, default = 9, metavar = "N",
       help = "repetitions after a warm-up, spread over the rounds" },
     { "--models", key = "models", metavar = "DIR", help = "where stories260K.bin is (default ../shared/models)" },
+    { "--tokenizers", key = "tokenizers", metavar = "DIR",
+      help = "where the byte-level tokenizer goldens are (default ../shared/tokenizers)" },
     { "--no-gen22", key = "no_gen22", type = "flag",
       help = "skip the 22-layer models: calibration's peak RSS and the generator's timing (writes 6.6 GB)" },
     { "-v", "--verbose", key = "verbose", type = "flag", help = "say each step on stderr" },
@@ -29,6 +31,7 @@ function verb.run(opts, context)
   local results = suite.run(context, {
     target = opts.target, reps = opts.reps, verbose = opts.verbose, skip_gen22 = opts.no_gen22,
     models = opts.models or (context.root .. "/../shared/models"),
+    tokenizers = opts.tokenizers or (context.root .. "/../shared/tokenizers"),
   })
   print(string.format("kiln bench: target %s, one thread; each figure the median of %d rounds of %d runs",
     opts.target, suite.ROUNDS, suite.runs_per_round(opts.reps)))

@@ -1,11 +1,10 @@
--- kiln calib MODEL -z TOKENIZER --text FILE -o qparams.json: calibrate every
--- quantization point of the layer graph on story text, TICO's way.
+-- kiln calib MODEL --text FILE | --tokens FILE -o qparams.json: calibrate
+-- every quantization point of the layer graph on story text, TICO's way.
 
 local fail = require "util.fail"
 local files = require "util.files"
 local json = require "util.json"
 local progress = require "util.progress"
-local stories = require "read.stories"
 local common = require "cli.common"
 local checkpoint = require "read.checkpoint"
 local float_model = require "model.float_model"
@@ -15,11 +14,12 @@ local qparams_file = require "calib.qparams_file"
 
 local verb = {
   summary = "calibrate every quantization point on story text and write qparams.json",
-  synopsis = "MODEL -z TOKENIZER --text FILE -o qparams.json [options]",
+  synopsis = "MODEL [-z TOKENIZER] --text FILE | --tokens FILE -o qparams.json [options]",
   positional = { "MODEL" },
   options = {
     common.TOKENIZER_OPTION,
-    { "--text", key = "text", required = true, metavar = "FILE", help = "calibration stories, separated by <|endoftext|>" },
+    common.SAMPLE_OPTIONS[1],
+    common.SAMPLE_OPTIONS[2],
     { "-o", "--output", key = "output", required = true, metavar = "FILE", help = "qparams.json to write" },
     { "--preset", key = "preset", default = "w8a16", choices = { "w8a8", "w8a16" }, help = "TICO configuration" },
     { "--samples", key = "samples", type = "integer", min = 1, default = 16, metavar = "N", help = "stories to calibrate on" },
@@ -36,27 +36,21 @@ local verb = {
 function verb.run(opts, context)
   local native = context.native
   local overrides = opts.overrides and observers.load_overrides(opts.overrides) or nil
-  local texts = stories.read(opts.text)
-  if #texts < opts.samples then
-    fail.raise(opts.text, "stories", string.format("has %d stories, fewer than --samples %d", #texts, opts.samples))
-  end
   local ckpt = checkpoint.open(opts.MODEL, opts.dtype)
   local max_seq = ckpt.description.max_seq
   local max_tokens = opts.max_tokens or (max_seq - opts.decode_steps)
   if max_tokens < 2 or max_tokens > max_seq then
     fail.usage(string.format("--max-tokens: %d does not fit the model's max_seq %d", max_tokens, max_seq))
   end
+  local token_lists, total, source = common.samples(native, opts, ckpt.description, opts.samples, max_tokens)
+  if total < opts.samples then
+    local what = source.option == "text" and "stories" or "samples"
+    fail.raise(source.path, what, string.format("has %d %s, fewer than --samples %d", total, what, opts.samples))
+  end
   -- the executor's buffers for the longest sample only, not the model's whole context
   local model = float_model.load(native, ckpt, { max_seq = math.min(max_seq, max_tokens + opts.decode_steps) })
   local desc = model.desc
   local entries = observers.resolve(desc.layers, opts.preset, overrides)
-  local tok = common.tokenizer(opts.tokenizer, model)
-
-  local token_lists = {}
-  for i = 1, opts.samples do
-    local ids = tok:encode(texts[i], true, false)
-    token_lists[i] = table.move(ids, 1, math.min(#ids, max_tokens), 1, {})
-  end
 
   local bar = progress.new(native, "calibrating", #token_lists)
   local ranges, prefill_tokens, decode_tokens = calibrate.collect(native, model, token_lists, opts.decode_steps, bar)
@@ -70,9 +64,12 @@ function verb.run(opts, context)
     :set("profile", "npu_export")
     :set("preset", opts.preset)
     :set("observer", "minmax")
-    :set("text", files.basename(opts.text))
-    :set("text_sha256", files.sha256(opts.text))
-    :set("samples", opts.samples)
+    :set(source.option, files.basename(source.path))
+    :set(source.option .. "_sha256", files.sha256(source.path))
+  if source.tokenizer then
+    settings:set("tokenizer", files.basename(source.tokenizer)):set("tokenizer_sha256", files.sha256(source.tokenizer))
+  end
+  settings:set("samples", opts.samples)
     :set("max_tokens", max_tokens)
     :set("decode_steps", opts.decode_steps)
     :set("decode_source", "float_prefill")

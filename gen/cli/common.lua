@@ -1,7 +1,11 @@
 -- Loading steps shared by the verbs that run the model.
 
+local fail = require "util.fail"
+local files = require "util.files"
 local checkpoint = require "read.checkpoint"
 local tokenizer = require "read.tokenizer"
+local tokenizer_json = require "read.tokenizer_json"
+local stories = require "read.stories"
 local float_model = require "model.float_model"
 
 local common = {}
@@ -12,13 +16,112 @@ function common.float_model(native, path, dtype)
   return float_model.load(native, checkpoint.open(path, dtype))
 end
 
-function common.tokenizer(path, model)
-  return tokenizer.open(path, model.desc.vocab)
+-- The file a tokenizer comes from: path itself (a tokenizer.json, told by
+-- its contents, or a llama2.c tokenizer.bin), the tokenizer.json in the
+-- folder path, or without a path the model folder's own tokenizer.json.
+function common.tokenizer_path(path, model_path)
+  if not path then
+    local own = model_path and model_path:gsub("/+$", "") .. "/tokenizer.json"
+    if not (own and files.exists(own)) then
+      fail.usage("-z: the model has no tokenizer.json of its own; give a tokenizer")
+    end
+    return own
+  elseif files.exists(path .. "/tokenizer.json") then
+    return path .. "/tokenizer.json"
+  end
+  return path
 end
 
+-- The tokenizer of common.tokenizer_path(path, model_path). desc gives the
+-- vocabulary size and the BOS and EOS ids (the model's config, as with
+-- tokenizer.bin).
+function common.open_tokenizer(native, path, desc, model_path)
+  path = common.tokenizer_path(path, model_path)
+  local f = io.open(path, "rb")
+  local head = f and f:read(64) or ""
+  if f then f:close() end
+  if head:match("^%s*[{%[]") then -- JSON; a tokenizer.bin starts with a small int32
+    return tokenizer_json.open(native, path, desc.vocab, { bos = desc.bos_id or 1, eos = desc.eos_id or 2 })
+  end
+  return tokenizer.open(path, desc.vocab)
+end
+
+function common.tokenizer(native, path, model, model_path)
+  return common.open_tokenizer(native, path, model.desc, model_path)
+end
+
+-- Refuses, before any model is read, a command giving neither or both of
+-- --text and --tokens.
+function common.check_samples(opts)
+  if (opts.text ~= nil) == (opts.tokens ~= nil) then fail.usage("give --text FILE or --tokens FILE (one of them)") end
+end
+
+-- Id lists from a --tokens file: one sample a line, ids space-separated.
+local function read_token_lists(path, vocab)
+  local lists, n = {}, 0
+  for line in files.read(path):gmatch("[^\n]*") do
+    n = n + 1
+    if line:match("%S") then
+      local ids = {}
+      for word in line:gmatch("%S+") do
+        local id = math.tointeger(tonumber(word))
+        if not id or id < 0 or id >= vocab then
+          fail.raise(path, "line " .. n, string.format("'%s' is not a token id of the model's %d", word, vocab))
+        end
+        ids[#ids + 1] = id
+      end
+      lists[#lists + 1] = ids
+    end
+  end
+  if #lists == 0 then fail.raise(path, "tokens", "no samples") end
+  return lists
+end
+
+-- Cuts every list longer than max_tokens; returns how many were cut.
+local function truncate(lists, max_tokens)
+  local cut = 0
+  for i, ids in ipairs(lists) do
+    if #ids > max_tokens then
+      cut = cut + 1
+      lists[i] = table.move(ids, 1, max_tokens, 1, {})
+    end
+  end
+  return cut
+end
+
+-- The first count samples (all without count) of --text (its stories,
+-- encoded with BOS by the model's tokenizer) or of --tokens (id lists, as
+-- given), each cut to max_tokens; how many the file holds; where they came
+-- from: { option = "text" or "tokens", path, tokenizer = its file or nil };
+-- and how many were cut.
+function common.samples(native, opts, desc, count, max_tokens)
+  common.check_samples(opts)
+  local lists, total, source
+  if opts.tokens then
+    lists = read_token_lists(opts.tokens, desc.vocab)
+    total = #lists
+    for i = (count or total) + 1, total do lists[i] = nil end
+    source = { option = "tokens", path = opts.tokens }
+  else
+    local texts = stories.read(opts.text)
+    local path = common.tokenizer_path(opts.tokenizer, opts.MODEL)
+    local tok = common.open_tokenizer(native, path, desc)
+    lists, total = {}, #texts
+    for i = 1, math.min(total, count or total) do lists[i] = tok:encode(texts[i], true, false) end
+    source = { option = "text", path = opts.text, tokenizer = path }
+  end
+  return lists, total, source, truncate(lists, max_tokens)
+end
+
+common.SAMPLE_OPTIONS = {
+  { "--text", key = "text", metavar = "FILE", help = "stories, separated by <|endoftext|>" },
+  { "--tokens", key = "tokens", metavar = "FILE",
+    help = "samples as token ids instead of --text: one a line, space-separated, BOS included" },
+}
+
 -- Options every model-running verb takes.
-common.TOKENIZER_OPTION = { "-z", "--tokenizer", key = "tokenizer", required = true, metavar = "FILE",
-  help = "llama2.c tokenizer.bin" }
+common.TOKENIZER_OPTION = { "-z", "--tokenizer", key = "tokenizer", metavar = "FILE",
+  help = "tokenizer.json, llama2.c tokenizer.bin, or a folder with tokenizer.json (default: the model folder's)" }
 
 -- The dtype the weights are held in, for every verb that reads a model.
 common.DTYPE_OPTION = { "--dtype", key = "dtype", choices = checkpoint.DTYPES, metavar = "T",

@@ -1,12 +1,11 @@
--- kiln eval MODEL --qparams Q -z TOK --text FILE: generate the C for a
+-- kiln eval MODEL --qparams Q --text FILE | --tokens FILE: generate the C for a
 -- target, build it for the host, and measure it against the float model:
 -- per layer and adapter (TICO's error summary, LSBs against the fake-quant
 -- reference), prefill/decode consistency, then perplexity, KL divergence and
--- top-1 agreement on the stories of FILE.
+-- top-1 agreement on the stories (or id lists) of FILE.
 
 local fail = require "util.fail"
 local progress = require "util.progress"
-local stories = require "read.stories"
 local common = require "cli.common"
 local float_model = require "model.float_model"
 local graph_plan = require "plan.graph_plan"
@@ -17,12 +16,13 @@ local metrics = require "eval.metrics"
 
 local verb = {
   summary = "build the generated C and measure it against the float and fake-quant references",
-  synopsis = "MODEL --qparams Q -z TOKENIZER --text FILE [--target T] [--stories N] [--max-tokens N]",
+  synopsis = "MODEL --qparams Q [-z TOKENIZER] --text FILE | --tokens FILE [--target T] [--stories N] [--max-tokens N]",
   positional = { "MODEL" },
   options = common.options({
     { "--qparams", key = "qparams", required = true, metavar = "FILE", help = "qparams.json" },
     common.TOKENIZER_OPTION,
-    { "--text", key = "text", required = true, metavar = "FILE", help = "stories, separated by <|endoftext|>" },
+    common.SAMPLE_OPTIONS[1],
+    common.SAMPLE_OPTIONS[2],
     common.TARGET_OPTION,
     common.DTYPE_OPTION,
     { "--stories", key = "stories", type = "integer", min = 1, metavar = "N", help = "stories for the model metrics (default all)" },
@@ -35,7 +35,7 @@ local verb = {
 
 function verb.run(opts, context)
   local native = context.native
-  local texts = stories.read(opts.text)
+  common.check_samples(opts)
   if targets.load(context.root, opts.target).firmware then
     fail.usage("--target: eval drives the host test program; " .. opts.target .. " builds firmware, which "
       .. "`kiln run --target " .. opts.target .. "` runs")
@@ -48,12 +48,7 @@ function verb.run(opts, context)
     if opts.max_tokens > g.desc.max_seq then
       fail.usage(string.format("--max-tokens: %d exceeds max_seq %d", opts.max_tokens, g.desc.max_seq))
     end
-    local tok = common.tokenizer(opts.tokenizer, g.model)
-    local ids = {}
-    for i = 1, math.min(#texts, opts.stories or #texts) do
-      local t = tok:encode(texts[i], true, false)
-      ids[i] = table.move(t, 1, math.min(#t, opts.max_tokens), 1, {})
-    end
+    local ids = common.samples(native, opts, g.desc, opts.stories, opts.max_tokens)
     local ctx = {
       native = native, model = g.model, fq = float_model.with_fake_quant(native, g.model, g.qp), qp = g.qp,
       desc = g.desc, dir = dir, logits_grid = graph_plan.grid_of(g.qp, "lm_head.act_out"), runner = g.rules.build.runner,

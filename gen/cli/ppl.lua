@@ -1,13 +1,13 @@
--- kiln ppl MODEL -z TOKENIZER --text FILE: perplexity of the float model on
--- story text. Each story is encoded like llama2.c (BOS, dummy-prefix space),
--- truncated to --max-tokens (BOS included); tokens 1..n-1 are predicted from
--- their prefixes; perplexity = exp(mean NLL over every predicted token).
+-- kiln ppl MODEL --text FILE | --tokens FILE: perplexity of the float model
+-- on story text. Each story is encoded with the model's tokenizer (BOS
+-- first), or given as ids by --tokens, and truncated to --max-tokens (BOS
+-- included); tokens 1..n-1 are predicted from their prefixes; perplexity =
+-- exp(mean NLL over every predicted token).
 -- With --qparams the logits come from the generated C (built for the host).
 
 local fail = require "util.fail"
 local detmath = require "util.detmath"
 local progress = require "util.progress"
-local stories = require "read.stories"
 local common = require "cli.common"
 local host = require "eval.host"
 local metrics = require "eval.metrics"
@@ -15,11 +15,12 @@ local graph_plan = require "plan.graph_plan"
 
 local verb = {
   summary = "perplexity of the float model over the stories of a text file",
-  synopsis = "MODEL -z TOKENIZER --text FILE [--max-tokens N]",
+  synopsis = "MODEL [-z TOKENIZER] --text FILE | --tokens FILE [--max-tokens N]",
   positional = { "MODEL" },
   options = {
     common.TOKENIZER_OPTION,
-    { "--text", key = "text", required = true, metavar = "FILE", help = "stories, separated by <|endoftext|>" },
+    common.SAMPLE_OPTIONS[1],
+    common.SAMPLE_OPTIONS[2],
     { "--max-tokens", key = "max_tokens", type = "integer", min = 2, default = 512, metavar = "N",
       help = "tokens per story, BOS included" },
     { "--qparams", key = "qparams", metavar = "FILE", help = "score the generated C of this calibration instead" },
@@ -27,20 +28,6 @@ local verb = {
     common.DTYPE_OPTION,
   },
 }
-
--- Encodes every story (BOS, dummy prefix) and truncates it to max_tokens.
-local function encode_all(tok, texts, max_tokens)
-  local lists, truncated = {}, 0
-  for i, text in ipairs(texts) do
-    local ids = tok:encode(text, true, false)
-    if #ids > max_tokens then
-      truncated = truncated + 1
-      ids = table.move(ids, 1, max_tokens, 1, {})
-    end
-    lists[i] = ids
-  end
-  return lists, truncated
-end
 
 local function report(n_stories, truncated, max_tokens, count, mean_nll)
   print(string.format("stories %d (%d truncated to %d tokens)", n_stories, truncated, max_tokens))
@@ -55,26 +42,26 @@ local function check_length(opts, max_seq)
   end
 end
 
-local function ppl_generated(opts, context, texts)
+local function ppl_generated(opts, context)
   host.with_model(context, { model_path = opts.MODEL, dtype = opts.dtype, qparams_path = opts.qparams,
     target = opts.target },
     function(g, dir)
       check_length(opts, g.desc.max_seq)
-      local lists, truncated = encode_all(common.tokenizer(opts.tokenizer, g.model), texts, opts.max_tokens)
+      local lists, _, _, truncated = common.samples(context.native, opts, g.desc, nil, opts.max_tokens)
       local bar = progress.new(context.native, "scoring", #lists)
       local m = metrics.model({ native = context.native, model = g.model, desc = g.desc, dir = dir,
         logits_grid = graph_plan.grid_of(g.qp, "lm_head.act_out"), runner = g.rules.build.runner }, lists, bar)
       bar:done()
-      report(#texts, truncated, opts.max_tokens, m.scored, m.mean_nll)
+      report(#lists, truncated, opts.max_tokens, m.scored, m.mean_nll)
     end)
 end
 
 function verb.run(opts, context)
-  local texts = stories.read(opts.text)
-  if opts.qparams then return ppl_generated(opts, context, texts) end
+  common.check_samples(opts)
+  if opts.qparams then return ppl_generated(opts, context) end
   local model = common.float_model(context.native, opts.MODEL, opts.dtype)
   check_length(opts, model.desc.max_seq)
-  local lists, truncated = encode_all(common.tokenizer(opts.tokenizer, model), texts, opts.max_tokens)
+  local lists, _, source, truncated = common.samples(context.native, opts, model.desc, nil, opts.max_tokens)
   local bar = progress.new(context.native, "scoring", #lists)
   local nll, count = 0.0, 0
   for _, ids in ipairs(lists) do
@@ -83,8 +70,8 @@ function verb.run(opts, context)
     bar:step()
   end
   bar:done()
-  if count == 0 then fail.raise(opts.text, "text", "no story has two tokens to score") end
-  report(#texts, truncated, opts.max_tokens, count, nll / count)
+  if count == 0 then fail.raise(source.path, source.option, "no sample has two tokens to score") end
+  report(#lists, truncated, opts.max_tokens, count, nll / count)
 end
 
 return verb

@@ -1,4 +1,4 @@
--- kiln run MODEL -z TOKENIZER: generate text like llama2.c's `run`.
+-- kiln run MODEL [-z TOKENIZER]: generate text like llama2.c's `run`.
 --
 -- Same options, same loop, same sampler and the same printing rules as
 -- run.c, so `-t 0` reproduces its text byte for byte: one forward pass per
@@ -12,7 +12,7 @@ local host = require "eval.host"
 
 local verb = {
   summary = "generate text with the float reference model, like llama2.c's run",
-  synopsis = "MODEL -z TOKENIZER [-i PROMPT] [-t TEMP] [-p TOPP] [-s SEED] [-n STEPS]",
+  synopsis = "MODEL [-z TOKENIZER] [-i PROMPT] [-t TEMP] [-p TOPP] [-s SEED] [-n STEPS]",
   positional = { "MODEL" },
   options = {
     common.TOKENIZER_OPTION,
@@ -29,13 +29,14 @@ local verb = {
   },
 }
 
--- Prints the pieces of ids[first..] as run.c does, stopping at BOS.
+-- Prints the text of ids[first..] as run.c does, stopping at BOS.
 local function print_pieces(tok, ids, first)
+  local stream = tok:stream(ids[first - 1])
   for i = first, #ids do
-    if ids[i] == 1 then break end -- BOS delimits sequences
-    io.write(tok:printable(tok:decode(ids[i - 1], ids[i])))
+    if ids[i] == tok.bos then break end -- BOS delimits sequences
+    io.write(stream.push(ids[i]))
   end
-  io.write("\n")
+  io.write(stream.finish(), "\n")
 end
 
 -- The generated C decodes greedily: the prompt, then steps - (prompt - 1) tokens.
@@ -46,7 +47,7 @@ local function run_generated(opts, context)
   host.with_model(context, { model_path = opts.MODEL, dtype = opts.dtype, qparams_path = opts.qparams,
     target = opts.target },
     function(g, dir)
-      local tok = common.tokenizer(opts.tokenizer, g.model)
+      local tok = common.tokenizer(context.native, opts.tokenizer, g.model, opts.MODEL)
       local steps = opts.steps
       if steps == 0 or steps > g.desc.max_seq then steps = g.desc.max_seq end
       local prompt = tok:encode(opts.prompt, true, false)
@@ -73,7 +74,7 @@ function verb.run(opts, context)
   opts.temperature = opts.temperature or 1.0
   local native = context.native
   local model = common.float_model(native, opts.MODEL, opts.dtype)
-  local tok = common.tokenizer(opts.tokenizer, model)
+  local tok = common.tokenizer(native, opts.tokenizer, model, opts.MODEL)
   local steps = opts.steps
   if steps == 0 or steps > model.desc.max_seq then steps = model.desc.max_seq end
   local rng = opts.seed > 0 and opts.seed or os.time()
@@ -83,6 +84,7 @@ function verb.run(opts, context)
   local token = prompt[1]
   local pos = 0
   local started
+  local stream = tok:stream(token)
   while pos < steps do
     local logits = model.native:forward({ token }, pos, false)
     local next_token
@@ -92,13 +94,13 @@ function verb.run(opts, context)
       next_token, rng = native.sample(logits, opts.temperature, opts.topp, rng)
     end
     pos = pos + 1
-    if next_token == 1 then break end -- BOS delimits sequences
-    io.write(tok:printable(tok:decode(token, next_token)))
+    if next_token == tok.bos then break end -- BOS delimits sequences
+    io.write(stream.push(next_token))
     io.flush()
     token = next_token
     started = started or os.clock()
   end
-  io.write("\n")
+  io.write(stream.finish(), "\n")
   if pos > 1 and started then
     local seconds = os.clock() - started
     if seconds > 0 then io.stderr:write(string.format("achieved tok/s: %f\n", (pos - 1) / seconds)) end

@@ -21,6 +21,8 @@ description.FIELDS = {
   { "prefill_len",     "static prefill block S" },
   { "append_len",      "static append-prefill block Q" },
   { "tied_embeddings", "classifier shares the token embedding" },
+  { "bos_id",          "beginning-of-sequence token id" },
+  { "eos_id",          "end-of-sequence token id" },
   { "dtype",           "weight dtype as kiln holds them (the checkpoint's, or --dtype)" },
   { "weights",         "where the weights are" },
 }

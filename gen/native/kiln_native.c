@@ -24,8 +24,13 @@
 #include "../../runtime/float/kiln_float.h"
 #include "tensor.h"
 
+#include "regex.h"
+#include "unicode.h"
+
 /* gguf_q8_0.c: adds native.dequantize_q8_0 to the module table on top of the stack */
 void q8_0_register(lua_State *L);
+/* bpe.c: the BPE model of tokenizer.json, native.bpe */
+void bpe_register(lua_State *L);
 #include "../../runtime/float/kiln_math.h"
 #include "../../runtime/float/matmul.h"
 
@@ -1100,5 +1105,8 @@ int luaopen_kiln_native(lua_State *L) {
   luaL_newlib(L, functions);
   tensor_register(L, code_methods);
   q8_0_register(L);
+  regex_register(L);
+  unicode_register(L);
+  bpe_register(L);
   return 1;
 }

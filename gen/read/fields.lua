@@ -29,6 +29,18 @@ function fields.size(path, t, key, default)
   return math.tointeger(v)
 end
 
+-- token_id(path, t, key) -> a token id (an integer >= 0; the first of a list,
+-- as transformers writes several EOS ids), or nil when absent or null.
+function fields.token_id(path, t, key)
+  local v = t[key]
+  if type(v) == "table" then v = v[1] end
+  if v == nil or v == json.decoded_null then return nil end
+  if type(v) ~= "number" or v ~= math.floor(v) or v < 0 or v >= LIMIT then
+    fail.raise(path, key, tostring(v) .. " is not a token id")
+  end
+  return math.tointeger(v)
+end
+
 -- number(path, t, key [, default]) -> a positive finite number (a float).
 function fields.number(path, t, key, default)
   local v = get(path, t, key, default)

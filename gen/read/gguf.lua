@@ -237,6 +237,8 @@ function gguf.open(path)
     rope_scaling = rope_scaling,
     max_seq = fields.size(path, meta, "llama.context_length"),
     tied_embeddings = tensors["lm_head.weight"] == nil,
+    bos_id = fields.token_id(path, meta, "tokenizer.ggml.bos_token_id"),
+    eos_id = fields.token_id(path, meta, "tokenizer.ggml.eos_token_id"),
   }
   hf.check_layer_count(path, "llama.block_count", desc.layers, tensors)
   local expected = hf.expected_tensors(desc)

@@ -89,6 +89,8 @@ local function describe(path, cfg)
     rope_scaling = scaling,
     max_seq = fields.size(path, cfg, "max_position_embeddings"),
     tied_embeddings = fields.flag(path, cfg, "tie_word_embeddings", false),
+    bos_id = fields.token_id(path, cfg, "bos_token_id"),
+    eos_id = fields.token_id(path, cfg, "eos_token_id"),
   }
 end
 

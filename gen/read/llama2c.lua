@@ -136,6 +136,8 @@ function llama2c.open(path)
       rope_theta = 10000.0,
       max_seq = h.seq_len,
       tied_embeddings = h.shared_classifier,
+      bos_id = 1, -- run.c's
+      eos_id = 2,
       dtype = "fp32",
       weights = { format = "llama2c", file = path, bytes = size },
     },

@@ -100,6 +100,8 @@ function tokenizer.open(path, vocab_size)
     cstr = cstr,   -- [id+1] -> token as run.c's C string
     ids = ids,     -- C string -> lowest id
     merges = {},   -- left*vocab_size+right -> merged id, or false
+    bos = BOS,     -- run.c's: BOS 1, EOS 2
+    eos = 2,
   }, tokenizer)
 end
 
@@ -304,6 +306,29 @@ function tokenizer.decode(tok, prev_token, token)
     return string.char(b)
   end
   return piece
+end
+
+-- tok:stream(first) -> { push(id) -> text to print now, finish() -> "" }:
+-- the pieces of the tokens after first, printed as run.c prints them.
+function tokenizer.stream(tok, first)
+  local prev = first
+  return {
+    push = function(id)
+      local text = tok:printable(tok:decode(prev, id))
+      prev = id
+      return text
+    end,
+    finish = function() return "" end,
+  }
+end
+
+-- tok:decode_ids(ids) -> the text run.c prints for ids; a leading BOS is
+-- where the text starts (it drops the next piece's space), not printed.
+function tokenizer.decode_ids(tok, ids)
+  local start = ids[1] == BOS and 2 or 1
+  local stream, parts = tok:stream(ids[start - 1]), {}
+  for i = start, #ids do parts[#parts + 1] = stream.push(ids[i]) end
+  return table.concat(parts)
 end
 
 -- tok:printable(piece) -> what run.c's safe_printf(piece) writes: raw single

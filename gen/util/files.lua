@@ -21,8 +21,10 @@ end
 function files.read(path)
   local f, err = io.open(path, "rb")
   if not f then fail.raise(path, nil, "cannot read: " .. (err or "?"):gsub("^[^:]*: ", "")) end
-  local data = f:read("a")
+  local data, read_err = f:read("a")
   f:close()
+  -- a directory opens but does not read
+  if not data then fail.raise(path, nil, "cannot read: " .. (read_err or "?"):gsub("^[^:]*: ", "")) end
   return data
 end
 
