@@ -46,11 +46,15 @@ end
 
 -- Fills entry.min / entry.max for every observer: activations from the
 -- collected ranges, weights from the weights (per row when per-channel).
+-- A model-level activation observer takes the range of the layer-0
+-- observer it shares its data with (graph/llama_model.lua's calib_from).
 function calibrate.attach_ranges(entries, ranges, model)
+  local by_path = {}
+  for _, e in ipairs(entries) do by_path[e.path] = e end
   for _, e in ipairs(entries) do
-    if e.param or e.graph == "embedding" then
+    if e.param then
       local w
-      if e.graph == "embedding" then
+      if e.graph == "model" then
         w = model.embedding
       elseif e.graph == "head" then
         w = model.head_weights[e.param.name]
@@ -63,7 +67,15 @@ function calibrate.attach_ranges(entries, ranges, model)
         e.min, e.max = w:minmax()
       end
     else
-      local r = e.graph == "head" and ranges.head[e.index + 1] or ranges.layers[e.layer + 1][e.index + 1]
+      local r
+      if e.graph == "model" then
+        local twin = by_path["model.layers.0." .. e.calib_from]
+        r = ranges.layers[1][twin.index + 1]
+      elseif e.graph == "head" then
+        r = ranges.head[e.index + 1]
+      else
+        r = ranges.layers[e.layer + 1][e.index + 1]
+      end
       e.min, e.max = r.min, r.max
     end
   end

@@ -17,9 +17,11 @@ local observers = {}
 --   w8a16: int16 symmetric activations, uint8 per-channel Linear weights,
 --          int16 RMSNorm weights (build_llm_ptq_config with linear_weight=uint8,
 --          norm_weight=int16).
+--   Both: the embedding table uint8 per-channel over its vocabulary rows
+--   (QuantEmbedding's wrapper default on the uint8 parameter role).
 observers.PRESETS = {
-  w8a8 = { activation = "uint8", linear_weight = "uint8", norm_weight = "uint8" },
-  w8a16 = { activation = "int16", linear_weight = "uint8", norm_weight = "int16" },
+  w8a8 = { activation = "uint8", linear_weight = "uint8", norm_weight = "uint8", embedding_weight = "uint8" },
+  w8a16 = { activation = "int16", linear_weight = "uint8", norm_weight = "int16", embedding_weight = "uint8" },
 }
 
 -- The KV cache observers kiln ties by default: what a layer writes (new_*),
@@ -88,65 +90,69 @@ end
 
 local function spec_for(preset, role, override, where, path)
   local dtype, qscheme
+  local weight = role == "linear" or role == "embedding"
   if override then
     dtype = override.dtype
-    qscheme = override.qscheme or qparams.auto_qscheme(dtype, role == "linear" or role == "norm")
-  elseif role == "linear" then
-    dtype, qscheme = preset.linear_weight, "per_channel_asymm" -- QuantLinear's wrapper default
+    qscheme = override.qscheme or qparams.auto_qscheme(dtype, weight or role == "norm")
+  elseif weight then
+    -- QuantLinear's and QuantEmbedding's wrapper default
+    dtype, qscheme = role == "linear" and preset.linear_weight or preset.embedding_weight, "per_channel_asymm"
   elseif role == "norm" then
     dtype = preset.norm_weight
     qscheme = qparams.auto_qscheme(dtype, true)
-  else -- activations, and the embedding table (it is layer 0's input)
+  else
     dtype = preset.activation
     qscheme = qparams.auto_qscheme(dtype, false)
   end
   local axis
   if qscheme:match("^per_channel") then
-    if role == "linear" then
-      axis = 0 -- output channels: rows of W [out, in]
+    if weight then
+      axis = 0 -- output channels: rows of W [out, in], the table's vocabulary rows
     elseif role == "norm" then
       -- TICO labels RMSNorm weights per-channel but gives them no channel
       -- axis, so they are quantized per tensor.
       qscheme = qscheme:gsub("^per_channel", "per_tensor")
     else
-      fail.raise(where, path, "per-channel quantization needs a channel axis; only Linear weights have one")
+      fail.raise(where, path, "per-channel quantization needs a channel axis; only Linear and embedding weights have one")
     end
   end
   return dtype, qscheme, axis
 end
 
--- resolve(layers, preset, overrides) -> every observer of the model, in order:
--- the layer graph's observers layer by layer, then the embedding table (kiln's
--- grid for layer 0's input), then the head graph's. Each entry:
---   { path, name, graph = "layer" | "embedding" | "head", layer, index, node, role,
---     param, dtype, qscheme, axis }
+-- resolve(layers, preset, overrides) -> every observer of the model, in
+-- TICO's named_observers() order (graph/tico_order.lua): the model level
+-- (graph/llama_model.lua), the head graph's norm, the layer graph's
+-- observers layer by layer, the classifier. Each entry:
+--   { path, name, graph = "model" | "layer" | "head", layer, index, node, role,
+--     param, dtype, qscheme, axis, calib_from }
 -- role is "activation", "linear", "norm" or "embedding"; index is the
--- observer's position in its graph (0-based, as the executor counts).
+-- observer's position in its graph (0-based, as the executor counts);
+-- calib_from names the layer-0 observer a model-level one shares its data with.
 function observers.resolve(layers, preset_name, overrides)
   local layer_graph = require "graph.llama_layer"
   local head_graph = require "graph.llama_head"
+  local model_graph = require "graph.llama_model"
+  local tico_order = require "graph.tico_order"
   local preset = observers.PRESETS[preset_name]
   if not preset then fail.usage("--preset: unknown preset '" .. tostring(preset_name) .. "' (w8a8, w8a16)") end
   local where = overrides and overrides.path or nil
   local entries = {}
-  local function add(graph, layer, prefix, index, obs, role)
+  local function add(graph, layer, prefix, index, obs)
     local path = prefix .. obs.name
+    local role = obs.param and obs.param.role or "activation"
     local dtype, qscheme, axis = spec_for(preset, role, find_override(overrides, prefix, obs.name), where, path)
     entries[#entries + 1] = {
       path = path, name = obs.name, graph = graph, layer = layer, index = index, node = obs.node,
-      role = role, param = obs.param, dtype = dtype, qscheme = qscheme, axis = axis,
+      role = role, param = obs.param, dtype = dtype, qscheme = qscheme, axis = axis, calib_from = obs.node.calib_from,
     }
   end
+  for i, obs in ipairs(model_graph.observers()) do add("model", nil, "", i - 1, obs) end
   for l = 0, layers - 1 do
     local prefix = string.format("model.layers.%d.", l)
-    for i, obs in ipairs(layer_graph.observers()) do
-      add("layer", l, prefix, i - 1, obs, obs.param and obs.param.role or "activation")
-    end
+    for i, obs in ipairs(layer_graph.observers()) do add("layer", l, prefix, i - 1, obs) end
   end
-  add("embedding", nil, "", 0, { name = "model.embed_tokens.weight" }, "embedding")
-  for i, obs in ipairs(head_graph.observers()) do
-    add("head", nil, "", i - 1, obs, obs.param and obs.param.role or "activation")
-  end
+  for i, obs in ipairs(head_graph.observers()) do add("head", nil, "", i - 1, obs) end
+  tico_order.sort(entries, function(e) return e.path end)
   if overrides then
     for _, o in ipairs(overrides.list) do
       if not o.used then fail.raise(overrides.path, o.key, "matches no observer") end

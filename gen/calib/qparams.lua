@@ -8,7 +8,11 @@
 -- (§2.4). Every arithmetic step goes through util.f32 so the results are the
 -- float32 values TICO's tensors hold, not double approximations of them.
 --
--- How torch treats the Python scalars in compute_qparams (eps = 1e-12, the
+-- The rules are TICO 0.3.0's (tico-semantics.md §7, normative): eps = 1e-8
+-- floors the scale after the division, so an all-zero channel gets the scale
+-- 1e-8 itself; the constant-tensor branch clamps its C to 1e-8 as well.
+--
+-- How torch treats the Python scalars in compute_qparams (eps = 1e-8, the
 -- 1e-8 constant-tensor tolerances, qmin/qmax), for float32 min/max tensors
 -- on the CPU:
 --   * A Python number combined with a tensor is a "wrapped number": it never
@@ -17,12 +21,12 @@
 --       rng.abs() < 1e-8          compares against f32(1e-8),
 --       torch.allclose(C, 0)      is |C| <= atol + rtol*|0| computed in
 --                                 float32, i.e. |C| <= f32(1e-8),
---       torch.clamp(x, min=1e-12) clamps to f32(1e-12),
+--       torch.clamp(x, min=1e-8)  clamps to f32(1e-8),
 --       x / qmax, qmin - x        use qmax/qmin as float32 (exact: small ints).
 --   * f32(1e-8) = 9.99999994e-9 is BELOW 1e-8, so a float32 range equal to
 --     f32(1e-8) is not "constant" (the strict < fails), although a double
---     comparison would call it constant. f32(1e-12) = 9.99999996e-13 is also
---     below 1e-12; an all-zero channel's scale is f32(f32(1e-12)/(qmax-qmin)).
+--     comparison would call it constant; an all-zero channel's scale is
+--     f32(1e-8) = 9.99999994e-9.
 --   * The CPU kernel for tensor / scalar divides (IEEE, correctly rounded).
 --     CUDA instead multiplies by the float32 reciprocal of a CPU scalar, so
 --     TICO run on a GPU can produce symmetric scales (max_abs / qmax) and
@@ -72,7 +76,7 @@ qparams.QSCHEMES = {
 }
 
 -- The float32 constants compute_qparams effectively uses (see header).
-qparams.EPS = f32.round(1e-12)
+qparams.EPS = f32.round(1e-8)
 qparams.CONST_TOL = f32.round(1e-8)
 
 local function names_of(t)
@@ -140,11 +144,11 @@ local function check_stats(mn, mx)
   return nil
 end
 
--- Symmetric: scale = clamp(max(|max|, |min|), min=eps) / qmax, zp = 0.
+-- Symmetric: scale = clamp(max(|max|, |min|) / qmax, min=eps), zp = 0.
 -- Dividing by qmax (not qmax - qmin) is TICO's choice; qmin is still usable.
 local function symmetric(d, mn, mx)
   local max_abs = math.max(math.abs(mx), math.abs(mn))
-  return f32.div(math.max(max_abs, qparams.EPS), d.qmax), 0
+  return math.max(f32.div(max_abs, d.qmax), qparams.EPS), 0
 end
 
 -- Asymmetric, one element. per_tensor selects TICO's constant-tensor branch,
@@ -162,7 +166,7 @@ local function asymmetric(d, mn, mx, per_tensor)
   -- Force the range to include 0 so that 0.0 is exactly representable.
   if mn > 0 then rng = mx end
   if mx < 0 then rng = -mn end
-  local scale = f32.div(math.max(rng, qparams.EPS), d.qmax - d.qmin)
+  local scale = math.max(f32.div(rng, d.qmax - d.qmin), qparams.EPS)
   if scale == math.huge then
     return nil, "range " .. describe(mn, mx) .. " overflows float32 (scale is inf)"
   end

@@ -7,8 +7,9 @@
 --   observers   { "<TICO path>": { dtype, qscheme, axis, scale, zero_point, min, max [, tied] } }
 -- Per-tensor observers have numbers for scale/zero_point/min/max and axis
 -- null; per-channel ones have arrays (one entry per output row) and axis 0.
--- Observers come in graph order, layer by layer, so a recalibration reads as
--- a small diff.
+-- Observers come in TICO's named_observers() order (graph/tico_order.lua),
+-- so a recalibration reads as a small diff and a file from TICO's exporter
+-- (gen/tico/) reads the same way.
 
 local json = require "util.json"
 local fail = require "util.fail"
@@ -84,8 +85,10 @@ end
 
 -- read(path, desc) -> { observers = { [path] = { dtype, qscheme, axis, scale, zero_point, min, max } },
 -- calibration, model }. Every observer the graphs place for this model must be
--- present and well-formed; floats are read back as the float32 they were.
--- Any problem is one line naming the file and the observer.
+-- present and well-formed, and the file may have no other; floats are read
+-- back as the float32 they were. A per_channel_* label with no axis on a
+-- weight without channels (TICO's RMSNorm weights) is per-tensor, as TICO
+-- computes it. Any problem is one line naming the file and the observer.
 function qparams_file.read(path, desc)
   local doc, err = json.decode(files.read(path))
   if type(doc) ~= "table" then fail.raise(path, "json", tostring(err or "not a JSON object")) end
@@ -108,17 +111,41 @@ function qparams_file.read(path, desc)
 
   local dims = { D = desc.hidden, H = desc.heads, Hk = desc.kv_heads, d = desc.head_dim, I = desc.intermediate, V = desc.vocab }
   local out = {}
-  for _, e in ipairs(observers.resolve(desc.layers, "w8a8")) do
+  local expected = observers.resolve(desc.layers, "w8a8")
+  local known = {}
+  for _, e in ipairs(expected) do known[e.path] = true end
+  local extra = {}
+  for name in pairs(doc.observers) do
+    if not known[name] then extra[#extra + 1] = tostring(name) end
+  end
+  if #extra > 0 then
+    table.sort(extra)
+    fail.raise(path, extra[1], string.format("the file has this observer%s, kiln's graphs for this model "
+      .. "(graph/llama_model.lua, llama_layer.lua, llama_head.lua; %d layers) do not",
+      #extra > 1 and string.format(" and %d more", #extra - 1) or "", desc.layers))
+  end
+  for _, e in ipairs(expected) do
     local name = e.path
     local o = doc.observers[name]
-    if type(o) ~= "table" then fail.raise(path, name, "missing") end
+    if o == nil then
+      fail.raise(path, name, "kiln's graphs have this observer, the file does not")
+    end
+    if type(o) ~= "table" then fail.raise(path, name, "not an object") end
     local problem = qparams.check(o.dtype, o.qscheme)
     if problem then fail.raise(path, name, problem) end
     local dt = qparams.DTYPES[o.dtype]
     local scheme = qparams.QSCHEMES[o.qscheme]
-    local entry = { dtype = o.dtype, qscheme = o.qscheme, min = o.min, max = o.max, role = e.role }
+    local qscheme = o.qscheme
+    if scheme.per_channel and e.role == "norm" and (o.axis == nil or o.axis == json.decoded_null)
+      and type(o.scale) ~= "table" then
+      qscheme = qscheme:gsub("^per_channel", "per_tensor") -- TICO's label, per tensor in fact
+      scheme = qparams.QSCHEMES[qscheme]
+    end
+    local entry = { dtype = o.dtype, qscheme = qscheme, min = o.min, max = o.max, role = e.role }
     if scheme.per_channel then
-      if e.role ~= "linear" then fail.raise(path, name, "per-channel qparams on an observer without a channel axis") end
+      if e.role ~= "linear" and e.role ~= "embedding" then
+        fail.raise(path, name, "per-channel qparams on an observer without a channel axis")
+      end
       if o.axis ~= 0 then fail.raise(path, name, "axis " .. tostring(o.axis) .. ": only axis 0 (output rows) is supported") end
       local rows = program.numel(e.param.shape:match("^(%S+)"), dims)
       for _, field in ipairs({ "scale", "zero_point" }) do

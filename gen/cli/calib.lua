@@ -89,7 +89,7 @@ function verb.run(opts, context)
     { file = files.basename(opts.MODEL), sha256 = checkpoint.sha256(ckpt), description = desc },
     settings, entries)
   files.write_atomic(opts.output, text)
-  io.stderr:write(string.format("kiln calib: %d observers (%d layers, embedding, head), %d prefill + %d decode tokens -> %s\n",
+  io.stderr:write(string.format("kiln calib: %d observers (model level, %d layers, head), %d prefill + %d decode tokens -> %s\n",
     #entries, desc.layers, prefill_tokens, decode_tokens, opts.output))
 end
 

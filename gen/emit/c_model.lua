@@ -14,6 +14,8 @@ local graph_plan = require "plan.graph_plan"
 local constants = require "plan.constants"
 local arena = require "plan.arena"
 local template = require "emit.template"
+local fixed = require "plan.fixed"
+local f32 = require "util.f32"
 
 local c_model = {}
 
@@ -48,7 +50,8 @@ local ROLE_OP = { linear = "linear", norm = "rmsnorm", embedding = "embedding" }
 local function check_target(rules, qp, entries)
   for _, e in ipairs(entries) do
     local o = qp.observers[e.path]
-    local role = e.role == "linear" and "linear_weight" or e.role == "norm" and "norm_weight" or "activation"
+    local role = (e.role == "linear" or e.role == "embedding") and "linear_weight"
+      or e.role == "norm" and "norm_weight" or "activation"
     local supported = rules.dtypes[role] or {}
     local ok = false
     for _, dt in ipairs(supported) do ok = ok or dt == o.dtype end
@@ -107,6 +110,53 @@ local function code_estimate(rules, functions, calls)
   return m.base + m.per_function * functions + m.per_call * calls
 end
 
+local function same_qparams(a, b)
+  if a.dtype ~= b.dtype or type(a.scale) ~= type(b.scale) then return false end
+  if type(a.scale) ~= "table" then return a.scale == b.scale and a.zero_point == b.zero_point end
+  if #a.scale ~= #b.scale then return false end
+  for r = 1, #a.scale do
+    if a.scale[r] ~= b.scale[r] or a.zero_point[r] ~= b.zero_point[r] then return false end
+  end
+  return true
+end
+
+-- The embedding's constants: the table's codes on its own grids
+-- (model.embed_tokens.weight, one per vocabulary row), each row's zero point,
+-- and the multipliers that take a row to model.embed_tokens.act_out, layer
+-- 0's input grid. A tied model whose classifier has the same qparams and
+-- keeps its codes in rows shares the classifier's table (stored once).
+local function embedding_constants(consts, tensor, qp, desc, head_weight)
+  local o = qp.observers["model.embed_tokens.weight"]
+  local wg = graph_plan.grid_of(qp, "model.embed_tokens.weight")
+  local act = graph_plan.grid_of(qp, "model.embed_tokens.act_out")
+  local ctype = o.dtype == "int16" and "s16" or (qparams.DTYPES[o.dtype].signed and "s8" or "u8")
+  local scales, zps = o.scale, o.zero_point
+  if type(scales) ~= "table" then
+    scales, zps = {}, {}
+    for r = 1, desc.vocab do scales[r], zps[r] = o.scale, o.zero_point end
+  end
+  local table_name, zp_name, note
+  if desc.tied_embeddings and head_weight and head_weight.layout == "rows" and head_weight.ctype == ctype
+    and same_qparams(o, qp.observers["lm_head.weight"]) then
+    table_name, zp_name = head_weight.codes, head_weight.zp
+    note = head_weight.codes .. ", the classifier's table (tied, same qparams)"
+  else
+    table_name = consts:packed("EMBEDDING", ctype, tensor:quantize(scales, zps, wg.qmin, wg.qmax, ctype),
+      string.format("token embedding [%d][%d] on model.embed_tokens.weight: %s %s", desc.vocab, desc.hidden,
+        o.dtype, o.qscheme))
+    zp_name = consts:array("EMBEDDING_ZP", "s32", zps, "per-row zero points of model.embed_tokens.weight")
+    note = "EMBEDDING"
+  end
+  local inv = f32.div(1.0, act.scale)
+  local rqs = {}
+  for r, s in ipairs(scales) do rqs[r] = fixed.rq(s * inv) end
+  return {
+    ctype = ctype, table = table_name, zp = zp_name, note = note,
+    rq = consts:rq_array("EMBEDDING_RQ", rqs, "s_row * (1/s_act_out): model.embed_tokens.weight to .act_out"),
+    grid = consts:grid("EMBEDDING_GRID", act),
+  }
+end
+
 -- generate(spec) -> files. spec: { root, native, model (float_model), qp, desc,
 -- rules, name, prefill_len, append_len, source = { model, qparams } }
 function c_model.generate(spec)
@@ -116,7 +166,7 @@ function c_model.generate(spec)
   local consts = constants.new(native, spec.blob)
   local out = {}
   local grid_of = graph_plan.grid_of
-  local embed_grid = grid_of(qp, "model.embed_tokens.weight")
+  graph_plan.check_mask_grid(qp, "model.causal_mask")
 
   -- KV cache formats: one per layer when new_k, present_key and past_key agree
   local untied = {}
@@ -134,7 +184,7 @@ function c_model.generate(spec)
 
   -- layers
   local layer_sources, scratch_words, functions_count, calls = {}, 0, 0, 0
-  local x_grid = embed_grid
+  local x_grid = grid_of(qp, "model.embed_tokens.act_out")
   local rope_sets, rope_of_layer = {}, {}
   for l = 0, desc.layers - 1 do
     local prefix = string.format("model.layers.%d.", l)
@@ -185,15 +235,21 @@ function c_model.generate(spec)
   })
   local logits_grid = head_plan.output_grids.y
 
-  -- RoPE tables and the embedding, quantized like everything else
+  -- RoPE tables, as the layers are handed them: fake-quantized on the
+  -- model's model.cos / model.sin, then quantized on the layer's cos / sin
   local cos_t, sin_t = native.rope_tables(desc.max_seq, desc.head_dim, rope.native(desc))
+  local function model_level(t, path)
+    local g = grid_of(qp, path)
+    return t:fake_quant(g.scale, g.zero_point, g.qmin, g.qmax)
+  end
+  cos_t, sin_t = model_level(cos_t, "model.cos"), model_level(sin_t, "model.sin")
   local rope_rows = {}
   for _, set in ipairs(rope_sets) do
     local function table_of(t, g, which)
       local packed = t:quantize(g.scale, g.zero_point, g.qmin, g.qmax, "s16")
       return consts:packed(string.format("ROPE_%s_%d", which, set.index), "s16", packed,
-        string.format("RoPE %s rows [%d][%d] on %s (sin pre-negated in the first half)", which:lower(),
-          desc.max_seq, desc.head_dim, g.path), "constants")
+        string.format("RoPE %s rows [%d][%d] on %s, after model.%s (sin pre-negated in the first half)",
+          which:lower(), desc.max_seq, desc.head_dim, g.path, which:lower()), "constants")
     end
     rope_rows[#rope_rows + 1] = { cos = table_of(cos_t, set.cos, "COS"), sin = table_of(sin_t, set.sin, "SIN") }
   end
@@ -202,10 +258,8 @@ function c_model.generate(spec)
     cos_list[l] = rope_rows[rope_of_layer[l] + 1].cos
     sin_list[l] = rope_rows[rope_of_layer[l] + 1].sin
   end
-  local embed_ctype = embed_grid.dtype == "int16" and "s16" or (qparams.DTYPES[embed_grid.dtype].signed and "s8" or "u8")
-  consts:packed("EMBEDDING", embed_ctype, spec.model.embedding:quantize(embed_grid.scale, embed_grid.zero_point,
-    embed_grid.qmin, embed_grid.qmax, embed_ctype), string.format("token embedding [%d][%d] on %s",
-    desc.vocab, desc.hidden, embed_grid.path))
+  local embed = embedding_constants(consts, spec.model.embedding, qp, desc,
+    head_plan.weight_constants["lm_head.weight"])
 
   local block = math.max(spec.prefill_len, spec.append_len)
   local kv_bytes = 2 * desc.layers * desc.kv_heads * desc.max_seq * desc.head_dim * 2
@@ -235,7 +289,9 @@ function c_model.generate(spec)
     logits_zero_point = logits_grid.zero_point,
     logits_scale = constants.real(logits_grid.scale),
     logits_dtype = logits_grid.dtype,
-    embed_ctype = constants.CTYPES[embed_ctype],
+    embed_ctype = constants.CTYPES[embed.ctype],
+    embed_table = embed.table, embed_zp = embed.zp, embed_rq = embed.rq, embed_grid = embed.grid,
+    embed_note = embed.note,
     prefill_fns = "", decode_fns = "", append_fns = "", prototypes = "",
     cos_tables = table.concat(cos_list, ", "),
     sin_tables = table.concat(sin_list, ", "),

@@ -35,7 +35,7 @@ end
 
 local function grids(qp, l)
   local prefix = string.format("model.layers.%d.", l)
-  local x = l == 0 and "model.embed_tokens.weight" or string.format("model.layers.%d.mlp_residual_out", l - 1)
+  local x = l == 0 and "model.embed_tokens.act_out" or string.format("model.layers.%d.mlp_residual_out", l - 1)
   return {
     x = graph_plan.grid_of(qp, x),
     y = graph_plan.grid_of(qp, prefix .. "mlp_residual_out"),

@@ -90,9 +90,10 @@ local function fake_quant_weight(t, q)
 end
 
 -- with_fake_quant(native, model, qp) -> a second native Model running TICO's
--- QUANT mode with the observers of qp (a read qparams file: qp.observers[path]).
--- The embedding is fake-quantized on kiln's model.embed_tokens.weight grid,
--- the input grid of layer 0 in the integer model.
+-- QUANT mode with the observers of qp (a read qparams file: qp.observers[path]),
+-- the model level's included (graph/llama_model.lua): the table fake-quantized
+-- per row, the looked-up rows on model.embed_tokens.act_out, the mask and
+-- the RoPE rows on model.causal_mask, model.cos and model.sin.
 function float_model.with_fake_quant(native, model, qp)
   local obs = qp.observers
   local layer_fq, params, scales = {}, {}, {}
@@ -118,7 +119,8 @@ function float_model.with_fake_quant(native, model, qp)
   end
   local embedding = fake_quant_weight(model.embedding, obs[float_model.EMBEDDING])
   local m = new_native(native, model, params, head_params, embedding)
-  m:fake_quant(layer_fq, head_fq)
+  m:fake_quant(layer_fq, head_fq, { embed = fq_entry(obs["model.embed_tokens.act_out"]),
+    mask = fq_entry(obs["model.causal_mask"]), cos = fq_entry(obs["model.cos"]), sin = fq_entry(obs["model.sin"]) })
   m:exact_weights(scales)
   return m
 end

@@ -539,10 +539,28 @@ static kiln_fq *fq_list(lua_State *L, int t, int n) {
   return fq;
 }
 
-/* m:fake_quant(layers, head): TICO's QUANT mode. layers = { {per observer} per layer },
+/* Reads field k of table t ({scale=, zero_point=, qmin=, qmax=} or absent) into q. */
+static const kiln_fq *fq_field(lua_State *L, int t, const char *k, kiln_fq *q) {
+  const kiln_fq *found = NULL;
+  if (lua_getfield(L, t, k) == LUA_TTABLE) {
+    const int e = lua_gettop(L);
+    q->active = 1;
+    q->scale = number_field(L, e, "scale");
+    q->zero_point = int_field(L, e, "zero_point", 0);
+    q->qmin = int_field(L, e, "qmin", 0);
+    q->qmax = int_field(L, e, "qmax", 0);
+    found = q;
+  }
+  lua_pop(L, 1);
+  return found;
+}
+
+/* m:fake_quant(layers, head [, inputs]): TICO's QUANT mode. layers = { {per observer} per layer },
  * head = {per observer}; an entry is {scale=, zero_point=, qmin=, qmax=} or false
  * (pass-through, for weight observers: give the model fake-quantized weights).
- * m:fake_quant(nil) goes back to float. */
+ * inputs = { embed =, mask =, cos =, sin = }: the model-level observers
+ * (kiln_model_input_fq; once per model). m:fake_quant(nil) takes the layers
+ * and the head back to float. */
 static int model_fake_quant(lua_State *L) {
   model_ud *u = luaL_checkudata(L, 1, MODEL);
   free(u->fq);
@@ -566,6 +584,12 @@ static int model_fake_quant(lua_State *L) {
   u->head_fq = fq_list(L, 3, u->m.head_prog->n_obs);
   u->m.fq = u->fq;
   u->m.head_fq = u->head_fq;
+  if (lua_istable(L, 4)) {
+    kiln_fq q[4];
+    const kiln_fq *embed = fq_field(L, 4, "embed", &q[0]), *mask = fq_field(L, 4, "mask", &q[1]);
+    const kiln_fq *cos = fq_field(L, 4, "cos", &q[2]), *sin = fq_field(L, 4, "sin", &q[3]);
+    kiln_model_input_fq(&u->m, embed, mask, cos, sin);
+  }
   return 0;
 }
 

@@ -119,6 +119,23 @@ function graph_plan.attention_kernels(rules, desc, q, k, v, probs)
   return qk, pv, row
 end
 
+-- The mask is implicit in the generated C; each grid it passes (the model's
+-- model.causal_mask, each layer's attn_mask and self_attn.attn_mask) must
+-- still carry the fill value far enough below zero for masked scores to
+-- vanish, as in TICO, and hold 0 exactly.
+function graph_plan.check_mask_grid(qp, path)
+  local gr = grid_of(qp, path)
+  local q = qparams.quantize(MASK_FILL, gr.scale, gr.zero_point, gr.qmin, gr.qmax)
+  local fill = (q - gr.zero_point) * gr.scale
+  if fill > -60 then
+    fail.raise(qp.path, path, string.format(
+      "the mask fill %g quantizes to %g on this grid; kiln's implicit mask needs it below -60", MASK_FILL, fill))
+  end
+  if qparams.quantize(0.0, gr.scale, gr.zero_point, gr.qmin, gr.qmax) ~= gr.zero_point then
+    fail.raise(qp.path, path, "0 is not exactly representable on the mask grid")
+  end
+end
+
 -- build(spec) -> plan. spec fields:
 --   graph, kind ("prefill" | "decode" | "append" | "head"), prefix (observer path
 --   prefix), cname (C prefix, "L0"), qp, desc, block (rows capacity), x_grid,
@@ -131,6 +148,9 @@ function graph_plan.build(spec)
   local has_past = spec.kind == "decode" or spec.kind == "append"
   local steps, buffers = {}, {}
   local T = {} -- tensor name -> record
+  -- per weight param: the constants its codes went to, and their layout
+  -- ("rows": plain [rows][cols], as quantized; else the kernel's packing)
+  local weight_constants = {}
 
   local params = {}
   for _, p in ipairs(g.params) do params[p.name] = p end
@@ -217,7 +237,7 @@ function graph_plan.build(spec)
     end)
     local zp_name = consts:array(base .. "_ZP", "s32", zps, "per-row zero points")
     -- registered by the consumer, which knows the layout its kernel wants
-    return { kind = "weight", zp = zp_name, zps = zps, ctype = ctype, scales = scales, rows = rows,
+    return { kind = "weight", param = p.name, zp = zp_name, zps = zps, ctype = ctype, scales = scales, rows = rows,
       cols = tensor:len() // rows, grid = gr, packed = packed, base = base,
       note = string.format("%s: %s %s, [%d][%d]", spec.prefix .. nd.obs, o.dtype, o.qscheme, rows, tensor:len() // rows) }
   end
@@ -253,18 +273,7 @@ function graph_plan.build(spec)
       if params[nd.ins[1]] then
         T[nd.out] = quantize_param(nd)
       elseif src.kind == "mask" then
-        -- The mask is implicit; its grid must still carry the fill value far
-        -- enough below zero for masked scores to vanish, as in TICO.
-        local gr = obs_grid(nd.obs)
-        local q = qparams.quantize(MASK_FILL, gr.scale, gr.zero_point, gr.qmin, gr.qmax)
-        local fill = (q - gr.zero_point) * gr.scale
-        if fill > -60 then
-          fail.raise(qp.path, spec.prefix .. nd.obs, string.format(
-            "the mask fill %g quantizes to %g on this grid; kiln's implicit mask needs it below -60", MASK_FILL, fill))
-        end
-        if qparams.quantize(0.0, gr.scale, gr.zero_point, gr.qmin, gr.qmax) ~= gr.zero_point then
-          fail.raise(qp.path, spec.prefix .. nd.obs, "0 is not exactly representable on the mask grid")
-        end
+        graph_plan.check_mask_grid(qp, spec.prefix .. nd.obs)
         T[nd.out] = { kind = "mask" }
       elseif src.kind == "none" then
         T[nd.out] = { kind = "none" }
@@ -338,6 +347,7 @@ function graph_plan.build(spec)
       else
         weights = consts:packed(w.base, w.ctype, w.packed, w.note)
       end
+      weight_constants[w.param] = { codes = weights, zp = w.zp, ctype = w.ctype, layout = k.packing or "rows" }
       local vars = { note = note(gr), out = dest.ptr, x = x.ptr, x_zp = x.grid.zero_point, rows = rows_expr(),
         n_in = w.cols, w = weights, w_zp = w.zp, n_out = w.rows, kernel = k.kernel, work = "",
         rq = consts:rq_array(C .. "_" .. cname(nd.obs) .. "_RQ", reals, "s_in * s_w[row] * (1/s_out)"),
@@ -555,7 +565,7 @@ function graph_plan.build(spec)
     if T[name] and T[name].grid then out_grids[name] = T[name].grid end
   end
   return { steps = steps, buffers = buffers, kind = spec.kind, block = spec.block, has_past = has_past,
-    output_grids = out_grids }
+    output_grids = out_grids, weight_constants = weight_constants }
 end
 
 return graph_plan

@@ -192,6 +192,7 @@ extern const kiln_rq HEAD_LM_HEAD_ACT_OUT_RQ[384];
 extern const kiln_grid HEAD_LM_HEAD_ACT_OUT;
 extern const int16_t ROPE_COS_0[1536];
 extern const int16_t ROPE_SIN_0[1536];
-extern const int16_t EMBEDDING[18432];
+extern const kiln_rq EMBEDDING_RQ[384];
+extern const kiln_grid EMBEDDING_GRID;
 
 #endif

@@ -29,8 +29,8 @@
  * scratch), the KV cache, the stack (an estimate) and the firmware test
  * program's buffers (0 where kiln writes no firmware). */
 #define KILN_CODE_BYTES 30140
-#define KILN_CONSTANTS_BYTES 31136
-#define KILN_WEIGHTS_BYTES 106464
+#define KILN_CONSTANTS_BYTES 34220
+#define KILN_WEIGHTS_BYTES 69600
 #define KILN_FLASH_BYTES (KILN_CODE_BYTES + KILN_CONSTANTS_BYTES + KILN_WEIGHTS_BYTES)
 #define KILN_ARENA_BYTES 103268
 #define KILN_KV_CACHE_BYTES 24576

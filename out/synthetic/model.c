@@ -44,11 +44,15 @@ void kiln_rope_rows(int32_t layer, int32_t pos, const int16_t **cos, const int16
   *sin = ROPE_SIN[layer] + (size_t)pos * KILN_HEAD_DIM;
 }
 
-/* Embedding rows are stored on layer 0's input grid. */
+/* model.embed_tokens.act_out: each looked-up row of HEAD_LM_HEAD_WEIGHT, the classifier's table (tied, same qparams)
+ * (one grid per vocabulary row) requantized to layer 0's input grid. */
 static void embed(int16_t *x, const int32_t *tokens, int32_t n) {
   for (int32_t s = 0; s < n; s++) {
-    const int16_t *row = EMBEDDING + (size_t)tokens[s] * KILN_HIDDEN;
-    for (int32_t i = 0; i < KILN_HIDDEN; i++) x[(size_t)s * KILN_HIDDEN + i] = (int16_t)row[i];
+    const int32_t t = tokens[s];
+    const uint8_t *row = HEAD_LM_HEAD_WEIGHT + (size_t)t * KILN_HIDDEN;
+    for (int32_t i = 0; i < KILN_HIDDEN; i++)
+      x[(size_t)s * KILN_HIDDEN + i] =
+          kiln_to_grid(kiln_scale((int64_t)row[i] - HEAD_LM_HEAD_WEIGHT_ZP[t], EMBEDDING_RQ[t]), &EMBEDDING_GRID);
   }
 }
 

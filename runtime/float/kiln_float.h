@@ -185,6 +185,11 @@ typedef struct {
   float *range_min, *range_max, *head_min, *head_max;
   /* fake quantization (NULL: float): layers [n_layers][n_obs], head [n_obs] */
   const kiln_fq *fq, *head_fq;
+  /* the model level in TICO's QUANT mode (graph/llama_model.lua): the
+   * looked-up embedding rows, and the mask's two values as every layer is
+   * handed them (0 and -120 in float); see kiln_model_input_fq */
+  kiln_fq embed_fq;
+  float mask_zero, mask_fill;
   /* if not NULL, forward() copies each layer's input and the last layer's
    * output here: [n_layers + 1][S][D] */
   float *capture;
@@ -210,6 +215,13 @@ int kiln_model_run_layer(kiln_float_model *m, int l, const float *x, int S, int 
  * and results in double. */
 int kiln_model_run_layer_f64(kiln_float_model *m, int l, const double *x, int S, int pos, const double *past_k,
                              const double *past_v, double *y, double *new_k, double *new_v);
+
+/* Fake-quantizes what the model hands its layers, as TICO's model-level
+ * observers do: the embedding rows on embed, the mask on mask, the RoPE
+ * tables on cos and sin (each may be NULL: left in float). The tables are
+ * fake-quantized in place, so a model takes this once. */
+void kiln_model_input_fq(kiln_float_model *m, const kiln_fq *embed, const kiln_fq *mask, const kiln_fq *cos,
+                         const kiln_fq *sin);
 
 /* Fills the RoPE tables: TICO's float32 formula, sin pre-negated. */
 void kiln_rope_tables(float *cos_table, float *sin_table, int max_seq, int hd, const kiln_rope *rope);

@@ -75,7 +75,25 @@ int kiln_model_init(kiln_float_model *m) {
   m->param64_at = NULL;
   m->param_scales = NULL;
   m->param_rows = NULL;
+  m->embed_fq.active = 0;
+  m->mask_zero = 0.0f;
+  m->mask_fill = MASK_FILL;
   return 0;
+}
+
+void kiln_model_input_fq(kiln_float_model *m, const kiln_fq *embed, const kiln_fq *mask, const kiln_fq *cos,
+                         const kiln_fq *sin) {
+  const size_t table = (size_t)m->dims.max_seq * m->dims.hd;
+  m->embed_fq.active = 0;
+  if (embed) m->embed_fq = *embed;
+  m->mask_zero = 0.0f;
+  m->mask_fill = MASK_FILL;
+  if (mask && mask->active) {
+    kiln_fake_quant(&m->mask_zero, &m->mask_zero, 1, mask);
+    kiln_fake_quant(&m->mask_fill, &m->mask_fill, 1, mask);
+  }
+  if (cos && cos->active) kiln_fake_quant(m->cos_table, m->cos_table, table, cos);
+  if (sin && sin->active) kiln_fake_quant(m->sin_table, m->sin_table, table, sin);
 }
 
 static void free_ranges(kiln_float_model *m) {
@@ -132,7 +150,7 @@ static int run_layer(kiln_float_model *m, int l, const float *x, int S, int pos,
   int K = pos + S;
   /* Causal additive mask over the K keys: row s is position pos + s. */
   for (int s = 0; s < S; s++)
-    for (int t = 0; t < K; t++) m->mask[(size_t)s * K + t] = t <= pos + s ? 0.0f : MASK_FILL;
+    for (int t = 0; t < K; t++) m->mask[(size_t)s * K + t] = t <= pos + s ? m->mask_zero : m->mask_fill;
   g->data[pg->ports[KILN_IN_MASK]] = m->mask;
   g->data[pg->ports[KILN_IN_COS]] = m->cos_table + (size_t)pos * d->hd;
   g->data[pg->ports[KILN_IN_SIN]] = m->sin_table + (size_t)pos * d->hd;
@@ -213,7 +231,7 @@ int kiln_model_run_layer_f64(kiln_float_model *m, int l, const double *x, int S,
   if (prepare_f64(m) != 0) return -1;
   int K = pos + S;
   for (int s = 0; s < S; s++)
-    for (int t = 0; t < K; t++) m->mask64[(size_t)s * K + t] = t <= pos + s ? 0.0 : MASK_FILL;
+    for (int t = 0; t < K; t++) m->mask64[(size_t)s * K + t] = t <= pos + s ? m->mask_zero : m->mask_fill;
   double *cos64 = m->rope64, *sin64 = m->rope64 + (size_t)d->max_seq * d->hd;
   for (size_t i = 0; i < (size_t)S * d->hd; i++) {
     cos64[i] = m->cos_table[(size_t)pos * d->hd + i];
@@ -247,6 +265,7 @@ int kiln_model_forward(kiln_float_model *m, const int *tokens, int S, int pos, i
     if (tokens[s] < 0 || tokens[s] >= d->vocab) return -1;
     kiln_stored_to_f32(m->x + (size_t)s * D, m->embedding.data, m->embedding.dtype, (size_t)tokens[s] * D,
                        (size_t)D);
+    if (m->embed_fq.active) kiln_fake_quant(m->x + (size_t)s * D, m->x + (size_t)s * D, (size_t)D, &m->embed_fq);
   }
   for (int l = 0; l < d->n_layers; l++) {
     size_t layer_base = (size_t)l * Hk * M * hd;

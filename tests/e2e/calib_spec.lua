@@ -67,14 +67,17 @@ describe("kiln calib on stories260K", function()
       assert.are.equal(8 * 16, doc.calibration.decode_tokens)
       local count = 0
       for _ in pairs(doc.observers) do count = count + 1 end
-      -- 64 per layer, plus the embedding table and the head's 6
-      assert.are.equal(64 * LAYERS + 7, count)
-      for _, path in ipairs({ "model.embed_tokens.weight", "model.norm.act_in", "model.norm.weight",
+      -- 64 per layer, plus TICO 0.3.0's 11 at the model level
+      assert.are.equal(64 * LAYERS + 11, count)
+      for _, path in ipairs({ "model.causal_mask", "model.cos", "model.sin", "model.embed_tokens.act_out",
+        "model.embed_tokens.weight", "model.norm.act_in", "model.norm.weight",
         "model.norm.act_out", "lm_head.act_in", "lm_head.weight", "lm_head.act_out" }) do
         check_entry(path, doc.observers[path])
       end
       assert.are.equal(512, #doc.observers["lm_head.weight"].scale)
-      assert.are.equal(preset == "w8a16" and "int16" or "uint8", doc.observers["model.embed_tokens.weight"].dtype)
+      assert.are.equal(512, #doc.observers["model.embed_tokens.weight"].scale)
+      assert.are.equal("uint8", doc.observers["model.embed_tokens.weight"].dtype)
+      assert.are.equal(preset == "w8a16" and "int16" or "uint8", doc.observers["model.embed_tokens.act_out"].dtype)
       assert.are.equal(preset == "w8a16" and "int16" or "uint8", doc.observers["lm_head.act_out"].dtype)
       for l = 0, LAYERS - 1 do
         for _, obs in ipairs(layer.observers()) do

@@ -38,7 +38,7 @@ describe("synthetic default model through the pipeline", function()
     local doc = cjson.decode(support.read(q))
     local n = 0
     for _ in pairs(doc.observers) do n = n + 1 end
-    assert.are.equal(2 * 64 + 7, n)
+    assert.are.equal(2 * 64 + 11, n)
     assert.are.equal(8 * 4, doc.calibration.decode_tokens)
   end)
 end)

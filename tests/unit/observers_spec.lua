@@ -18,8 +18,10 @@ end
 describe("observer specs", function()
   after_each(function() support.cleanup() end)
 
-  it("w8a8 is TICO's PTQConfig(): uint8 everywhere, per-channel Linear weights", function()
+  it("w8a8 is TICO's PTQConfig(): uint8 everywhere, per-channel Linear and embedding weights", function()
     local t = by_path(observers.resolve(2, "w8a8"))
+    assert.are.same({ "uint8", "per_channel_asymm", 0 }, spec(t["model.embed_tokens.weight"]))
+    assert.are.same({ "uint8", "per_tensor_asymm" }, spec(t["model.sin"]))
     assert.are.same({ "uint8", "per_tensor_asymm" }, spec(t["model.layers.0.self_attn.softmax"]))
     assert.are.same({ "uint8", "per_channel_asymm", 0 }, spec(t["model.layers.1.mlp.down_proj.weight"]))
     -- RMSNorm weights: per-channel label, no channel axis: per tensor
@@ -28,14 +30,20 @@ describe("observer specs", function()
 
   it("w8a16: int16 symmetric activations and norm weights, uint8 per-channel Linear weights", function()
     local entries = observers.resolve(3, "w8a16")
-    -- 64 per layer, the embedding table, 6 in the head
-    assert.are.equal(3 * 64 + 1 + 6, #entries)
+    -- 64 per layer and TICO 0.3.0's 11 model-level ones, in named_observers() order
+    assert.are.equal(3 * 64 + 11, #entries)
     local t = by_path(entries)
     assert.are.same({ "int16", "per_tensor_symm" }, spec(t["model.layers.2.attn_mask"]))
     assert.are.same({ "int16", "per_tensor_symm" }, spec(t["model.layers.2.post_attention_layernorm.weight"]))
     assert.are.same({ "uint8", "per_channel_asymm", 0 }, spec(t["model.layers.2.self_attn.k_proj.weight"]))
-    assert.are.equal("model.layers.2.mlp_residual_out", entries[3 * 64].path)
-    assert.are.same({ "int16", "per_tensor_symm" }, spec(t["model.embed_tokens.weight"]))
+    assert.are.equal("model.causal_mask", entries[1].path)
+    assert.are.equal("model.layers.0.attn_mask", entries[9].path)
+    assert.are.equal("model.layers.2.mlp_residual_out", entries[8 + 2 * 64 + 4].path)
+    -- the table per vocabulary row, the looked-up rows on an activation grid
+    assert.are.same({ "uint8", "per_channel_asymm", 0 }, spec(t["model.embed_tokens.weight"]))
+    assert.are.same({ "int16", "per_tensor_symm" }, spec(t["model.embed_tokens.act_out"]))
+    assert.are.same({ "int16", "per_tensor_symm" }, spec(t["model.causal_mask"]))
+    assert.are.equal("input_layernorm.act_in", t["model.embed_tokens.act_out"].calib_from)
     assert.are.same({ "uint8", "per_channel_asymm", 0 }, spec(t["lm_head.weight"]))
     assert.are.same({ "int16", "per_tensor_symm" }, spec(t["model.norm.weight"]))
     assert.are.equal("lm_head.act_out", entries[#entries].path)

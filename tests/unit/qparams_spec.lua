@@ -381,13 +381,13 @@ describe("qparams", function()
       -- f32(1e-8) = 9.99999994e-9 < 1e-8. With min 0, max f32(1e-8):
       -- rng = f32(1e-8) and torch evaluates rng < 1e-8 in float32, i.e.
       -- f32(1e-8) < f32(1e-8): false -> not constant. General branch:
-      -- min = 0 so rng stays; scale = f32(f32(1e-8)/255) = 0x2E2C78F0
-      -- (3.92156863e-11); zp = round(0 - 0/scale) = 0. A double comparison
-      -- would have taken the constant branch and given scale 1.
+      -- min = 0 so rng stays; f32(1e-8)/255 = 3.9e-11 is floored to
+      -- f32(1e-8) = 0x322BCC77; zp = round(0 - 0/scale) = 0. A double
+      -- comparison would have taken the constant branch and given scale 1.
       local tol = f32.round(1e-8)
       assert.is_true(tol < 1e-8)
       assert.are.equal(tol, qparams.CONST_TOL)
-      expect_qp(0x2E2C78F0, 0, qparams.compute("uint8", "per_tensor_asymm", 0, tol))
+      expect_qp(0x322BCC77, 0, qparams.compute("uint8", "per_tensor_asymm", 0, tol))
       -- One float32 below f32(1e-8) is constant again: C = 0 -> (1, 0).
       local below = f32.from_bits(bits(tol) - 1)
       expect_qp(0x3F800000, 0, qparams.compute("uint8", "per_tensor_asymm", 0, below))
@@ -421,13 +421,15 @@ describe("qparams", function()
       expect_qp(0x3E124925, 0, qparams.compute("int4", "per_tensor_symm", -1, 0.7))
     end)
 
-    it("clamps an all-zero range to float32(1e-12) before dividing", function()
-      -- int16, min = max = 0: max_abs = 0 -> clamp to eps. torch.clamp(x,
-      -- min=1e-12) on a float32 tensor yields f32(1e-12) = 9.99999996e-13,
-      -- and f32(f32(1e-12)/32767) = 0x240CBDE5. (The double 1e-12/32767
-      -- would round to 0x240CBDE6: the cast of eps is visible.)
-      expect_qp(0x240CBDE5, 0, qparams.compute("int16", "per_tensor_symm", 0, 0))
-      assert.are.equal(f32.round(1e-12), qparams.EPS)
+    it("floors the scale at float32(1e-8) after dividing (TICO 0.3.0)", function()
+      -- int16, min = max = 0: 0 / qmax = 0 -> clamp(min=1e-8) on a float32
+      -- tensor yields f32(1e-8) = 9.99999994e-9 = 0x322BCC77.
+      expect_qp(0x322BCC77, 0, qparams.compute("int16", "per_tensor_symm", 0, 0))
+      assert.are.equal(f32.round(1e-8), qparams.EPS)
+      -- a tiny range: 1e-4 / 32767 = 3.05e-9 is below the floor -> 1e-8
+      expect_qp(0x322BCC77, 0, qparams.compute("int16", "per_tensor_symm", -1e-4, 0))
+      -- just above it, the quotient itself: 4e-4 / 32767 = 1.22e-8
+      assert.are.equal(f32.div(f32.round(4e-4), 32767), qparams.compute("int16", "per_tensor_symm", 0, 4e-4))
     end)
   end)
 
@@ -439,40 +441,31 @@ describe("qparams", function()
       --     f32(1/102) = 0x3C20A0A1 (0.00980392192). 2.5/scale = 254.999991
       --     -> f32 254.99998474 (255 - 2^-16 is 0.62e-5 away, 255 is 0.9e-5).
       --     zp = round(0 - 254.99998) = -255 -> clamp 0.
-      --  c1 (0, 0): rng 0 -> clamp to f32(1e-12); scale =
-      --     f32(f32(1e-12)/255) = 0x278D4A16 (3.92156858e-15); zp =
-      --     round(0 - 0/scale) = 0 = qmin.
+      --  c1 (0, 0): rng 0 -> 0/255 = 0, floored to f32(1e-8) = 0x322BCC77;
+      --     zp = round(0 - 0/scale) = 0 = qmin.
       --  c2 (-1, 3): as the per-tensor case: 0x3C808081, zp 64.
       local s, z = qparams.compute("uint8", "per_channel_asymm", { 2.5, 0, -1 }, { 2.5, 0, 3 })
       assert.are.equal(3, #s)
       assert.are.equal(3, #z)
       expect_qp(0x3C20A0A1, 0, s[1], z[1])
-      expect_qp(0x278D4A16, 0, s[2], z[2])
+      expect_qp(0x322BCC77, 0, s[2], z[2])
       expect_qp(0x3C808081, 64, s[3], z[3])
     end)
 
-    it("an all-zero channel gets zp = qmin for signed and 4-bit types", function()
-      -- int8: qmax - qmin = 255 as for uint8 -> 0x278D4A16; zp = round(-128
-      -- - 0) = -128 = qmin.
-      local s, z = qparams.compute("int8", "per_channel_asymm", { 0 }, { 0 })
-      expect_qp(0x278D4A16, -128, s[1], z[1])
-      -- int16: 65535 -> f32(f32(1e-12)/65535); zp -32768.
-      s, z = qparams.compute("int16", "per_channel_asymm", { 0 }, { 0 })
-      assert.are.equal(f32.div(f32.round(1e-12), 65535), s[1])
-      assert.are.equal(-32768, z[1])
-      -- uint4: f32(f32(1e-12)/15) = 0x29961EB7 (the double 1e-12/15 would
-      -- round to 0x29961EB8); zp 0.
-      s, z = qparams.compute("uint4", "per_channel_asymm", { 0 }, { 0 })
-      expect_qp(0x29961EB7, 0, s[1], z[1])
+    it("an all-zero channel gets scale 1e-8 and zp = qmin, for every type", function()
+      for dtype, qmin in pairs({ int8 = -128, int16 = -32768, uint4 = 0, uint8 = 0 }) do
+        local s, z = qparams.compute(dtype, "per_channel_asymm", { 0 }, { 0 })
+        expect_qp(0x322BCC77, qmin, s[1], z[1])
+      end
     end)
 
     it("symmetric: max|.| / qmax per channel", function()
       -- int8 channels: (-1, 0.5) -> max_abs 1 -> f32(1/127) = 0x3C010204;
-      -- (0, 0) -> f32(f32(1e-12)/127) = 0x280DD87D; (-0.5, 2) -> max_abs 2
+      -- (0, 0) -> 0, floored to f32(1e-8) = 0x322BCC77; (-0.5, 2) -> max_abs 2
       -- -> f32(2/127) = 0x3C810204. All zp 0.
       local s, z = qparams.compute("int8", "per_channel_symm", { -1, 0, -0.5 }, { 0.5, 0, 2 })
       expect_qp(0x3C010204, 0, s[1], z[1])
-      expect_qp(0x280DD87D, 0, s[2], z[2])
+      expect_qp(0x322BCC77, 0, s[2], z[2])
       expect_qp(0x3C810204, 0, s[3], z[3])
     end)
 
