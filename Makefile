@@ -35,7 +35,7 @@ NATIVE_HDR := gen/native/tensor.h gen/native/regex.h gen/native/unicode.h .build
   runtime/float/dtype.h runtime/float/kiln_float.h runtime/float/graph_ops.inc runtime/float/kiln_math.h \
   runtime/float/matmul_tiles.inc runtime/float/matmul.h runtime/float/matmul_driver.inc
 
-.PHONY: all deps native demo test bench golden clean
+.PHONY: all deps native demo test bench golden clean tico-env test-tico
 
 all: native
 
@@ -93,6 +93,30 @@ demo: native
 
 test: native
 	@$(LUA) /usr/bin/busted --lpath='gen/?.lua;tests/?.lua' --cpath='.build/?.so' tests
+
+# TICO in (optional, not on the path of demo or test): a venv with TICO 0.3.0
+# and the torch and transformers it was qualified with, from PyPI, for
+# gen/tico/export_qparams.py; and the README's walk-through from a Hugging
+# Face folder through TICO to kiln's generated C and firmware, checked against
+# ../shared/tico-golden (tests/tico/).
+TICO_VENV := .build/tico-venv
+TICO_PACKAGES := tico==0.3.0 torch==2.13.0 transformers==5.24.0 numpy
+tico-env: $(TICO_VENV)/.installed
+
+$(TICO_VENV)/.installed:
+	@set -e; if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends python3-venv >/dev/null; \
+	  else echo "missing Debian package: python3-venv (run: sudo apt-get install python3-venv)"; exit 1; fi; \
+	fi; \
+	rm -rf $(TICO_VENV); python3 -m venv $(TICO_VENV); \
+	$(TICO_VENV)/bin/pip install -q --upgrade pip; \
+	$(TICO_VENV)/bin/pip install -q $(TICO_PACKAGES); \
+	touch $@
+
+test-tico: native tico-env
+	@KILN_TICO_PYTHON=$(TICO_VENV)/bin/python $(LUA) /usr/bin/busted --lpath='gen/?.lua;tests/?.lua' \
+	  --cpath='.build/?.so' tests/tico
 
 # Speed against this machine's limits (gen/bench/suite.lua): x86 VNNI kernels
 # on a TinyLlama-shaped layer, stories260K end to end, the generator on a

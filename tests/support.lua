@@ -88,6 +88,47 @@ function support.kiln_run(...)
   return support.read(out), support.read(err), status
 end
 
+-- The observer paths of a qparams.json, in the order the file lists them.
+function support.observer_order(text)
+  local list = {}
+  for path in text:match('"observers"%s*:%s*(%b{})'):gmatch('\n%s*"([^"]+)"%s*:%s*{') do list[#list + 1] = path end
+  return list
+end
+
+-- Asserts that two qparams.json texts hold the same observers in the same
+-- order, with the same dtypes, qschemes, axes and zero points, and scales
+-- and min/max within TOLERANCE relative (float sums depend on the CPU).
+function support.assert_same_qparams(mine_text, want_text, tolerance)
+  local cjson, assert = require "cjson", require "luassert"
+  assert.are.same(support.observer_order(want_text), support.observer_order(mine_text))
+  local mine, want = cjson.decode(mine_text), cjson.decode(want_text)
+  local worst = 0
+  for name, t in pairs(want.observers) do
+    local m = mine.observers[name]
+    assert.are.same({ t.dtype, t.qscheme, t.axis }, { m.dtype, m.qscheme, m.axis }, name)
+    for _, field in ipairs({ "zero_point", "scale", "min", "max" }) do
+      local a, b = m[field], t[field]
+      if type(b) ~= "table" then a, b = { a }, { b } end
+      for c = 1, #b do
+        if field == "zero_point" then
+          assert.are.equal(b[c], a[c], name)
+        elseif a[c] ~= b[c] then
+          worst = math.max(worst, math.abs(a[c] - b[c]) / math.abs(b[c]))
+        end
+      end
+    end
+  end
+  assert.is_true(worst <= tolerance, "worst relative difference " .. worst)
+end
+
+-- Runs `gen/kiln ARGS...` and asserts it exits 0; returns stdout, stderr.
+function support.kiln_ok(...)
+  local assert = require "luassert"
+  local out, err, code = support.kiln_run(...)
+  assert.are.equal(0, code, err)
+  return out, err
+end
+
 -- Calibrates stories260K (../shared/models) with `kiln calib --preset PRESET`
 -- and any further options, into DIR/PRESET.json; returns that path.
 function support.calibrate(dir, preset, ...)

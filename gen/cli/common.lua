@@ -6,6 +6,7 @@ local checkpoint = require "read.checkpoint"
 local tokenizer = require "read.tokenizer"
 local tokenizer_json = require "read.tokenizer_json"
 local stories = require "read.stories"
+local token_lists = require "read.token_lists"
 local float_model = require "model.float_model"
 
 local common = {}
@@ -56,27 +57,6 @@ function common.check_samples(opts)
   if (opts.text ~= nil) == (opts.tokens ~= nil) then fail.usage("give --text FILE or --tokens FILE (one of them)") end
 end
 
--- Id lists from a --tokens file: one sample a line, ids space-separated.
-local function read_token_lists(path, vocab)
-  local lists, n = {}, 0
-  for line in files.read(path):gmatch("[^\n]*") do
-    n = n + 1
-    if line:match("%S") then
-      local ids = {}
-      for word in line:gmatch("%S+") do
-        local id = math.tointeger(tonumber(word))
-        if not id or id < 0 or id >= vocab then
-          fail.raise(path, "line " .. n, string.format("'%s' is not a token id of the model's %d", word, vocab))
-        end
-        ids[#ids + 1] = id
-      end
-      lists[#lists + 1] = ids
-    end
-  end
-  if #lists == 0 then fail.raise(path, "tokens", "no samples") end
-  return lists
-end
-
 -- Cuts every list longer than max_tokens; returns how many were cut.
 local function truncate(lists, max_tokens)
   local cut = 0
@@ -98,7 +78,7 @@ function common.samples(native, opts, desc, count, max_tokens)
   common.check_samples(opts)
   local lists, total, source
   if opts.tokens then
-    lists = read_token_lists(opts.tokens, desc.vocab)
+    lists = token_lists.read(opts.tokens, desc.vocab)
     total = #lists
     for i = (count or total) + 1, total do lists[i] = nil end
     source = { option = "tokens", path = opts.tokens }

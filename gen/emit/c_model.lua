@@ -158,7 +158,11 @@ local function embedding_constants(consts, tensor, qp, desc, head_weight)
 end
 
 -- generate(spec) -> files. spec: { root, native, model (float_model), qp, desc,
--- rules, name, prefill_len, append_len, source = { model, qparams } }
+-- rules, name, prefill_len, append_len, source = { model, qparams } [,
+-- layer_input_grids = { [layer] = grid }] }. layer_input_grids gives chosen
+-- layers another input grid than the previous layer's output, for running
+-- them alone on outside inputs (kiln conform); the model as a whole is then
+-- not consistent, so such a build serves only those layer runs.
 function c_model.generate(spec)
   local root, native, desc, qp, rules = spec.root, spec.native, spec.desc, spec.qp, spec.rules
   local observers = require "calib.observers"
@@ -189,6 +193,7 @@ function c_model.generate(spec)
   for l = 0, desc.layers - 1 do
     local prefix = string.format("model.layers.%d.", l)
     local functions = {}
+    x_grid = spec.layer_input_grids and spec.layer_input_grids[l] or x_grid
     for _, kind in ipairs(ADAPTERS) do
       local block = kind == "prefill" and spec.prefill_len or kind == "append" and spec.append_len or 1
       local plan = graph_plan.build {

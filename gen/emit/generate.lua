@@ -82,7 +82,7 @@ function generate.shapes(desc, opts)
 end
 
 -- run{ root, native, model_path, dtype, qparams_path, target, prefill_len, append_len,
--- max_seq, output, trace, keep_model, blob } -> { report, desc, qp, model, rules, output }
+-- max_seq, output, trace, keep_model, blob, layer_input_grids } -> { report, desc, qp, model, rules, output }
 -- dtype: --dtype, or nil for the checkpoint's own
 -- blob: weights as weights.bin even when the model is small
 -- keep_model: also build the float model (the verbs that measure against it)
@@ -98,7 +98,7 @@ function generate.run(o)
     root = o.root, native = o.native, model = model, qp = qp, desc = desc, rules = rules, name = name,
     prefill_len = desc.prefill_len, append_len = desc.append_len,
     source = { model = files.basename(o.model_path), qparams = files.basename(o.qparams_path) },
-    trace = o.trace,
+    trace = o.trace, layer_input_grids = o.layer_input_grids,
     blob = o.blob or weight_count(desc) > generate.BLOB_BYTES,
   }
   generate.write_tree(o.output, tree)

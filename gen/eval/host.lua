@@ -103,7 +103,7 @@ function host.with_model(context, o, fn)
       root = context.root, native = context.native, model_path = o.model_path, dtype = o.dtype,
       qparams_path = o.qparams_path,
       target = o.target, prefill_len = o.prefill_len, append_len = o.append_len, max_seq = o.max_seq,
-      output = dir, trace = o.trace, keep_model = true,
+      output = dir, trace = o.trace, keep_model = true, layer_input_grids = o.layer_input_grids,
     }
     host.check_cpu(g.rules)
     host.build(dir)

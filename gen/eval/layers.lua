@@ -16,13 +16,15 @@ local report = require "eval.report"
 
 local layers = {}
 
+-- The int16 codes of a float tensor on a grid.
 local function codes(t, g)
   return t:quantize(g.scale, g.zero_point, g.qmin, g.qmax, "s16")
 end
+layers.codes = codes
 
 -- The layer's cache as the generated code holds it: [Hk][max_seq][d] codes,
 -- the first n slots from past codes [Hk][n][d], the rest zero.
-local function cache_image(past, heads, n, max_seq, d)
+function layers.cache_image(past, heads, n, max_seq, d)
   local parts = {}
   local row = n * d * 2
   local pad = string.rep("\0", (max_seq - n) * d * 2)
@@ -33,7 +35,7 @@ local function cache_image(past, heads, n, max_seq, d)
   return table.concat(parts)
 end
 
-local function grids(qp, l)
+function layers.grids(qp, l)
   local prefix = string.format("model.layers.%d.", l)
   local x = l == 0 and "model.embed_tokens.act_out" or string.format("model.layers.%d.mlp_residual_out", l - 1)
   return {
@@ -44,8 +46,13 @@ local function grids(qp, l)
   }
 end
 
+-- The grid layer l's input RMSNorm quantizes its input on.
+function layers.act_in_grid(qp, l)
+  return graph_plan.grid_of(qp, string.format("model.layers.%d.input_layernorm.act_in", l))
+end
+
 -- Runs adapter `kind` of layer l in the generated code: returns y, new_k, new_v codes.
-local function run_int(ctx, l, kind, rows, past_len, x_codes, cache_k, cache_v)
+function layers.run_int(ctx, l, kind, rows, past_len, x_codes, cache_k, cache_v)
   local d = ctx.desc
   local input = string.pack("<i4i4", rows, past_len) .. x_codes .. (cache_k or "") .. (cache_v or "")
   local out = host.run(ctx.dir, string.format("layer %d %s", l, kind), input, ctx.runner)
@@ -84,19 +91,19 @@ function layers.compare(ctx)
   local empty = native.tensor({})
   for _, c in ipairs(calls) do
     for l = 0, desc.layers - 1 do
-      local g = grids(qp, l)
+      local g = layers.grids(qp, l)
       local rows = c.rows
       local x = codes(c.capture:slice(l * rows * D, rows * D), g.x)
       local past_k, past_v, past_kc, past_vc, cache_k, cache_v = empty, empty, nil, nil, nil, nil
       if c.past > 0 then
         local k, v = fq:cache(l, 0, c.past)
         past_kc, past_vc = codes(k, g.k), codes(v, g.v)
-        cache_k = cache_image(past_kc, Hk, c.past, desc.max_seq, hd)
-        cache_v = cache_image(past_vc, Hk, c.past, desc.max_seq, hd)
+        cache_k = layers.cache_image(past_kc, Hk, c.past, desc.max_seq, hd)
+        cache_v = layers.cache_image(past_vc, Hk, c.past, desc.max_seq, hd)
         past_k = native.dequantize(past_kc, g.k.scale, g.k.zero_point)
         past_v = native.dequantize(past_vc, g.v.scale, g.v.zero_point)
       end
-      local yi, ki, vi = run_int(ctx, l, c.kind, rows, c.past, x, cache_k, cache_v)
+      local yi, ki, vi = layers.run_int(ctx, l, c.kind, rows, c.past, x, cache_k, cache_v)
       -- the exact fake-quant reference on the same codes
       local ye, ke, ve = fq:run_layer_exact(l, c.past, x, g.x, past_kc or "", g.k, past_vc or "", g.v)
       local ref = { hidden = codes(ye, g.y), new_k = codes(ke, g.k), new_v = codes(ve, g.v) }
@@ -140,12 +147,12 @@ function layers.prefill_vs_decode(ctx)
   local _, capture = ctx.fq:forward(table.move(tok, 1, S + 1, 1, {}), 0, false, true)
   local out = {}
   for l = 0, desc.layers - 1 do
-    local g = grids(qp, l)
+    local g = layers.grids(qp, l)
     local x = codes(capture:slice(l * (S + 1) * D, (S + 1) * D), g.x)
-    local y_full, k_full, v_full = run_int(ctx, l, "prefill", S + 1, 0, x)
-    local _, k_pre, v_pre = run_int(ctx, l, "prefill", S, 0, x:sub(1, S * D * 2))
-    local y_dec, k_dec, v_dec = run_int(ctx, l, "decode", 1, S, x:sub(S * D * 2 + 1),
-      cache_image(k_pre, Hk, S, desc.max_seq, hd), cache_image(v_pre, Hk, S, desc.max_seq, hd))
+    local y_full, k_full, v_full = layers.run_int(ctx, l, "prefill", S + 1, 0, x)
+    local _, k_pre, v_pre = layers.run_int(ctx, l, "prefill", S, 0, x:sub(1, S * D * 2))
+    local y_dec, k_dec, v_dec = layers.run_int(ctx, l, "decode", 1, S, x:sub(S * D * 2 + 1),
+      layers.cache_image(k_pre, Hk, S, desc.max_seq, hd), layers.cache_image(v_pre, Hk, S, desc.max_seq, hd))
     -- the last row of the full prefill, and its K/V in each head
     local last_k, last_v = {}, {}
     for h = 0, Hk - 1 do

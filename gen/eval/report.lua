@@ -6,12 +6,17 @@ local report = {}
 
 local function rule(n) return string.rep("─", n) end
 
--- box(title, rows) -> text. rows: { { label, value } } printed as "│ label: value".
-function report.box(title, rows)
-  local lines = { "┌" .. rule(13) .. " Quantization Error Summary" .. (title and (" (" .. title .. ")") or "") .. " " .. rule(13) }
+-- titled_box(title, rows) -> text. rows: { { label, value } } printed as "│ label: value".
+function report.titled_box(title, rows)
+  local lines = { "┌" .. rule(13) .. " " .. title .. " " .. rule(13) }
   for _, r in ipairs(rows) do lines[#lines + 1] = "│ " .. r[1] .. ": " .. r[2] end
   lines[#lines + 1] = "└" .. rule(54)
   return table.concat(lines, "\n")
+end
+
+-- box(title, rows): TICO's error-summary box, "Quantization Error Summary (title)".
+function report.box(title, rows)
+  return report.titled_box("Quantization Error Summary" .. (title and (" (" .. title .. ")") or ""), rows)
 end
 
 -- TICO's mean |diff| and PEIR rows for one tensor.

@@ -828,8 +828,18 @@ static void grid_arg(lua_State *L, int i, double *scale, int *zp) {
   lua_pop(L, 2);
 }
 
-/* int16 codes at index i on a grid -> exact doubles (code - zp) * scale */
+/* int16 codes at index i on a grid -> exact doubles (code - zp) * scale; a
+ * float32 Tensor at i instead gives its values (the grid is not read). */
 static double *codes_to_f64(lua_State *L, int i, int gi, size_t *n) {
+  if (luaL_testudata(L, i, KILN_TENSOR)) {
+    const tensor *t = tensor_check(L, i);
+    const float *v = tensor_f32(L, i);
+    *n = t->n;
+    double *out = malloc((*n + 1) * sizeof *out);
+    if (!out) luaL_error(L, "out of memory");
+    for (size_t k = 0; k < *n; k++) out[k] = v[k];
+    return out;
+  }
   size_t len;
   const char *p = luaL_checklstring(L, i, &len);
   double scale;
@@ -856,8 +866,9 @@ static tensor *f64_tensor(lua_State *L, const double *x, size_t n) {
 /* m:run_layer_exact(layer, pos, x_codes, x_grid, k_codes, k_grid, v_codes, v_grid [, trace])
  * -> y, new_k, new_v [, { result per observer }]: the layer in double with
  * exact fake quantization (graph_f64.c) on inputs given as codes on their
- * grids ({ scale =, zero_point = }). Results are on their grids, returned as
- * float tensors (their codes quantize back exactly). */
+ * grids ({ scale =, zero_point = }), or x as a float32 Tensor (a raw input,
+ * as TICO's layer takes one; x_grid unused). Results are on their grids,
+ * returned as float tensors (their codes quantize back exactly). */
 static int model_run_layer_exact(lua_State *L) {
   model_ud *u = luaL_checkudata(L, 1, MODEL);
   const kiln_model_dims *d = &u->m.dims;

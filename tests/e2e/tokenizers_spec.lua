@@ -32,11 +32,7 @@ local function goldens(name)
   return list
 end
 
-local function ok(...)
-  local out, err, code = support.kiln_run(...)
-  assert.are.equal(0, code, err)
-  return out
-end
+local ok = support.kiln_ok
 
 describe("tokenizer.json against Hugging Face tokenizers", function()
   after_each(function() support.cleanup() end)
