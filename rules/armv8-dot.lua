@@ -6,8 +6,6 @@
 return {
   name = "armv8-dot",
   summary = "AArch64 NEON with SDOT/UDOT (Armv8.2-A dotprod), Linux, run under qemu-aarch64",
-  numerics = "integer",
-  rounding = "half_to_even",
 
   -- the dot-product kernels take 8-bit weights
   dtypes = {
@@ -15,6 +13,11 @@ return {
     linear_weight = { "uint8", "int8", "uint4", "int4" },
     norm_weight = { "uint8", "int8", "int16", "uint4", "int4" },
   },
+
+  -- an AArch64 host with the dot product runs it natively (/proc/cpuinfo's Features)
+  cpu_flags = { "asimddp" },
+  machine = "aarch64",
+  native_preference = 20,
 
   runtime = { "portable/kiln_rt.h", "portable/kiln_rt_math.c", "portable/kiln_rt_ops.c", "armv8/kiln_rt_neon.h",
     "armv8/kiln_linear_neon.c" },
@@ -36,7 +39,8 @@ return {
     makefile = "Makefile.mk",
     cc = "aarch64-linux-gnu-gcc",
     cflags = "-std=c99 -O2 -Wall -Wextra -Wpedantic -Werror -march=armv8.2-a+dotprod -static",
-    runner = "qemu-aarch64",
+    image = "build/kiln_host",
+    run = { command = "qemu-aarch64 {image}{args}" }, -- Linux user-mode emulation
   },
 
   -- code-size model for the memory report (aarch64-linux-gnu-gcc -O2, fitted

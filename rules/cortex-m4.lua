@@ -7,8 +7,6 @@
 return {
   name = "cortex-m4",
   summary = "Cortex-M4 (Armv7E-M + DSP, no FPU) firmware, run under qemu-system-arm -M mps2-an386",
-  numerics = "integer",
-  rounding = "half_to_even",
 
   dtypes = {
     activation = { "uint8", "int8", "int16", "uint4", "int4" },
@@ -46,9 +44,10 @@ return {
     cflags = "-std=c99 -Os -Wall -Wextra -Wpedantic -Werror -mcpu=cortex-m4 -mthumb -mfloat-abi=soft "
       .. "-ffunction-sections -fdata-sections -ffreestanding",
     ldflags = "-nostdlib -Wl,--gc-sections -Wl,-z,noexecstack",
-    runner = "qemu-system-arm",
-    run_command = "qemu-system-arm -M mps2-an386 -nographic -monitor none -serial none "
-      .. "-semihosting-config enable=on,target=native -kernel firmware.elf",
+    -- the board under qemu-system-arm: arguments through semihosting (each
+    -- as ",arg=WORD", the program's name first), the output on its stderr
+    run = { command = "qemu-system-arm -M mps2-an386 -nographic -monitor none -serial none "
+      .. "-semihosting-config enable=on,target=native{args} -kernel {image}", args = "semihosting", output = "stderr" },
   },
 
   -- code-size model for the memory report (arm-none-eabi-gcc -Os, fitted on

@@ -5,8 +5,6 @@
 return {
   name = "portable",
   summary = "integer-only C99, any compiler; the reference semantics",
-  numerics = "integer",
-  rounding = "half_to_even",
 
   -- dtypes this target runs, per role. Activations of every width are stored
   -- as int16_t; weights keep their own 8- or 16-bit storage.
@@ -16,11 +14,10 @@ return {
     norm_weight = { "uint8", "int8", "int16", "uint4", "int4" },
   },
 
+  native_preference = 0, -- --target native: what any host runs
+
   -- runtime sources copied next to the generated code (from runtime/)
   runtime = { "portable/kiln_rt.h", "portable/kiln_rt_math.c", "portable/kiln_rt_ops.c" },
-
-  -- kernel family: the linear kernel per weight storage type
-  kernels = { linear = { u8 = "kiln_linear_u8", s8 = "kiln_linear_s8", s16 = "kiln_linear_s16" } },
 
   -- scratch buffers are aligned to this many int16 words
   align_words = 8,
@@ -33,7 +30,8 @@ return {
     makefile = "Makefile.mk",
     cc = "cc",
     cflags = "-std=c99 -O2 -Wall -Wextra -Wpedantic -Werror",
-    runner = "host",
+    image = "build/kiln_host",
+    run = { command = "{image}{args}" }, -- on this host
   },
 
   -- code-size model for the memory report (x86-64 gcc -O2, fitted on

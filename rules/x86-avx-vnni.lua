@@ -4,11 +4,11 @@
 -- registers; everything else is the portable runtime, so results are
 -- bit-identical to it.
 
+local packed_linear = runtime_lua("x86/packed_linear.lua")
+
 return {
   name = "x86-avx-vnni",
   summary = "x86-64 AVX-VNNI (256-bit vpdpbusd), weights packed at generation time",
-  numerics = "integer",
-  rounding = "half_to_even",
 
   dtypes = {
     activation = { "uint8", "int8", "int16", "uint4", "int4" },
@@ -19,19 +19,15 @@ return {
   -- the host must have these (/proc/cpuinfo flags) to run what kiln builds
   cpu_flags = { "avx2", "avx_vnni" },
   fallback = "portable",
+  machine = "x86_64",
+  native_preference = 30, -- --target native: the fastest this host runs
 
   runtime = { "portable/kiln_rt.h", "portable/kiln_rt_math.c", "portable/kiln_rt_ops.c", "x86/kiln_rt_x86.h",
     "x86/kiln_linear_avxvnni.c" },
 
   kernels = {
-    linear = {
-      -- planes: activation byte planes (work: their bytes per activation value);
-      -- bias: the generator folds the zero-point terms into one per row
-      { kernel = "kiln_linear_avxvnni_a8", act = { "uint8", "uint4" }, weight = { "u8" }, packing = "n16k4",
-        planes = 1, work = 1, bias = true, template = "linear_packed" },
-      { kernel = "kiln_linear_avxvnni_a16", weight = { "u8" }, packing = "n16k4", planes = 2, work = 2, bias = true,
-        template = "linear_packed" },
-    },
+    -- on weights packed at generation time (runtime/x86/packed_linear.lua)
+    linear = packed_linear.linear_entries("kiln_linear_avxvnni"),
   },
 
   align_words = 16, -- 32-byte scratch buffers
@@ -41,7 +37,8 @@ return {
     makefile = "Makefile.mk",
     cc = "cc",
     cflags = "-std=c99 -O3 -Wall -Wextra -Wpedantic -Werror -mavx2 -mavxvnni",
-    runner = "host",
+    image = "build/kiln_host",
+    run = { command = "{image}{args}" }, -- on this host
   },
 
   code_size = { base = 12900, per_function = 200, per_call = 90, stack = 4096 },

@@ -6,11 +6,11 @@
 -- portable runtime's integers, so results are bit-identical to it.
 -- Without AVX-512, rules/x86-avx-vnni.lua is the fallback (AVX-VNNI, 256 bits).
 
+local packed_linear = runtime_lua("x86/packed_linear.lua")
+
 return {
   name = "x86-vnni",
   summary = "x86-64 AVX-512 VNNI (vpdpbusd, vpdpwssd), weights packed at generation time",
-  numerics = "integer",
-  rounding = "half_to_even",
 
   -- the packed kernels take uint8 weights; int8 and int16 ones run portable loops
   dtypes = {
@@ -22,19 +22,15 @@ return {
   -- the host must have these (/proc/cpuinfo flags) to run what kiln builds
   cpu_flags = { "avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512_vnni" },
   fallback = "x86-avx-vnni", -- for hosts without them
+  machine = "x86_64",
+  native_preference = 40, -- --target native: the fastest this host runs
 
   runtime = { "portable/kiln_rt.h", "portable/kiln_rt_math.c", "portable/kiln_rt_ops.c", "x86/kiln_rt_x86.h",
     "x86/kiln_avx512.h", "x86/kiln_linear_avx512.c", "x86/kiln_attention_avx512.c", "x86/kiln_ops_avx512.c" },
 
   kernels = {
-    linear = {
-      -- planes: activation byte planes (work: their bytes per activation value);
-      -- bias: the generator folds the zero-point terms into one per row
-      { kernel = "kiln_linear_vnni_a8", act = { "uint8", "uint4" }, weight = { "u8" }, packing = "n16k4",
-        planes = 1, work = 1, bias = true, template = "linear_packed" },
-      { kernel = "kiln_linear_vnni_a16", weight = { "u8" }, packing = "n16k4", planes = 2, work = 2, bias = true,
-        template = "linear_packed" },
-    },
+    -- on weights packed at generation time (runtime/x86/packed_linear.lua)
+    linear = packed_linear.linear_entries("kiln_linear_vnni"),
     -- elementwise kernels and the softmax row
     requant = "kiln_requant_avx512",
     mul = "kiln_mul_avx512",
@@ -61,7 +57,8 @@ return {
     makefile = "Makefile.mk",
     cc = "cc",
     cflags = "-std=c99 -O3 -Wall -Wextra -Wpedantic -Werror -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx512vnni",
-    runner = "host",
+    image = "build/kiln_host",
+    run = { command = "{image}{args}" }, -- on this host
   },
 
   code_size = { base = 12900, per_function = 200, per_call = 90, stack = 4096 },

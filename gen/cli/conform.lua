@@ -80,7 +80,7 @@ function verb.run(opts, context)
       target = opts.target, prefill_len = #t.layers.prompt_token_ids,
       layer_input_grids = conformance.input_grids(t.qp, t) },
       function(g, dir)
-        results = conformance.layers({ native = native, g = g, dir = dir, runner = g.rules.build.runner }, t)
+        results = conformance.layers({ native = native, g = g, dir = dir, runner = g.rules.build }, t)
       end)
     for _, r in ipairs(results) do
       print("")

@@ -8,7 +8,7 @@ local fail = require "util.fail"
 local progress = require "util.progress"
 local common = require "cli.common"
 local float_model = require "model.float_model"
-local graph_plan = require "plan.graph_plan"
+local grids = require "plan.grids"
 local host = require "eval.host"
 local targets = require "emit.targets"
 local layers = require "eval.layers"
@@ -51,7 +51,7 @@ function verb.run(opts, context)
     local ids = common.samples(native, opts, g.desc, opts.stories, opts.max_tokens)
     local ctx = {
       native = native, model = g.model, fq = float_model.with_fake_quant(native, g.model, g.qp), qp = g.qp,
-      desc = g.desc, dir = dir, logits_grid = graph_plan.grid_of(g.qp, "lm_head.act_out"), runner = g.rules.build.runner,
+      desc = g.desc, dir = dir, logits_grid = grids.of(g.qp, "lm_head.act_out"), runner = g.rules.build,
     }
     -- the layer checks use the first story long enough for all three adapters
     for _, t in ipairs(ids) do

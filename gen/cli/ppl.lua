@@ -11,7 +11,7 @@ local progress = require "util.progress"
 local common = require "cli.common"
 local host = require "eval.host"
 local metrics = require "eval.metrics"
-local graph_plan = require "plan.graph_plan"
+local grids = require "plan.grids"
 
 local verb = {
   summary = "perplexity of the float model over the stories of a text file",
@@ -50,7 +50,7 @@ local function ppl_generated(opts, context)
       local lists, _, _, truncated = common.samples(context.native, opts, g.desc, nil, opts.max_tokens)
       local bar = progress.new(context.native, "scoring", #lists)
       local m = metrics.model({ native = context.native, model = g.model, desc = g.desc, dir = dir,
-        logits_grid = graph_plan.grid_of(g.qp, "lm_head.act_out"), runner = g.rules.build.runner }, lists, bar)
+        logits_grid = grids.of(g.qp, "lm_head.act_out"), runner = g.rules.build }, lists, bar)
       bar:done()
       report(#lists, truncated, opts.max_tokens, m.scored, m.mean_nll)
     end)

@@ -57,7 +57,7 @@ local function run_generated(opts, context)
       local generated = {}
       if count > 0 then
         local out = host.run(dir, string.format("generate %d %s", count, table.concat(prompt, " ")), nil,
-          g.rules.build.runner)
+          g.rules.build)
         for id in out:match("^[^\n]*"):gmatch("%d+") do generated[#generated + 1] = math.tointeger(tonumber(id)) end
       end
       if opts.ids then

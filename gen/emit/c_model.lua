@@ -10,10 +10,12 @@ local files = require "util.files"
 local qparams = require "calib.qparams"
 local layer_graph = require "graph.llama_layer"
 local head_graph = require "graph.llama_head"
-local graph_plan = require "plan.graph_plan"
+local adapter = require "plan.adapter"
+local grids = require "plan.grids"
 local constants = require "plan.constants"
 local arena = require "plan.arena"
 local template = require "emit.template"
+local targets = require "emit.targets"
 local fixed = require "plan.fixed"
 local f32 = require "util.f32"
 
@@ -66,6 +68,20 @@ end
 
 -- The body of one adapter function from its plan; also returns the number
 -- of kernel calls (for the code-size estimate).
+-- A step variable as C: false is a null pointer, { per_row = n } is n
+-- values for each row of the call.
+local function c_value(v)
+  if v == false then return "NULL" end
+  if type(v) == "table" then return "rows * " .. v.per_row end
+  return v
+end
+
+local function c_vars(vars)
+  local out = {}
+  for k, v in pairs(vars) do out[k] = c_value(v) end
+  return out
+end
+
 local function render_function(root, name, kind, plan, words, trace)
   local lines, calls = {}, 0
   for _, b in ipairs(plan.buffers) do
@@ -75,10 +91,10 @@ local function render_function(root, name, kind, plan, words, trace)
   for _, s in ipairs(plan.steps) do
     local variant = kind == "head" and nil or kind
     local text, path = template.find(root, "ops", s.template, variant)
-    body[#body + 1] = template.render(text, s.vars, path)
+    body[#body + 1] = template.render(text, c_vars(s.vars), path)
     if s.template ~= "alias" then calls = calls + 1 end
     if trace and s.trace then
-      body[#body + 1] = string.format('  kiln_trace("%s", %s, %s);\n', s.trace.obs, s.trace.ptr, s.trace.n)
+      body[#body + 1] = string.format('  kiln_trace("%s", %s, %s);\n', s.trace.obs, s.trace.ptr, c_value(s.trace.n))
     end
   end
   local code = table.concat(body)
@@ -127,8 +143,8 @@ end
 -- keeps its codes in rows shares the classifier's table (stored once).
 local function embedding_constants(consts, tensor, qp, desc, head_weight)
   local o = qp.observers["model.embed_tokens.weight"]
-  local wg = graph_plan.grid_of(qp, "model.embed_tokens.weight")
-  local act = graph_plan.grid_of(qp, "model.embed_tokens.act_out")
+  local wg = grids.of(qp, "model.embed_tokens.weight")
+  local act = grids.of(qp, "model.embed_tokens.act_out")
   local ctype = o.dtype == "int16" and "s16" or (qparams.DTYPES[o.dtype].signed and "s8" or "u8")
   local scales, zps = o.scale, o.zero_point
   if type(scales) ~= "table" then
@@ -169,8 +185,8 @@ function c_model.generate(spec)
   check_target(rules, qp, observers.resolve(desc.layers, "w8a8"))
   local consts = constants.new(native, spec.blob)
   local out = {}
-  local grid_of = graph_plan.grid_of
-  graph_plan.check_mask_grid(qp, "model.causal_mask")
+  local grid_of = grids.of
+  grids.check_mask(qp, "model.causal_mask")
 
   -- KV cache formats: one per layer when new_k, present_key and past_key agree
   local untied = {}
@@ -179,7 +195,7 @@ function c_model.generate(spec)
     for _, group in ipairs({ { "new_k", "present_key", "past_key" }, { "new_v", "present_value", "past_value" } }) do
       local first = grid_of(qp, p .. group[1])
       for i = 2, 3 do
-        if not graph_plan.same_grid(first, grid_of(qp, p .. group[i])) then
+        if not grids.same(first, grid_of(qp, p .. group[i])) then
           untied[#untied + 1] = string.format("layer %d: %s and %s", l, group[1], group[i])
         end
       end
@@ -196,7 +212,7 @@ function c_model.generate(spec)
     x_grid = spec.layer_input_grids and spec.layer_input_grids[l] or x_grid
     for _, kind in ipairs(ADAPTERS) do
       local block = kind == "prefill" and spec.prefill_len or kind == "append" and spec.append_len or 1
-      local plan = graph_plan.build {
+      local plan = adapter.build {
         graph = layer_graph, kind = kind, prefix = prefix, cname = "L" .. l, qp = qp, desc = desc, block = block,
         x_grid = x_grid, consts = consts, weights = spec.model.weights[l + 1], rules = rules, native = native,
       }
@@ -226,7 +242,7 @@ function c_model.generate(spec)
   -- head: final norm and classifier on the last row
   local head_weights = {}
   for name, t in pairs(spec.model.head_weights) do head_weights[name] = t end
-  local head_plan = graph_plan.build {
+  local head_plan = adapter.build {
     graph = head_graph, kind = "head", prefix = "", cname = "HEAD", qp = qp, desc = desc, block = 1,
     x_grid = x_grid, consts = consts, weights = head_weights, rules = rules, native = native,
   }
@@ -308,7 +324,7 @@ function c_model.generate(spec)
     cc = rules.build.cc,
     cflags = rules.build.cflags,
     ldflags = rules.build.ldflags or "",
-    run_command = rules.build.run_command or "",
+    run_command = targets.run_command(rules.build, nil, ""),
     kv_section = section_attribute(sections.kv_cache),
     arena_section = section_attribute(sections.arena),
     constants_section = sections.constants or "",

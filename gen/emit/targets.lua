@@ -1,14 +1,76 @@
--- Target rules: rules/<name>.lua, a table saying what the target can run and
--- how kiln should emit for it (see rules/portable.lua).
+-- Target rules: rules/<name>.lua, a table saying what the target can run,
+-- how kiln should emit for it, how its C is built and run (see
+-- rules/portable.lua). A rules file runs with nothing but runtime_lua(rel),
+-- which loads a Lua helper from the target's runtime folder (runtime/<rel>).
 
 local fail = require "util.fail"
 local files = require "util.files"
 
 local targets = {}
 
+local REQUIRED = { "name", "summary", "dtypes", "runtime", "build", "code_size" }
+local INSTRUCTION_LIMIT = 10000000 -- a rules file is a table, not a computation
+
+-- Runs a chunk with an instruction budget: a loop in a rules file is an error, not a hang.
+local function run_bounded(chunk, path)
+  local co = coroutine.create(chunk)
+  debug.sethook(co, function() error("runs too long (a loop?)", 0) end, "", INSTRUCTION_LIMIT)
+  local ok, result = coroutine.resume(co)
+  if not ok then fail.raise(path, "rules", tostring(result)) end
+  return result
+end
+
+local function load_file(root, path)
+  local env = {}
+  function env.runtime_lua(rel)
+    if type(rel) ~= "string" or not rel:match("^[%w_%-/]+%.lua$") or rel:find("..", 1, true) then
+      fail.raise(path, "runtime_lua", "bad runtime path " .. tostring(rel))
+    end
+    local chunk, err = loadfile(root .. "/runtime/" .. rel, "t", {})
+    if not chunk then fail.raise(path, "runtime_lua", err) end
+    return chunk()
+  end
+  local chunk, err = loadfile(path, "t", env)
+  if not chunk then fail.raise(path, "syntax", err) end
+  local rules = run_bounded(chunk, path)
+  if type(rules) ~= "table" then fail.raise(path, "rules", "must return a table") end
+  for _, field in ipairs(REQUIRED) do
+    if rules[field] == nil then fail.raise(path, field, "missing") end
+  end
+  if type(rules.build) ~= "table" or type(rules.build.run) ~= "table" or type(rules.build.run.command) ~= "string" then
+    fail.raise(path, "build.run.command", "missing: how the built program runs")
+  end
+  rules.path = path
+  return rules
+end
+
+-- The names of the rules files in rules/, sorted.
+function targets.names(root)
+  local p = io.popen("ls " .. files.quote(root .. "/rules") .. " 2>/dev/null")
+  local known = {}
+  for line in p:lines() do
+    local n = line:match("^([%w_%-]+)%.lua$")
+    if n then known[#known + 1] = n end
+  end
+  p:close()
+  table.sort(known)
+  return known
+end
+
 -- load(root, target) -> rules. target names rules/<target>.lua, or is the
 -- path of a rules file of one's own (a board with another memory map).
+-- "native" is the fastest target this host runs (targets.native), said once
+-- on stderr.
+local native_choice
+
 function targets.load(root, name)
+  if name == "native" then
+    if not native_choice then
+      native_choice = targets.native(root)
+      io.stderr:write(string.format("kiln: --target native: %s (%s)\n", native_choice.name, native_choice.summary))
+    end
+    return native_choice
+  end
   local path
   if name:match("%.lua$") then
     path = name
@@ -19,24 +81,75 @@ function targets.load(root, name)
     path = root .. "/rules/" .. name .. ".lua"
   end
   if not files.exists(path) then
-    local p = io.popen("ls " .. files.quote(root .. "/rules") .. " 2>/dev/null")
-    local known = {}
-    for line in p:lines() do
-      local n = line:match("^(.-)%.lua$")
-      if n then known[#known + 1] = n end
+    fail.usage("--target: no rules for '" .. name .. "' (known: " .. table.concat(targets.names(root), ", ")
+      .. ", native)")
+  end
+  return load_file(root, path)
+end
+
+-- This host: its machine (uname -m) and CPU flags (/proc/cpuinfo's flags or,
+-- on Arm, Features).
+function targets.host()
+  local p = io.popen("uname -m 2>/dev/null")
+  local machine = p and p:read("l") or ""
+  if p then p:close() end
+  local have = {}
+  local f = io.open("/proc/cpuinfo", "r")
+  if f then
+    local text = f:read("a")
+    f:close()
+    local line = text:match("\nflags%s*:%s*([^\n]*)") or text:match("\nFeatures%s*:%s*([^\n]*)") or ""
+    for flag in line:gmatch("%S+") do have[flag] = true end
+  end
+  return { machine = machine, flags = have, known = f ~= nil }
+end
+
+-- The CPU flags a target needs that this host lacks ({} when it runs here,
+-- or when its code runs in an emulator: rules.machine is another machine).
+function targets.missing_flags(rules, host)
+  host = host or targets.host()
+  local missing = {}
+  if not rules.cpu_flags or not host.known or (rules.machine and rules.machine ~= host.machine) then return missing end
+  for _, flag in ipairs(rules.cpu_flags) do
+    if not host.flags[flag] then missing[#missing + 1] = flag end
+  end
+  return missing
+end
+
+-- The fastest target this host runs natively: among the rules with a
+-- native_preference, those for this machine (or any) whose CPU flags it
+-- has; the highest preference wins.
+function targets.native(root)
+  local host = targets.host()
+  local best
+  for _, name in ipairs(targets.names(root)) do
+    local rules = targets.load(root, name)
+    if rules.native_preference and (rules.machine == nil or rules.machine == host.machine)
+      and #targets.missing_flags(rules, host) == 0
+      and (not best or rules.native_preference > best.native_preference) then
+      best = rules
     end
-    p:close()
-    fail.usage("--target: no rules for '" .. name .. "' (known: " .. table.concat(known, ", ") .. ")")
   end
-  local chunk, err = loadfile(path, "t", {})
-  if not chunk then fail.raise(path, "syntax", err) end
-  local ok, rules = pcall(chunk)
-  if not ok or type(rules) ~= "table" then fail.raise(path, "rules", "must return a table: " .. tostring(rules)) end
-  for _, field in ipairs({ "name", "dtypes", "runtime", "build", "code_size" }) do
-    if rules[field] == nil then fail.raise(path, field, "missing") end
+  return best or targets.load(root, "portable")
+end
+
+-- The command that runs the built program of dir (nil: the current
+-- directory) with args, as the target's rules say (build.run: a command
+-- with {image} and {args}; args "semihosting" passes each argument as
+-- ",arg=WORD", the program's name first; output "stderr": the program's
+-- output arrives on stderr).
+function targets.run_command(build, dir, args)
+  local run = build.run
+  local words = {}
+  if run.args == "semihosting" then
+    words[1] = ",arg=kiln"
+    for word in args:gmatch("%S+") do words[#words + 1] = ",arg=" .. word end
+  elseif args ~= "" then
+    words[1] = " " .. args
   end
-  rules.path = path
-  return rules
+  local image = dir and (files.quote(dir) .. "/" .. build.image) or build.image
+  local values = { image = image, args = table.concat(words) }
+  return (run.command:gsub("{(%w+)}", values))
 end
 
 return targets

@@ -3,6 +3,7 @@
 
 local fail = require "util.fail"
 local files = require "util.files"
+local targets = require "emit.targets"
 
 local host = {}
 
@@ -18,22 +19,12 @@ function host.cleanup(dir)
   if dir and dir:match("^/tmp/kiln%.") then os.execute("rm -rf " .. files.quote(dir)) end
 end
 
--- check_cpu(rules): a target whose C runs on this host (rules.build.runner
--- "host") and needs CPU features (rules.cpu_flags, as /proc/cpuinfo names
--- them) is refused, in one line, on a host that lacks one. Generating for it
--- needs nothing: only running here does.
+-- check_cpu(rules): a target whose C runs on this host and needs CPU
+-- features (rules.cpu_flags, as /proc/cpuinfo names them) is refused, in one
+-- line, on a host that lacks one. Generating for it needs nothing: only
+-- running here does.
 function host.check_cpu(rules)
-  if not rules.cpu_flags or (rules.build and rules.build.runner or "host") ~= "host" then return end
-  local f = io.open("/proc/cpuinfo", "r")
-  if not f then return end -- not Linux: the build's compiler flags will tell
-  local line = f:read("a"):match("\nflags%s*:%s*([^\n]*)") or ""
-  f:close()
-  local have = {}
-  for flag in line:gmatch("%S+") do have[flag] = true end
-  local missing = {}
-  for _, flag in ipairs(rules.cpu_flags) do
-    if not have[flag] then missing[#missing + 1] = flag end
-  end
+  local missing = targets.missing_flags(rules)
   if #missing > 0 then
     fail.raise(nil, "--target " .. rules.name, string.format("this host's CPU lacks %s; run target %s here instead",
       table.concat(missing, ", "), rules.fallback or "portable"))
@@ -50,42 +41,24 @@ function host.build(dir, make_args)
   os.remove(log)
 end
 
--- The command that runs the built program of dir with args, by the target's
--- runner: the host itself, qemu-aarch64 (Linux user mode), or
--- qemu-system-arm with the arguments passed through semihosting.
-local function command(dir, args, runner)
-  if runner == "qemu-system-arm" then
-    local semi = { "arg=kiln" }
-    for word in args:gmatch("%S+") do semi[#semi + 1] = "arg=" .. word end
-    return string.format("qemu-system-arm -M mps2-an386 -nographic -monitor none -serial none "
-      .. "-semihosting-config enable=on,target=native,%s -kernel %s/firmware.elf", table.concat(semi, ","),
-      files.quote(dir)), true
-  end
-  local exe = files.quote(dir) .. "/build/kiln_host " .. args
-  if runner == "qemu-aarch64" then return "qemu-aarch64 " .. exe end
-  return exe
-end
-
--- run(dir, args, input, runner, env) -> what build/kiln_host ARGS (or the
--- firmware) prints, with input on stdin (host and qemu-aarch64 only);
--- runner is the target's (rules.build.runner, default the host) and env
--- ("NAME=value ...") prefixes the command.
-function host.run(dir, args, input, runner, env)
+-- run(dir, args, input, build, env) -> what the built program prints with
+-- ARGS, with input on stdin (where the target has one); build is the
+-- target's rules.build and env ("NAME=value ...") prefixes the command.
+function host.run(dir, args, input, build, env)
   local inp, outp, errp = dir .. "/.stdin", dir .. "/.stdout", dir .. "/.stderr"
   local f = assert(io.open(inp, "wb"))
   f:write(input or "")
   f:close()
-  local cmd, semihosting = command(dir, args, runner)
-  -- semihosting output arrives on the emulator's stderr
-  local redirect = semihosting and string.format(">%s 2>&1", files.quote(outp))
+  local merged = build.run.output == "stderr"
+  local redirect = merged and string.format(">%s 2>&1", files.quote(outp))
     or string.format(">%s 2>%s", files.quote(outp), files.quote(errp))
-  local ok = os.execute(string.format("%s%s <%s %s", env and (env .. " ") or "", cmd, files.quote(inp), redirect))
+  local ok = os.execute(string.format("%s%s <%s %s", env and (env .. " ") or "", targets.run_command(build, dir, args),
+    files.quote(inp), redirect))
   local out = files.read(outp)
-  local err = semihosting and out or files.read(errp)
+  local err = merged and out or files.read(errp)
   os.remove(inp); os.remove(outp); os.remove(errp)
   if not ok then
-    fail.raise(dir .. (semihosting and "/firmware.elf" or "/build/kiln_host"), args:match("^%S+"),
-      "failed: " .. err:gsub("\n$", ""):gsub("\n", " / "))
+    fail.raise(dir .. "/" .. build.image, args:match("^%S+"), "failed: " .. err:gsub("\n$", ""):gsub("\n", " / "))
   end
   return out
 end

@@ -10,7 +10,7 @@
 --     deviation;
 --   * against the float layer: TICO's mean |diff| and PEIR, and a scatter plot.
 
-local graph_plan = require "plan.graph_plan"
+local grids = require "plan.grids"
 local host = require "eval.host"
 local report = require "eval.report"
 
@@ -39,16 +39,16 @@ function layers.grids(qp, l)
   local prefix = string.format("model.layers.%d.", l)
   local x = l == 0 and "model.embed_tokens.act_out" or string.format("model.layers.%d.mlp_residual_out", l - 1)
   return {
-    x = graph_plan.grid_of(qp, x),
-    y = graph_plan.grid_of(qp, prefix .. "mlp_residual_out"),
-    k = graph_plan.grid_of(qp, prefix .. "self_attn.new_k"),
-    v = graph_plan.grid_of(qp, prefix .. "self_attn.new_v"),
+    x = grids.of(qp, x),
+    y = grids.of(qp, prefix .. "mlp_residual_out"),
+    k = grids.of(qp, prefix .. "self_attn.new_k"),
+    v = grids.of(qp, prefix .. "self_attn.new_v"),
   }
 end
 
 -- The grid layer l's input RMSNorm quantizes its input on.
 function layers.act_in_grid(qp, l)
-  return graph_plan.grid_of(qp, string.format("model.layers.%d.input_layernorm.act_in", l))
+  return grids.of(qp, string.format("model.layers.%d.input_layernorm.act_in", l))
 end
 
 -- Runs adapter `kind` of layer l in the generated code: returns y, new_k, new_v codes.

@@ -67,9 +67,9 @@ layer.OPS = {
   quant       = "y = x (the fake quantization is the node's observer)",
   rmsnorm     = "y = w * (x * rsqrt(mean(x^2) + eps)) over the last dim",
   linear      = "y = x W^T, W [out, in]",
-  half        = "y = first (half = 1) or second (half = 2) half of each head's d values",
-  cat_halves  = "y = cat(a, b) per head: [S n d2] ++ [S n d2] -> [S n d]",
-  mul_rope    = "y[s,n,:] = x[s,n,:] * table[s,:] (table broadcast over heads)",
+  take_half   = "y = first (half = 1) or second (half = 2) half of each head's d values",
+  concat_halves = "y = cat(a, b) per head: [S n d2] ++ [S n d2] -> [S n d]",
+  mul_rows    = "y[s,n,:] = x[s,n,:] * table[s,:] (table broadcast over heads)",
   add         = "y = a + b",
   mul         = "y = a * b",
   sigmoid     = "y = 1 / (1 + exp(-x))",
@@ -99,13 +99,13 @@ local function rope(nodes, p, t, heads, per)
   local o = "self_attn." .. p
   local half_shape = "S " .. heads .. " d2"
   local full_shape = "S " .. heads .. " d"
-  nodes[#nodes + 1] = node("half", p .. "x1", { t }, o .. "x1", half_shape, { half = 1, per = per })
-  nodes[#nodes + 1] = node("half", p .. "x2", { t }, o .. "x2", half_shape, { half = 2, per = per })
+  nodes[#nodes + 1] = node("take_half", p .. "x1", { t }, o .. "x1", half_shape, { half = 1, per = per })
+  nodes[#nodes + 1] = node("take_half", p .. "x2", { t }, o .. "x2", half_shape, { half = 2, per = per })
   -- pre_negated_sin: cat(x2, x1), no negation; the sin table carries the sign.
-  nodes[#nodes + 1] = node("cat_halves", p .. "cat", { p .. "x2", p .. "x1" }, o .. "cat", full_shape, { per = per })
+  nodes[#nodes + 1] = node("concat_halves", p .. "cat", { p .. "x2", p .. "x1" }, o .. "cat", full_shape, { per = per })
   -- TICO multiplies the un-split t (still on the *_proj.act_out grid) by cos.
-  nodes[#nodes + 1] = node("mul_rope", p .. "cos", { t, "cos_a" }, o .. "cos", full_shape, { per = per })
-  nodes[#nodes + 1] = node("mul_rope", p .. "sin", { p .. "cat", "sin_a" }, o .. "sin", full_shape, { per = per })
+  nodes[#nodes + 1] = node("mul_rows", p .. "cos", { t, "cos_a" }, o .. "cos", full_shape, { per = per })
+  nodes[#nodes + 1] = node("mul_rows", p .. "sin", { p .. "cat", "sin_a" }, o .. "sin", full_shape, { per = per })
   nodes[#nodes + 1] = node("add", p .. "rot", { p .. "cos", p .. "sin" }, o .. "rot", full_shape, { per = per })
 end
 

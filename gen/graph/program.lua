@@ -9,7 +9,7 @@ local program = {}
 
 program.DIMS = { "S", "P", "K", "D", "H", "Hk", "d", "d2", "I", "V" }
 program.OPS = {
-  "quant", "rmsnorm", "linear", "half", "cat_halves", "mul_rope", "add", "mul", "sigmoid",
+  "quant", "rmsnorm", "linear", "take_half", "concat_halves", "mul_rows", "add", "mul", "sigmoid",
   "cache_cat", "qk", "add_mask", "softmax", "pv", "heads_first",
 }
 program.PORTS = { "x", "mask", "cos", "sin", "past_k", "past_v", "y", "new_k", "new_v" }

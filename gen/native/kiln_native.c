@@ -192,29 +192,33 @@ static int row_sums(lua_State *L) {
   return 1;
 }
 
-/* native.pack_n16k4(packed_u8, rows, cols) -> the weight codes in the layout
- * of the x86 VNNI kernels (runtime/x86/kiln_rt_x86.h): blocks of 16 rows and
- * 4 columns, w - 128 as int8, rows padded to a multiple of 16 with zeros. */
-static int pack_n16k4(lua_State *L) {
+/* native.pack_blocks(codes_u8, rows, cols, block_rows, group, flip_sign) ->
+ * the weight codes in a blocked layout a target's rules declare (its
+ * weight_layout): blocks of block_rows output rows and group inputs,
+ * out[o / block_rows][i / group][o % block_rows][i % group] = w[o][i], rows
+ * padded to a multiple of block_rows with zeros; with flip_sign, u - 128
+ * as int8 (u ^ 0x80). */
+static int pack_blocks(lua_State *L) {
   size_t len;
   const unsigned char *p = (const unsigned char *)luaL_checklstring(L, 1, &len);
   lua_Integer rows = luaL_checkinteger(L, 2), cols = luaL_checkinteger(L, 3);
-  luaL_argcheck(L, rows > 0 && cols > 0 && cols % 4 == 0 && len == (size_t)(rows * cols), 2, "u8 codes [rows][cols], cols % 4 == 0");
-  size_t blocks = (size_t)(rows + 15) / 16, k4 = (size_t)cols / 4, n = blocks * 16 * (size_t)cols;
+  lua_Integer block_rows = luaL_checkinteger(L, 4), group = luaL_checkinteger(L, 5);
+  const unsigned char flip = lua_toboolean(L, 6) ? 0x80 : 0;
+  luaL_argcheck(L, block_rows > 0 && block_rows <= 256 && group > 0 && group <= 256, 4, "block sizes in [1, 256]");
+  luaL_argcheck(L, rows > 0 && cols > 0 && cols % group == 0 && len == (size_t)(rows * cols), 2,
+                "u8 codes [rows][cols], cols a multiple of the group");
+  const size_t br = (size_t)block_rows, g = (size_t)group;
+  const size_t blocks = ((size_t)rows + br - 1) / br, groups = (size_t)cols / g, n = blocks * br * (size_t)cols;
   luaL_Buffer b;
   unsigned char *out = (unsigned char *)luaL_buffinitsize(L, &b, n);
   memset(out, 0, n);
-  /* in output order: each 64-byte group takes four codes from each of 16 rows
-   * (u - 128 as int8 is u ^ 0x80, four at once) */
   for (size_t rb = 0; rb < blocks; rb++) {
-    const size_t r_end = (rb + 1) * 16 < (size_t)rows ? 16 : (size_t)rows - rb * 16;
-    for (size_t c4 = 0; c4 < k4; c4++) {
-      unsigned char *group = out + (rb * k4 + c4) * 64;
+    const size_t r_end = (rb + 1) * br < (size_t)rows ? br : (size_t)rows - rb * br;
+    for (size_t c = 0; c < groups; c++) {
+      unsigned char *dst = out + (rb * groups + c) * br * g;
       for (size_t r = 0; r < r_end; r++) {
-        uint32_t w;
-        memcpy(&w, p + (rb * 16 + r) * (size_t)cols + 4 * c4, 4);
-        w ^= 0x80808080u;
-        memcpy(group + 4 * r, &w, 4);
+        const unsigned char *src = p + (rb * br + r) * (size_t)cols + c * g;
+        for (size_t k = 0; k < g; k++) dst[r * g + k] = src[k] ^ flip;
       }
     }
   }
@@ -1115,7 +1119,7 @@ int luaopen_kiln_native(lua_State *L) {
   static const luaL_Reg functions[] = {
       { "c_array", c_array },
       { "row_sums", row_sums },
-      { "pack_n16k4", pack_n16k4 },
+      { "pack_blocks", pack_blocks },
       { "write_normal", write_normal },
       { "rope_tables", l_rope_tables },
       { "dequantize", l_dequantize },

@@ -4,6 +4,7 @@
 -- matches the linked image.
 
 local support = require "support"
+local targets = require "emit.targets"
 
 local MODEL = support.models .. "/stories260K.bin"
 local TOK = support.models .. "/tok512.bin"
@@ -14,20 +15,10 @@ local TARGETS = { "portable", "armv8-dot", "cortex-m4" }
 
 local sh = support.sh
 
--- Runs a built model's test program on its target: stdout (ids line, hidden line, ...).
+-- Runs a built model's test program on its target, as its rules say: stdout (ids line, hidden line, ...).
 local function run_target(target, dir, args)
-  local cmd
-  if target == "cortex-m4" then
-    local semi = { "arg=kiln" }
-    for w in args:gmatch("%S+") do semi[#semi + 1] = "arg=" .. w end
-    cmd = "qemu-system-arm -M mps2-an386 -nographic -monitor none -serial none -semihosting-config enable=on,target=native,"
-      .. table.concat(semi, ",") .. " -kernel " .. dir .. "/firmware.elf"
-  elseif target == "armv8-dot" then
-    cmd = "qemu-aarch64 " .. dir .. "/build/kiln_host " .. args
-  else
-    cmd = dir .. "/build/kiln_host " .. args
-  end
-  local ok, out = sh(cmd)
+  local cmd = targets.run_command(targets.load(".", target).build, dir, args)
+  local ok, out = sh(cmd) -- stdout and stderr: the firmware's output arrives on stderr
   assert(ok, cmd .. ": " .. out)
   return out
 end

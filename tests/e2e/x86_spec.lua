@@ -9,7 +9,7 @@ local checkpoints = require "bench.checkpoints"
 local calibration = require "bench.calibration"
 local checkpoint = require "read.checkpoint"
 local qparams_file = require "calib.qparams_file"
-local graph_plan = require "plan.graph_plan"
+local grids = require "plan.grids"
 local targets = require "emit.targets"
 local host = require "eval.host"
 
@@ -104,9 +104,9 @@ describe("x86 targets against portable", function()
       local qp = work .. "/layer_" .. preset .. ".json"
       calibration.write(native, model, preset, qp, { samples = 1, tokens = 16, decode_steps = 2 })
       local q = qparams_file.read(qp, checkpoint.open(model).description)
-      local gx = graph_plan.grid_of(q, "model.embed_tokens.weight")
-      local gk = graph_plan.grid_of(q, "model.layers.0.self_attn.new_k")
-      local gv = graph_plan.grid_of(q, "model.layers.0.self_attn.new_v")
+      local gx = grids.of(q, "model.embed_tokens.weight")
+      local gk = grids.of(q, "model.layers.0.self_attn.new_k")
+      local gv = grids.of(q, "model.layers.0.self_attn.new_v")
       local kv_words = shape.n_kv_heads * shape.seq_len * (shape.dim // shape.n_heads)
       local cache = random_codes(kv_words, gk.qmin, gk.qmax, 3) .. random_codes(kv_words, gv.qmin, gv.qmax, 4)
       -- prefill: 27 rows (four 6-row tiles and a rest of 3); decode after 200; append 5 after 100

@@ -1,0 +1,58 @@
+-- linear: y = x W^T requantized per output row. The kernel is the target's
+-- (plan/kernels.lua); so is the weights' layout (the rules entry's
+-- weight_layout: rows of 16 in groups of 4 inputs, say) and whatever
+-- per-row constants the kernel folds (row_sums, or a bias hook computing
+-- each row's zero-point terms from its code sum).
+
+local grids = require "plan.grids"
+local fixed = require "plan.fixed"
+local kernels = require "plan.kernels"
+
+-- The weight codes as the kernel reads them: plain rows, or the rules' blocked layout.
+local function weight_codes(st, w, k)
+  local layout = k.weight_layout
+  if not layout then return st.consts:packed(w.base, w.ctype, w.codes, w.note), "rows" end
+  local codes = st.consts:cached(w.base .. " " .. layout.name, function()
+    return st.native.pack_blocks(w.codes, w.rows, w.cols, layout.block_rows, layout.group, layout.flip_sign)
+  end)
+  return st.consts:packed(w.base .. "_" .. layout.name:upper(), layout.ctype, codes,
+    w.note .. ", packed for " .. k.kernel .. " (" .. layout.doc .. ")"), layout.name
+end
+
+local function row_sums(st, w)
+  return st.consts:cached(w.base .. " row sums", function() return st.native.row_sums(w.codes, w.ctype, w.rows) end)
+end
+
+return {
+  linear = function(st, nd)
+    local x, w = st:act(nd.ins[1]), st.T[nd.ins[2]]
+    local dest = st:destination(nd)
+    local gr = st:result(nd, dest)
+    local inv = grids.reciprocal(gr)
+    local rqs = {}
+    for r, s in ipairs(w.scales) do rqs[r] = fixed.rq(x.grid.scale * s * inv) end
+    local k = kernels.linear(st.rules, x.grid, w.ctype, w.cols, rqs)
+    local codes, layout = weight_codes(st, w, k)
+    st.weight_constants[w.param] = { codes = codes, zp = w.zp, ctype = w.ctype, layout = layout }
+    local vars = { note = grids.note(gr), out = dest.ptr, x = x.ptr, x_zp = x.grid.zero_point, rows = "rows",
+      n_in = w.cols, w = codes, w_zp = w.zp, n_out = w.rows, kernel = k.kernel,
+      rq = st.consts:rq_array(st:const_name(nd.obs, "_RQ"), rqs, "s_in * s_w[row] * (1/s_out)"),
+      grid = st:grid_const(gr) }
+    if k.row_sums then
+      vars.w_sum = st.consts:array(w.base .. "_SUM", "s32", row_sums(st, w), "per-row sums of the weight codes",
+        "constants")
+    end
+    if k.bias then
+      -- each row's zero-point terms that do not depend on x, as the rules' hook computes them
+      local zx, n, bias = x.grid.zero_point, w.cols, {}
+      for r, sw in ipairs(row_sums(st, w)) do bias[r] = k.bias(n, zx, w.zps[r], sw) end
+      vars.w_bias = st.consts:array(st:const_name(nd.obs, "_BIAS"), "s64", bias,
+        "per-row zero-point terms for " .. k.kernel, "constants")
+    end
+    if k.work then
+      -- the kernel's own scratch: k.work bytes per activation value
+      vars.work = st:new_buffer(nd.out .. "_work", nil, (k.work * st.block * w.cols + 1) // 2).name
+    end
+    st:step(k.template or "linear", vars)
+  end,
+}
