@@ -118,7 +118,7 @@ test-tico: native tico-env
 	@KILN_TICO_PYTHON=$(TICO_VENV)/bin/python $(LUA) /usr/bin/busted --lpath='gen/?.lua;tests/?.lua' \
 	  --cpath='.build/?.so' tests/tico
 
-# Speed against this machine's limits (gen/bench/suite.lua): x86 VNNI kernels
+# Speed against this machine's limits (gen/bench/suite.lua): the fastest target it runs
 # on a TinyLlama-shaped layer, stories260K end to end, the generator on a
 # 1.1B-parameter model. Not part of `make test`: timings belong here.
 bench: native

@@ -9,7 +9,7 @@ local verb = {
   synopsis = "[--target T] [--reps N] [--models DIR] [--tokenizers DIR] [--no-gen22]",
   positional = {},
   options = {
-    { "--target", key = "target", default = "x86-vnni", metavar = "T", help = "rules/T.lua (runs on this host)" },
+    { "--target", key = "target", default = "native", metavar = "T", help = "rules/T.lua (runs on this host; native: the fastest it runs)" },
     { "--reps", key = "reps", type = "integer", min = 1, default = 9, metavar = "N",
       help = "repetitions after a warm-up, spread over the rounds" },
     { "--models", key = "models", metavar = "DIR", help = "where stories260K.bin is (default ../shared/models)" },

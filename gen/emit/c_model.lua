@@ -11,10 +11,12 @@ local qparams = require "calib.qparams"
 local layer_graph = require "graph.llama_layer"
 local head_graph = require "graph.llama_head"
 local adapter = require "plan.adapter"
+local kernels = require "plan.kernels"
 local grids = require "plan.grids"
 local constants = require "plan.constants"
 local arena = require "plan.arena"
 local template = require "emit.template"
+local c_constants = require "emit.c_constants"
 local targets = require "emit.targets"
 local fixed = require "plan.fixed"
 local f32 = require "util.f32"
@@ -360,7 +362,7 @@ function c_model.generate(spec)
   end
   vars.prototypes = table.concat(protos, "\n")
   vars.prefill_fns, vars.decode_fns, vars.append_fns = table.concat(pf, ", "), table.concat(df, ", "), table.concat(af, ", ")
-  vars.argmax_kernel = rules.kernels and rules.kernels.argmax or "kiln_argmax"
+  vars.argmax_kernel = kernels.named(rules, "argmax")
 
   local runtime_c, runtime_h = {}, {}
   for _, rel in ipairs(rules.runtime) do
@@ -384,12 +386,12 @@ function c_model.generate(spec)
   else
     out["host_main.c"] = template.file(root, "host_main.c", vars)
   end
-  out["constants.h"] = template.file(root, "constants.h", { name = spec.name, declarations = consts:declarations(),
+  out["constants.h"] = template.file(root, "constants.h", { name = spec.name, declarations = c_constants.declarations(consts),
     runtime_includes = vars.runtime_includes })
   out["constants.c"] = template.file(root, "constants.c", { name = spec.name,
-    definitions = consts:render("constants", section_attribute(sections.constants)) })
+    definitions = c_constants.definitions(consts, "constants", section_attribute(sections.constants)) })
   out["weights.c"] = template.file(root, "weights.c", { name = spec.name,
-    definitions = consts:render("weights", section_attribute(sections.weights)) })
+    definitions = c_constants.definitions(consts, "weights", section_attribute(sections.weights)) })
   if spec.blob then
     out["weights.bin"] = consts:blob_parts()
     out["weights_blob.S"] = template.file(root, "weights_blob.S", { name = spec.name,

@@ -1,10 +1,8 @@
--- The constants of a generated model, collected while planning and written
--- apart from the code: requantization multipliers, grids, tables and RoPE
--- rows go to constants.c, quantized weights to weights.c. Each constant is
--- declared once in constants.h. Order is insertion order, so the files come
--- out the same for the same inputs.
-
-local f32 = require "util.f32"
+-- The constants of a generated model, collected while planning: requantization
+-- multipliers, grids, tables and RoPE rows (section "constants"), quantized
+-- weights (section "weights"). Each is data — its kind, element type, values
+-- and what it is for; emit/c_constants.lua writes them as C. Order is
+-- insertion order, so the files come out the same for the same inputs.
 
 local constants = {}
 constants.__index = constants
@@ -12,9 +10,10 @@ constants.__index = constants
 local CTYPES = { u8 = "uint8_t", s8 = "int8_t", s16 = "int16_t", s32 = "int32_t", u32 = "uint32_t", s64 = "int64_t" }
 local BYTES = { u8 = 1, s8 = 1, s16 = 2, s32 = 4, u32 = 4, s64 = 8 }
 constants.CTYPES = CTYPES
+constants.BYTES = BYTES
 
--- new(native, blob) -> registry; native formats large integer arrays. With
--- blob, weights go into one binary blob (weights.bin) instead of C arrays.
+-- new(native, blob) -> registry. With blob, weights go into one binary blob
+-- (weights.bin) instead of C arrays.
 function constants.new(native, blob)
   return setmetatable({ native = native, list = {}, by_name = {}, bytes = { constants = 0, weights = 0 },
     blob = blob and { parts = {}, size = 0 } or nil }, constants)
@@ -22,14 +21,15 @@ end
 
 local BLOB_ALIGN = 64
 
--- c = { name, ctype (C type), dims ("" or "[n]"), init (initializer text),
---       note (comment or nil), trailer (comment after the definition or nil),
+-- c = { name, kind, ctype (a struct name or an element type of CTYPES),
+--       count (elements of an array, or nil), values (by kind), key (what
+--       must agree when the name comes again), note (comment or nil),
 --       section ("constants" | "weights"), bytes }
 local function add(self, c)
   c.section = c.section or "constants"
   local old = self.by_name[c.name]
   if old then
-    assert(old.init == c.init and old.dims == c.dims, "constant " .. c.name .. " defined twice with different values")
+    assert(old.key == c.key and old.count == c.count, "constant " .. c.name .. " defined twice with different values")
     return c.name
   end
   self.by_name[c.name] = c
@@ -38,71 +38,42 @@ local function add(self, c)
   return c.name
 end
 
-local function int_list(values, per_line)
-  local lines, line = {}, {}
-  for i, v in ipairs(values) do
-    line[#line + 1] = string.format("%d,", v)
-    if #line == per_line or i == #values then
-      lines[#lines + 1] = "  " .. table.concat(line, " ")
-      line = {}
-    end
-  end
-  return table.concat(lines, "\n")
-end
+local function key_of(...) return table.concat({ ... }, ",") end
 
--- A number as C text that reads back to the same double (for comments).
-local function real(x)
+-- A number as text that reads back to the same double (for comments).
+function constants.real(x)
   for digits = 6, 17 do
     local s = string.format("%." .. digits .. "g", x)
     if tonumber(s) == x then return s end
   end
   return string.format("%.17g", x)
 end
-constants.real = real
 
 function constants:grid(name, g)
-  return add(self, {
-    name = name, ctype = "kiln_grid", dims = "", bytes = 12,
-    init = string.format("{ %d, %d, %d }", g.zero_point, g.qmin, g.qmax),
-    note = string.format("%s: %s, scale %s, zero point %d", g.path, g.dtype, f32.format(g.scale), g.zero_point),
-  })
+  return add(self, { name = name, kind = "grid", ctype = "kiln_grid", bytes = 12, grid = g,
+    key = key_of(g.zero_point, g.qmin, g.qmax) })
 end
 
 function constants:rq(name, rq, note)
-  return add(self, {
-    name = name, ctype = "kiln_rq", dims = "", bytes = 8,
-    init = string.format("{ %d, %d }", rq.mult, rq.shift),
-    trailer = string.format("%s = %s", note, real(rq.real)),
-  })
+  return add(self, { name = name, kind = "rq", ctype = "kiln_rq", bytes = 8, rq = rq, what = note,
+    key = key_of(rq.mult, rq.shift) })
 end
 
 function constants:rq_array(name, rqs, note)
-  local items = {}
-  for i, rq in ipairs(rqs) do items[i] = string.format("{ %d, %d },", rq.mult, rq.shift) end
-  local lines = {}
-  for i = 1, #items, 4 do lines[#lines + 1] = "  " .. table.concat(items, " ", i, math.min(i + 3, #items)) end
-  return add(self, {
-    name = name, ctype = "kiln_rq", dims = string.format("[%d]", #rqs), bytes = 8 * #rqs,
-    init = "{\n" .. table.concat(lines, "\n") .. "\n}", note = note,
-  })
+  local parts = {}
+  for i, rq in ipairs(rqs) do parts[i] = rq.mult .. "/" .. rq.shift end
+  return add(self, { name = name, kind = "rq_array", ctype = "kiln_rq", count = #rqs, bytes = 8 * #rqs, rqs = rqs,
+    note = note, key = table.concat(parts, ",") })
 end
 
 function constants:add_rq(name, p, note)
-  local reals = {}
-  for i, r in ipairs(p.reals) do reals[i] = real(r) end
-  return add(self, {
-    name = name, ctype = "kiln_add_rq", dims = "", bytes = 16,
-    init = string.format("{ %d, %d, %d, %d }", p.ma, p.mb, p.mc, p.shift),
-    note = note, trailer = "weights " .. table.concat(reals, ", "),
-  })
+  return add(self, { name = name, kind = "add_rq", ctype = "kiln_add_rq", bytes = 16, add_rq = p, note = note,
+    key = key_of(p.ma, p.mb, p.mc, p.shift) })
 end
 
 function constants:norm_rq(name, p, note)
-  return add(self, {
-    name = name, ctype = "kiln_norm_rq", dims = "", bytes = 24,
-    init = string.format("{ { %d, %d }, %dull, %d }", p.gain.mult, p.gain.shift, p.eps_term, p.frac_bits),
-    note = note, trailer = "gain " .. real(p.gain.real),
-  })
+  return add(self, { name = name, kind = "norm_rq", ctype = "kiln_norm_rq", bytes = 24, norm_rq = p, note = note,
+    key = key_of(p.gain.mult, p.gain.shift, p.eps_term, p.frac_bits) })
 end
 
 -- cached(key, make) -> make()'s result, computed once per registry: the
@@ -120,15 +91,12 @@ end
 
 -- Integer arrays: ctype "u8" | "s8" | "s16" | "s32" | "u32" | "s64".
 function constants:array(name, ctype, values, note, section)
-  local body = int_list(values, 12)
-  if ctype == "u32" then body = body:gsub("(%d+),", "%1u,") end
-  return add(self, {
-    name = name, ctype = CTYPES[ctype], dims = string.format("[%d]", #values), bytes = BYTES[ctype] * #values,
-    init = "{\n" .. body .. "\n}", note = note, section = section,
-  })
+  return add(self, { name = name, kind = "array", ctype = ctype, count = #values, bytes = BYTES[ctype] * #values,
+    values = values, note = note, section = section, key = table.concat(values, ",") })
 end
 
--- Quantized weights (or tables) from a packed string (native tensor:quantize).
+-- Quantized weights (or tables) from a packed string (native tensor:quantize):
+-- an array, or with a blob a pointer to its bytes in weights.bin.
 function constants:packed(name, ctype, packed, note, section)
   local n = #packed // BYTES[ctype]
   local old = self.by_name[name]
@@ -143,49 +111,19 @@ function constants:packed(name, ctype, packed, note, section)
     local pad = (BLOB_ALIGN - #packed % BLOB_ALIGN) % BLOB_ALIGN
     b.parts[#b.parts + 1] = string.rep("\0", pad)
     b.size = b.size + #packed + pad
-    return add(self, {
-      name = name, ctype = CTYPES[ctype], dims = "", pointer = true, bytes = #packed, section = "weights",
-      init = string.format("(const %s *)(const void *)(kiln_weights_blob + %d)", CTYPES[ctype], offset),
-      note = (note and (note .. ", ") or "") .. string.format("%d values at byte %d of weights.bin", n, offset),
-    })
+    return add(self, { name = name, kind = "blob", ctype = ctype, bytes = #packed, section = "weights", offset = offset,
+      note = (note and (note .. ", ") or "") .. string.format("%d values at byte %d of weights.bin", n, offset) })
   end
-  return add(self, {
-    name = name, ctype = CTYPES[ctype], dims = string.format("[%d]", n), bytes = #packed,
-    init = "{\n" .. self.native.c_array(packed, ctype, 16, "  ") .. "}", note = note, section = section or "weights",
-  })
+  return add(self, { name = name, kind = "packed", ctype = ctype, count = n, bytes = #packed, packed = packed,
+    note = note, section = section or "weights" })
 end
 
 function constants:exp_lut(name, lut, note)
   local lo = self:array(name .. "_LO", "u32", lut.lo, "exp(-j * step) in Q31, j = 0..255")
-  local hi = "NULL"
+  local hi = false
   if lut.hi then hi = self:array(name .. "_HI", "u32", lut.hi, "exp(-256 * i * step) in Q31, i = 0..255") end
-  return add(self, {
-    name = name, ctype = "kiln_exp_lut", dims = "", bytes = 16,
-    init = string.format("{ %s, %s, %d }", lo, hi, lut.max_d), note = note,
-  })
-end
-
--- The definitions of one section; attribute (a linker-section attribute from
--- the target's rules, or "") follows each declarator.
-function constants:render(section, attribute)
-  local out = {}
-  for _, c in ipairs(self.list) do
-    if c.section == section then
-      out[#out + 1] = string.format("%sconst %s %s%s%s%s = %s;%s", c.note and ("/* " .. c.note .. " */\n") or "",
-        c.ctype, c.pointer and "*const " or "", c.name, c.dims, c.pointer and "" or (attribute or ""), c.init,
-        c.trailer and (" /* " .. c.trailer .. " */") or "")
-    end
-  end
-  return table.concat(out, "\n\n")
-end
-
-function constants:declarations()
-  local out = {}
-  if self.blob then out[1] = "extern const unsigned char kiln_weights_blob[]; /* weights.bin */" end
-  for _, c in ipairs(self.list) do
-    out[#out + 1] = string.format("extern const %s %s%s%s;", c.ctype, c.pointer and "*const " or "", c.name, c.dims)
-  end
-  return table.concat(out, "\n")
+  return add(self, { name = name, kind = "exp_lut", ctype = "kiln_exp_lut", bytes = 16, lo = lo, hi = hi,
+    max_d = lut.max_d, note = note, key = key_of(lo, tostring(hi), lut.max_d) })
 end
 
 -- The blob's bytes (weights.bin) as a list of strings to write in order
