@@ -29,7 +29,7 @@ return {
   build = {
     makefile = "Makefile.mk",
     cc = "cc",
-    cflags = "-std=c99 -O2 -Wall -Wextra -Wpedantic -Werror",
+    cflags = "-std=c99 -O3 -Wall -Wextra -Wpedantic -Werror",
     image = "build/kiln_host",
     run = { command = "{image}{args}" }, -- on this host
   },

@@ -83,9 +83,7 @@ uint64_t kiln_isqrt(uint64_t v) {
 }
 
 uint32_t kiln_exp_q31(const kiln_exp_lut *lut, int32_t d) {
-  if (d > lut->max_d) return 0;
-  if (d < 256) return lut->lo[d];
-  return (uint32_t)shift_rhe((uint64_t)lut->lo[d & 255] * lut->hi[d >> 8], 31);
+  return kiln_exp_q31_inline(lut, d);
 }
 
 /* round_half_even(v / 2^s) for signed v, s in [0, 62] */

@@ -61,16 +61,21 @@ typedef struct {
  * general case, for any accumulator. */
 int64_t kiln_scale_wide(int64_t acc, kiln_rq rq);
 
+/* round_half_even(p / 2^s) for p < 2^63, s in [1, 63], without a branch:
+ * with rem = p mod 2^s and half = 2^(s-1), adding half - 1 + (quotient's low
+ * bit) carries into the quotient exactly when rem > half, or rem == half
+ * and the quotient is odd. The sum stays below 2^63 + 2^62 < 2^64. */
+static inline uint64_t kiln_rhe_u63(uint64_t p, int32_t s) {
+  return (p + (((uint64_t)1 << (s - 1)) - 1) + ((p >> s) & 1)) >> s;
+}
+
 /* The same; accumulators below 2^32 in magnitude (nearly all) take one
  * 64-bit product. */
 static inline int64_t kiln_scale(int64_t acc, kiln_rq rq) {
   const uint64_t a = acc < 0 ? (uint64_t)0 - (uint64_t)acc : (uint64_t)acc;
   if ((a >> 32) != 0 || rq.shift < 1 || rq.shift > 63) return kiln_scale_wide(acc, rq);
   const uint64_t p = a * (uint64_t)(uint32_t)rq.mult; /* < 2^63 */
-  uint64_t q = p >> rq.shift;
-  const uint64_t rem = p & (((uint64_t)1 << rq.shift) - 1);
-  const uint64_t half = (uint64_t)1 << (rq.shift - 1);
-  if (rem > half || (rem == half && (q & 1))) q++;
+  uint64_t q = kiln_rhe_u63(p, rq.shift);
   if (q > ((uint64_t)1 << 40)) q = (uint64_t)1 << 40;
   return acc < 0 ? -(int64_t)q : (int64_t)q;
 }
@@ -82,6 +87,13 @@ uint64_t kiln_div_rhe(uint64_t num, uint64_t den);
 uint64_t kiln_isqrt(uint64_t v);
 /* exp(-d * s) in Q31 from a table pair. */
 uint32_t kiln_exp_q31(const kiln_exp_lut *lut, int32_t d);
+/* The same, inline, for the loops of softmax and sigmoid: d < 256 is one
+ * table read; beyond, round_half_even(lo * hi / 2^31) (a product < 2^62). */
+static inline uint32_t kiln_exp_q31_inline(const kiln_exp_lut *lut, int32_t d) {
+  if (d > lut->max_d) return 0;
+  if (d < 256) return lut->lo[d];
+  return (uint32_t)kiln_rhe_u63((uint64_t)lut->lo[d & 255] * lut->hi[d >> 8], 31);
+}
 /* clamp(v + zp, qmin, qmax) */
 static inline int16_t kiln_to_grid(int64_t v, const kiln_grid *g) {
   v += g->zero_point;
@@ -98,7 +110,7 @@ static inline uint64_t kiln_softmax_reciprocal(uint64_t sum) {
 }
 
 static inline uint64_t kiln_softmax_prob(uint64_t e, uint64_t inv) {
-  return (uint64_t)kiln_shift_rhe((int64_t)(e * inv), 31);
+  return kiln_rhe_u63(e * inv, 31); /* e <= 2^31, inv < 2^31: e * inv < 2^62 */
 }
 
 /* ---- kernels --------------------------------------------------------------- */
