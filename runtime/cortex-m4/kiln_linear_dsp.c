@@ -24,8 +24,7 @@ static inline int32_t weight_at(const void *w, int32_t i, int is_signed) {
 }
 
 /* sum over one row of (x - zx) * (w - zw) */
-static inline int64_t row_dot(const int16_t *xr, int32_t x_zp, const void *wo, int32_t w_zp, int32_t n_in,
-                              int is_signed) {
+static int64_t row_dot(const int16_t *xr, int32_t x_zp, const void *wo, int32_t w_zp, int32_t n_in, int is_signed) {
   int64_t acc = 0;
   int32_t i = 0;
   while (i + 2 <= n_in) {
@@ -42,23 +41,12 @@ static inline int64_t row_dot(const int16_t *xr, int32_t x_zp, const void *wo, i
   return acc;
 }
 
-static void linear_8bit(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const void *w,
-                        int is_signed, const int32_t *w_zp, int32_t n_out, const kiln_rq *rq, const kiln_grid *g) {
-  for (int32_t r = 0; r < rows; r++) {
-    const int16_t *xr = x + (size_t)r * n_in;
-    for (int32_t o = 0; o < n_out; o++) {
-      const int64_t acc = row_dot(xr, x_zp, (const uint8_t *)w + (size_t)o * n_in, w_zp[o], n_in, is_signed);
-      y[(size_t)r * n_out + o] = kiln_to_grid(kiln_scale(acc, rq[o]), g);
-    }
-  }
-}
-
 void kiln_linear_dsp_u8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const uint8_t *w,
                         const int32_t *w_zp, int32_t n_out, const kiln_rq *rq, const kiln_grid *g) {
-  linear_8bit(y, x, x_zp, rows, n_in, w, 0, w_zp, n_out, rq, g);
+  kiln_linear8_by_rows(y, x, x_zp, rows, n_in, w, 0, w_zp, n_out, rq, g, row_dot);
 }
 
 void kiln_linear_dsp_s8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const int8_t *w,
                         const int32_t *w_zp, int32_t n_out, const kiln_rq *rq, const kiln_grid *g) {
-  linear_8bit(y, x, x_zp, rows, n_in, w, 1, w_zp, n_out, rq, g);
+  kiln_linear8_by_rows(y, x, x_zp, rows, n_in, w, 1, w_zp, n_out, rq, g, row_dot);
 }

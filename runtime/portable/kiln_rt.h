@@ -163,6 +163,17 @@ void kiln_linear_s8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, in
 void kiln_linear_s16(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const int16_t *w,
                      const int32_t *w_zp, int32_t n_out, const kiln_rq *rq, const kiln_grid *g);
 
+/* A target's sum over one row of (x - x_zp) * (w - w_zp), 8-bit weights
+ * (is_signed: int8, else uint8), and the linear layer around it: every row
+ * of x against every weight row, requantized per output channel. For the
+ * targets whose kernel is a faster row dot product (kiln_rt_neon.h,
+ * kiln_rt_dsp.h). */
+typedef int64_t (*kiln_row_dot8)(const int16_t *x, int32_t x_zp, const void *w, int32_t w_zp, int32_t n_in,
+                                 int is_signed);
+void kiln_linear8_by_rows(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const void *w,
+                          int is_signed, const int32_t *w_zp, int32_t n_out, const kiln_rq *rq, const kiln_grid *g,
+                          kiln_row_dot8 row_dot);
+
 /* Sigmoid through exp: y = 1 / (1 + exp(-x)) on the output grid; rq maps Q31 to it. */
 void kiln_sigmoid(int16_t *y, const int16_t *x, int32_t x_zp, int32_t n, const kiln_exp_lut *lut, kiln_rq rq,
                   const kiln_grid *g);

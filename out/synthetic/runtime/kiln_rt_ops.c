@@ -236,6 +236,19 @@ static void linear8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, in
     linear8_rows4(y, x, zx, rows, n_in, (const uint8_t *)w, flip, w_zp, o, n_out, rq, g);
 }
 
+void kiln_linear8_by_rows(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const void *w,
+                          int is_signed, const int32_t *w_zp, int32_t n_out, const kiln_rq *rq, const kiln_grid *g,
+                          kiln_row_dot8 row_dot) {
+  const size_t row_bytes = (size_t)n_in; /* one byte a weight */
+  for (int32_t r = 0; r < rows; r++) {
+    const int16_t *xr = x + (size_t)r * n_in;
+    for (int32_t o = 0; o < n_out; o++) {
+      const int64_t acc = row_dot(xr, x_zp, (const uint8_t *)w + (size_t)o * row_bytes, w_zp[o], n_in, is_signed);
+      y[(size_t)r * n_out + o] = kiln_to_grid(kiln_scale(acc, rq[o]), g);
+    }
+  }
+}
+
 void kiln_linear_u8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const uint8_t *w,
                     const int32_t *w_zp, int32_t n_out, const kiln_rq *rq, const kiln_grid *g) {
   linear8(y, x, x_zp, rows, n_in, w, 0, w_zp, n_out, rq, g);
