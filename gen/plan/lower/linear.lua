@@ -49,10 +49,8 @@ return {
       vars.w_bias = st.consts:array(st:const_name(nd.obs, "_BIAS"), "s64", bias,
         "per-row zero-point terms for " .. k.kernel, "constants")
     end
-    if k.work then
-      -- the kernel's own scratch: k.work bytes per activation value
-      vars.work = st:new_buffer(nd.out .. "_work", nil, (k.work * st.block * w.cols + 1) // 2).name
-    end
+    -- the kernel's own scratch, k.work bytes per activation value (or none)
+    vars.work = k.work and st:new_buffer(nd.out .. "_work", nil, (k.work * st.block * w.cols + 1) // 2).name or false
     st:step(k.template or "linear", vars)
   end,
 }
