@@ -31,4 +31,16 @@ function packed.linear_entries(name)
   }
 end
 
+-- The entries of a pair of kernels that widen the packed weights to int16
+-- and multiply the activations as stored (kiln_rt_avx2.h): one exact
+-- product a code, so both take the one-plane bias, and no scratch.
+function packed.widened_entries(name)
+  return {
+    { kernel = name .. "_a8", act = { "uint8", "uint4" }, weight = { "u8" }, template = "linear_packed",
+      weight_layout = packed.N16K4, n_in = packed.ROWS, rq_shift = { 1, 63 }, bias = packed.bias_one_plane },
+    { kernel = name .. "_a16", weight = { "u8" }, template = "linear_packed",
+      weight_layout = packed.N16K4, n_in = packed.ROWS, rq_shift = { 1, 63 }, bias = packed.bias_one_plane },
+  }
+end
+
 return packed

@@ -15,7 +15,7 @@ local host = require "eval.host"
 
 local MODEL = support.models .. "/stories260K.bin"
 local PROMPT = "1 317 269 368 302 263 377 267 265 282 295 433 426"
-local X86 = { "x86-vnni", "x86-avx-vnni" }
+local X86 = { "x86-vnni", "x86-avx-vnni", "x86-avx2" }
 
 -- The x86 targets whose code this host can run.
 local function runnable()

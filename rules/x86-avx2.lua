@@ -1,0 +1,67 @@
+-- Target: x86-64 with AVX2 and FMA but neither AVX-512 nor VNNI (Intel
+-- Haswell to Comet Lake, AMD Zen 1 to 3), Linux. Linear layers run on the
+-- weights the generator packs for the VNNI targets (n16k4), widened to int16
+-- and multiplied with vpmaddwd, so that no saturating byte product is ever
+-- formed; RMSNorm, SiLU, RoPE's moves, the adds and attention (one call a
+-- query row) have AVX2 kernels of their own. Every kernel computes the
+-- portable runtime's integers, so results are bit-identical to it.
+
+local packed_linear = runtime_lua("x86/packed_linear.lua")
+
+return {
+  name = "x86-avx2",
+  summary = "x86-64 AVX2 (vpmaddwd on widened packed weights), weights packed at generation time",
+
+  -- the packed kernels take uint8 weights; int8 and int16 ones run portable loops
+  dtypes = {
+    activation = { "uint8", "int8", "int16", "uint4", "int4" },
+    linear_weight = { "uint8", "int8", "int16", "uint4", "int4" },
+    norm_weight = { "uint8", "int8", "int16", "uint4", "int4" },
+  },
+
+  -- the host must have these (/proc/cpuinfo flags) to run what kiln builds
+  cpu_flags = { "avx2", "fma" },
+  fallback = "portable", -- for hosts without them
+  machine = "x86_64",
+  native_preference = 20, -- --target native: below the VNNI targets
+
+  runtime = { "portable/kiln_rt.h", "portable/kiln_rt_math.c", "portable/kiln_rt_ops.c", "x86/kiln_rt_x86.h",
+    "x86/kiln_rt_avx2.h", "x86/kiln_avx2.h", "x86/kiln_linear_avx2.c", "x86/kiln_attention_avx2.c",
+    "x86/kiln_ops_avx2.c" },
+
+  kernels = {
+    -- on weights packed at generation time (runtime/x86/packed_linear.lua)
+    linear = packed_linear.widened_entries("kiln_linear_avx2"),
+    -- elementwise kernels and the softmax row
+    requant = "kiln_requant_avx2",
+    mul = "kiln_mul_avx2",
+    add = "kiln_add_avx2",
+    mul_rows = "kiln_mul_rows_avx2",
+    take_half = "kiln_take_half_avx2",
+    concat_halves = "kiln_concat_halves_avx2",
+    heads_first = "kiln_heads_first_avx2",
+    softmax_row = "kiln_softmax_row_avx2",
+    sigmoid = "kiln_sigmoid_avx2",
+    rmsnorm = "kiln_rmsnorm_avx2",
+    argmax = "kiln_argmax_avx2",
+    -- attention rows, for these head sizes (the kernels also take multiples
+    -- of 16 up to 256; larger ones run the portable loops inside them)
+    qk_row = { kernel = "kiln_qk_row_avx2", head_dim = { equal_or_multiple = { 8, 16 } } },
+    pv_row = { kernel = "kiln_pv_row_avx2", head_dim = { equal_or_multiple = { 8, 16 } } },
+    -- the whole row in one call, where both of the above apply
+    attention_row = { kernel = "kiln_attention_row_avx2", head_dim = { equal_or_multiple = { 8, 16 } } },
+  },
+
+  align_words = 16, -- 32-byte scratch buffers
+  sections = nil,
+
+  build = {
+    makefile = "Makefile.mk",
+    cc = "cc",
+    cflags = "-std=c99 -O3 -Wall -Wextra -Wpedantic -Werror -mavx2 -mfma",
+    image = "build/kiln_host",
+    run = { command = "{image}{args}" }, -- on this host
+  },
+
+  code_size = { base = 12900, per_function = 200, per_call = 90, stack = 4096 },
+}
