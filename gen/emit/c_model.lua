@@ -7,19 +7,17 @@
 local rope = require "model.rope"
 local fail = require "util.fail"
 local files = require "util.files"
-local qparams = require "calib.qparams"
 local layer_graph = require "graph.llama_layer"
 local head_graph = require "graph.llama_head"
 local adapter = require "plan.adapter"
 local kernels = require "plan.kernels"
 local grids = require "plan.grids"
 local constants = require "plan.constants"
+local embedding = require "plan.embedding"
 local arena = require "plan.arena"
 local template = require "emit.template"
 local c_constants = require "emit.c_constants"
 local targets = require "emit.targets"
-local fixed = require "plan.fixed"
-local f32 = require "util.f32"
 
 local c_model = {}
 
@@ -128,53 +126,6 @@ local function code_estimate(rules, functions, calls)
   return m.base + m.per_function * functions + m.per_call * calls
 end
 
-local function same_qparams(a, b)
-  if a.dtype ~= b.dtype or type(a.scale) ~= type(b.scale) then return false end
-  if type(a.scale) ~= "table" then return a.scale == b.scale and a.zero_point == b.zero_point end
-  if #a.scale ~= #b.scale then return false end
-  for r = 1, #a.scale do
-    if a.scale[r] ~= b.scale[r] or a.zero_point[r] ~= b.zero_point[r] then return false end
-  end
-  return true
-end
-
--- The embedding's constants: the table's codes on its own grids
--- (model.embed_tokens.weight, one per vocabulary row), each row's zero point,
--- and the multipliers that take a row to model.embed_tokens.act_out, layer
--- 0's input grid. A tied model whose classifier has the same qparams and
--- keeps its codes in rows shares the classifier's table (stored once).
-local function embedding_constants(consts, tensor, qp, desc, head_weight)
-  local o = qp.observers["model.embed_tokens.weight"]
-  local wg = grids.of(qp, "model.embed_tokens.weight")
-  local act = grids.of(qp, "model.embed_tokens.act_out")
-  local ctype = o.dtype == "int16" and "s16" or (qparams.DTYPES[o.dtype].signed and "s8" or "u8")
-  local scales, zps = o.scale, o.zero_point
-  if type(scales) ~= "table" then
-    scales, zps = {}, {}
-    for r = 1, desc.vocab do scales[r], zps[r] = o.scale, o.zero_point end
-  end
-  local table_name, zp_name, note
-  if desc.tied_embeddings and head_weight and head_weight.layout == "rows" and head_weight.ctype == ctype
-    and same_qparams(o, qp.observers["lm_head.weight"]) then
-    table_name, zp_name = head_weight.codes, head_weight.zp
-    note = head_weight.codes .. ", the classifier's table (tied, same qparams)"
-  else
-    table_name = consts:packed("EMBEDDING", ctype, tensor:quantize(scales, zps, wg.qmin, wg.qmax, ctype),
-      string.format("token embedding [%d][%d] on model.embed_tokens.weight: %s %s", desc.vocab, desc.hidden,
-        o.dtype, o.qscheme))
-    zp_name = consts:array("EMBEDDING_ZP", "s32", zps, "per-row zero points of model.embed_tokens.weight")
-    note = "EMBEDDING"
-  end
-  local inv = f32.div(1.0, act.scale)
-  local rqs = {}
-  for r, s in ipairs(scales) do rqs[r] = fixed.rq(s * inv) end
-  return {
-    ctype = ctype, table = table_name, zp = zp_name, note = note,
-    rq = consts:rq_array("EMBEDDING_RQ", rqs, "s_row * (1/s_act_out): model.embed_tokens.weight to .act_out"),
-    grid = consts:grid("EMBEDDING_GRID", act),
-  }
-end
-
 -- generate(spec) -> files. spec: { root, native, model (float_model), qp, desc,
 -- rules, name, prefill_len, append_len, source = { model, qparams } [,
 -- layer_input_grids = { [layer] = grid }] }. layer_input_grids gives chosen
@@ -281,7 +232,7 @@ function c_model.generate(spec)
     cos_list[l] = rope_rows[rope_of_layer[l] + 1].cos
     sin_list[l] = rope_rows[rope_of_layer[l] + 1].sin
   end
-  local embed = embedding_constants(consts, spec.model.embedding, qp, desc,
+  local embed = embedding.constants(consts, spec.model.embedding, qp, desc,
     head_plan.weight_constants["lm_head.weight"])
 
   local block = math.max(spec.prefill_len, spec.append_len)

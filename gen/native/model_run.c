@@ -1,0 +1,145 @@
+/*
+ * Running the float model (kiln_native): the whole model on tokens (logits,
+ * optionally each layer's input), its KV cache, one decoder layer alone
+ * (optionally every observer's result), and the score of a text.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../runtime/float/kiln_math.h"
+#include "native.h"
+
+static int *check_tokens(lua_State *L, int i, int *n) {
+  luaL_checktype(L, i, LUA_TTABLE);
+  *n = (int)lua_rawlen(L, i);
+  int *tok = malloc(((size_t)*n + 1) * sizeof *tok);
+  if (!tok) luaL_error(L, "out of memory");
+  for (int k = 0; k < *n; k++) {
+    lua_rawgeti(L, i, k + 1);
+    tok[k] = (int)luaL_checkinteger(L, -1);
+    lua_pop(L, 1);
+  }
+  return tok;
+}
+
+/* m:forward(tokens, pos, all_rows, capture) -> Tensor of logits ([S][vocab] or
+ * [vocab]) [, Tensor [layers + 1][S][D]: each layer's input, then the last
+ * layer's output, when capture is true] */
+static int model_forward(lua_State *L) {
+  model_ud *u = luaL_checkudata(L, 1, MODEL);
+  int n;
+  int *tok = check_tokens(L, 2, &n);
+  int pos = (int)luaL_checkinteger(L, 3);
+  int all = lua_toboolean(L, 4);
+  int capture = lua_toboolean(L, 5);
+  tensor *cap = NULL;
+  if (capture) {
+    cap = tensor_new(L, (size_t)(u->m.dims.n_layers + 1) * (size_t)n * (size_t)u->m.dims.D);
+    u->m.capture = cap->data;
+  }
+  int rc = kiln_model_forward(&u->m, tok, n, pos, all);
+  u->m.capture = NULL;
+  free(tok);
+  if (rc != 0) luaL_error(L, "forward: %d tokens at position %d do not fit (max_seq %d) or a token is out of range",
+                          n, pos, u->m.dims.max_seq);
+  size_t rows = all ? (size_t)n : 1;
+  tensor *t = tensor_new(L, rows * (size_t)u->m.dims.vocab);
+  memcpy(t->data, u->m.logits, t->n * sizeof(float));
+  if (capture) {
+    lua_insert(L, -2); /* logits first, then the capture */
+    return 2;
+  }
+  return 1;
+}
+
+/* m:cache(layer, first, n) -> K, V tensors [Hk][n][hd]: cached slots [first, first + n) */
+static int model_cache(lua_State *L) {
+  model_ud *u = luaL_checkudata(L, 1, MODEL);
+  const kiln_model_dims *d = &u->m.dims;
+  int l = (int)luaL_checkinteger(L, 2), first = (int)luaL_checkinteger(L, 3), n = (int)luaL_checkinteger(L, 4);
+  luaL_argcheck(L, l >= 0 && l < d->n_layers && first >= 0 && n >= 0 && first + n <= d->max_seq, 2, "out of range");
+  for (int which = 0; which < 2; which++) {
+    const float *c = (which ? u->m.cache_v : u->m.cache_k) + (size_t)l * d->Hk * d->max_seq * d->hd;
+    tensor *t = tensor_new(L, (size_t)d->Hk * n * d->hd);
+    for (int h = 0; h < d->Hk; h++)
+      memcpy((float *)t->data + (size_t)h * n * d->hd, c + ((size_t)h * d->max_seq + first) * d->hd,
+             (size_t)n * d->hd * sizeof(float));
+  }
+  return 2;
+}
+
+/* m:run_layer(layer, x, pos, past_k, past_v [, trace]) -> y, new_k, new_v
+ * [, { result tensor per observer }]: one decoder layer alone on x [S][D]
+ * after the past [Hk][pos][hd] */
+static int model_run_layer(lua_State *L) {
+  model_ud *u = luaL_checkudata(L, 1, MODEL);
+  const kiln_model_dims *d = &u->m.dims;
+  int l = (int)luaL_checkinteger(L, 2);
+  tensor *x = tensor_check(L, 3);
+  int pos = (int)luaL_checkinteger(L, 4);
+  tensor *pk = tensor_check(L, 5), *pv = tensor_check(L, 6);
+  const int trace = lua_toboolean(L, 7); /* read before the results go on the stack */
+  luaL_argcheck(L, x->n % (size_t)d->D == 0, 3, "x is not [S][D]");
+  int S = (int)(x->n / (size_t)d->D);
+  size_t past = (size_t)d->Hk * pos * d->hd;
+  luaL_argcheck(L, pk->n == past && pv->n == past, 5, "past is not [Hk][pos][hd]");
+  tensor *y = tensor_new(L, x->n);
+  tensor *nk = tensor_new(L, (size_t)d->Hk * S * d->hd);
+  tensor *nv = tensor_new(L, (size_t)d->Hk * S * d->hd);
+  if (kiln_model_run_layer(&u->m, l, x->data, S, pos, pk->data, pv->data, y->data, nk->data, nv->data) != 0)
+    return luaL_error(L, "run_layer: layer %d, %d rows at %d do not fit", l, S, pos);
+  if (!trace) return 3;
+  /* trace: every observer node's result, by observer index (1-based) */
+  const kiln_program *pg = u->m.prog;
+  lua_createtable(L, pg->n_obs, 0);
+  for (int i = 0; i < pg->n_nodes; i++) {
+    const kiln_node *nd = &pg->nodes[i];
+    if (nd->obs < 0) continue;
+    size_t n = u->m.graph.numel[nd->out];
+    tensor *t = tensor_new(L, n);
+    memcpy(t->data, u->m.graph.data[nd->out], n * sizeof(float));
+    lua_rawseti(L, -2, nd->obs + 1);
+  }
+  return 4;
+}
+
+/* m:score(tokens) -> sum of -log p(tokens[i+1] | tokens[..i]) (double), count.
+ * One prefill over tokens[1..n-1]; log-softmax accumulated in double. */
+static int model_score(lua_State *L) {
+  model_ud *u = luaL_checkudata(L, 1, MODEL);
+  int n;
+  int *tok = check_tokens(L, 2, &n);
+  if (n < 2) {
+    free(tok);
+    lua_pushnumber(L, 0);
+    lua_pushinteger(L, 0);
+    return 2;
+  }
+  int rc = kiln_model_forward(&u->m, tok, n - 1, 0, 1);
+  if (rc != 0) {
+    free(tok);
+    return luaL_error(L, "score: %d tokens do not fit (max_seq %d)", n, u->m.dims.max_seq);
+  }
+  int V = u->m.dims.vocab;
+  double nll = 0.0;
+  for (int i = 0; i < n - 1; i++) {
+    const float *row = u->m.logits + (size_t)i * V;
+    double mx = row[0];
+    for (int j = 1; j < V; j++) if (row[j] > mx) mx = row[j];
+    double sum = 0.0;
+    for (int j = 0; j < V; j++) sum += kiln_exp((double)row[j] - mx);
+    nll += mx + kiln_log(sum) - (double)row[tok[i + 1]];
+  }
+  free(tok);
+  lua_pushnumber(L, nll);
+  lua_pushinteger(L, n - 1);
+  return 2;
+}
+
+const luaL_Reg model_run_methods[] = {
+    { "forward", model_forward },
+    { "score", model_score },
+    { "cache", model_cache },
+    { "run_layer", model_run_layer },
+    { NULL, NULL },
+};
