@@ -18,7 +18,7 @@ return {
 
   -- the host must have these (/proc/cpuinfo flags) to run what kiln builds
   cpu_flags = { "avx2", "avx_vnni" },
-  fallback = "portable",
+  fallback = "x86-avx2", -- AVX-VNNI hosts have AVX2
   machine = "x86_64",
   native_preference = 30, -- --target native: the fastest this host runs
 

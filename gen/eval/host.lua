@@ -26,8 +26,9 @@ end
 function host.check_cpu(rules)
   local missing = targets.missing_flags(rules)
   if #missing > 0 then
-    fail.raise(nil, "--target " .. rules.name, string.format("this host's CPU lacks %s; run target %s here instead",
-      table.concat(missing, ", "), rules.fallback or "portable"))
+    fail.raise(nil, "--target " .. rules.name, string.format(
+      "this host's CPU lacks %s; run target %s here instead, or --target native", table.concat(missing, ", "),
+      rules.fallback or "portable"))
   end
 end
 
