@@ -7,6 +7,7 @@
 
 local fail = require "util.fail"
 local program = require "graph.program"
+local float_model = require "model.float_model"
 local qparams = require "calib.qparams"
 local observers = require "calib.observers"
 
@@ -36,6 +37,50 @@ function calibrate.collect(native, model, token_lists, decode_steps, bar)
   local ranges = m:ranges()
   m:observe(false)
   return ranges, prefill_tokens, decode_tokens
+end
+
+-- The decode steps after a quantized prefill (--decode-source quantized):
+-- fq, the same model in TICO's QUANT mode with the first pass's qparams
+-- (float_model.with_fake_quant), prefills each sample; its KV cache (on the
+-- cache grids) and its greedy token seed the float model's decode steps,
+-- whose observers record. Returns the ranges and the decode tokens seen.
+function calibrate.collect_decode_after(native, model, fq, token_lists, decode_steps, bar)
+  local m = model.native
+  local max_seq, layers = model.desc.max_seq, model.desc.layers
+  local decode_tokens = 0
+  m:observe(true)
+  for _, ids in ipairs(token_lists) do
+    local last = fq:forward(ids, 0, false)
+    for l = 0, layers - 1 do
+      local k, v = fq:cache(l, 0, #ids)
+      m:set_cache(l, 0, k, v)
+    end
+    local pos = #ids
+    for _ = 1, decode_steps do
+      if pos >= max_seq then break end
+      last = m:forward({ native.argmax(last) }, pos, false)
+      pos = pos + 1
+      decode_tokens = decode_tokens + 1
+    end
+    if bar then bar:step() end
+  end
+  local ranges = m:ranges()
+  m:observe(false)
+  return ranges, decode_tokens
+end
+
+-- The union of two sets of ranges (m:ranges()): what either pass saw.
+function calibrate.union(a, b)
+  local function merge(x, y)
+    local out = {}
+    for i, r in ipairs(x) do
+      out[i] = { min = math.min(r.min, y[i].min), max = math.max(r.max, y[i].max) }
+    end
+    return out
+  end
+  local layers = {}
+  for l, list in ipairs(a.layers) do layers[l] = merge(list, b.layers[l]) end
+  return { layers = layers, head = merge(a.head, b.head) }
 end
 
 local function param_rows(param, desc)
@@ -112,6 +157,24 @@ function calibrate.tie_kv(entries)
   end
 end
 
+-- The decode-only observers without a range of their own after a
+-- prefill-only calibration (--decode-source none, or the first pass of
+-- quantized): an untied past_key / past_value takes the range of
+-- present_key / present_value, the tensor the cache holds between steps.
+-- Returns the paths it filled.
+function calibrate.past_from_present(entries)
+  local by_path, filled = {}, {}
+  for _, e in ipairs(entries) do by_path[e.path] = e end
+  for _, e in ipairs(entries) do
+    local present = e.path:gsub("%.past_key$", ".present_key"):gsub("%.past_value$", ".present_value")
+    if present ~= e.path and e.min == math.huge and by_path[present] then
+      e.min, e.max = by_path[present].min, by_path[present].max
+      filled[#filled + 1] = e.path
+    end
+  end
+  return filled
+end
+
 local function finite(x)
   return x == x and x ~= math.huge and x ~= -math.huge
 end
@@ -141,6 +204,57 @@ function calibrate.compute(entries)
     end
     e.scale, e.zero_point = scale, zp
   end
+end
+
+-- Where the decode steps' inputs come from (kiln calib --decode-source):
+--   float      TICO's way: decode steps after each float prefill, one pass;
+--   quantized  two passes: the prefill observers from float prefills; then
+--              each sample prefilled in TICO's QUANT mode (fake quantization
+--              in float32, the semantics the integer C follows) on those
+--              qparams, and the decode steps observed after it;
+--   none       prefill statistics only.
+calibrate.DECODE_SOURCES = { "float", "quantized", "none" }
+calibrate.RECORDED_SOURCE = { float = "float_prefill", quantized = "quantized_prefill", none = "none" }
+
+-- The qparams a set of computed entries stands for, as float_model reads them.
+local function as_qparams(entries)
+  local obs = {}
+  for _, e in ipairs(entries) do
+    obs[e.path] = { dtype = e.dtype, qscheme = e.qscheme, scale = e.scale, zero_point = e.zero_point, axis = e.axis }
+  end
+  return { observers = obs }
+end
+
+-- Fills the entries' ranges, computes scales and zero points, and returns
+-- what it did: { prefill_tokens, decode_tokens, past_from_present = paths }.
+-- new_entries() gives a fresh set of the same entries (the quantized
+-- source's first pass computes its own); untied keeps TICO's independent
+-- KV observers.
+function calibrate.run(native, model, entries, new_entries, token_lists, o, bar)
+  local ranges, prefill_tokens, decode_tokens
+  if o.decode_source == "float" then
+    ranges, prefill_tokens, decode_tokens = calibrate.collect(native, model, token_lists, o.decode_steps, bar)
+  else
+    ranges, prefill_tokens, decode_tokens = calibrate.collect(native, model, token_lists, 0, bar)
+    if o.decode_source == "quantized" and o.decode_steps > 0 then
+      local first = new_entries()
+      calibrate.attach_ranges(first, ranges, model)
+      if not o.untied then calibrate.tie_kv(first) end
+      calibrate.past_from_present(first)
+      calibrate.compute(first)
+      local fq = float_model.with_fake_quant(native, model, as_qparams(first))
+      local decode_ranges
+      decode_ranges, decode_tokens = calibrate.collect_decode_after(native, model, fq, token_lists, o.decode_steps, bar)
+      ranges = calibrate.union(ranges, decode_ranges)
+    end
+  end
+  calibrate.attach_ranges(entries, ranges, model)
+  if not o.untied then calibrate.tie_kv(entries) end
+  -- only a prefill-only calibration by choice fills them; otherwise an
+  -- observer that saw nothing is an error (compute says so)
+  local filled = o.decode_source == "none" and calibrate.past_from_present(entries) or {}
+  calibrate.compute(entries)
+  return { prefill_tokens = prefill_tokens, decode_tokens = decode_tokens, past_from_present = filled }
 end
 
 return calibrate

@@ -25,6 +25,8 @@ local verb = {
     { "--samples", key = "samples", type = "integer", min = 1, default = 16, metavar = "N", help = "stories to calibrate on" },
     { "--decode-steps", key = "decode_steps", type = "integer", min = 0, default = 8, metavar = "D",
       help = "greedy decode steps after each prefill" },
+    { "--decode-source", key = "decode_source", default = "float", choices = { "float", "quantized", "none" },
+      help = "decode steps after float prefills (TICO's), after quantized ones, or none" },
     { "--max-tokens", key = "max_tokens", type = "integer", min = 2, metavar = "N",
       help = "prefill tokens per sample, BOS included (default max_seq - decode steps)" },
     { "--overrides", key = "overrides", metavar = "FILE", help = "Lua table of per-observer dtype/qscheme overrides" },
@@ -52,12 +54,16 @@ function verb.run(opts, context)
   local desc = model.desc
   local entries = observers.resolve(desc.layers, opts.preset, overrides)
 
-  local bar = progress.new(native, "calibrating", #token_lists)
-  local ranges, prefill_tokens, decode_tokens = calibrate.collect(native, model, token_lists, opts.decode_steps, bar)
+  local passes = opts.decode_source == "quantized" and opts.decode_steps > 0 and 2 or 1
+  local bar = progress.new(native, "calibrating", passes * #token_lists)
+  local did = calibrate.run(native, model, entries, function() return observers.resolve(desc.layers, opts.preset, overrides) end,
+    token_lists, { decode_source = opts.decode_source, decode_steps = opts.decode_steps, untied = opts.untied_kv }, bar)
   bar:done()
-  calibrate.attach_ranges(entries, ranges, model)
-  if not opts.untied_kv then calibrate.tie_kv(entries) end
-  calibrate.compute(entries)
+  local prefill_tokens, decode_tokens = did.prefill_tokens, did.decode_tokens
+  if #did.past_from_present > 0 then
+    io.stderr:write(string.format("kiln calib: %d past_key/past_value observers saw no decode step; each takes its "
+      .. "present_key/present_value range\n", #did.past_from_present))
+  end
 
   local settings = json.object()
     :set("tool", "kiln calib")
@@ -72,10 +78,11 @@ function verb.run(opts, context)
   settings:set("samples", opts.samples)
     :set("max_tokens", max_tokens)
     :set("decode_steps", opts.decode_steps)
-    :set("decode_source", "float_prefill")
+    :set("decode_source", calibrate.RECORDED_SOURCE[opts.decode_source])
     :set("prefill_tokens", prefill_tokens)
     :set("decode_tokens", decode_tokens)
-    :set("kv_cache", opts.untied_kv and "untied" or "tied")
+  if #did.past_from_present > 0 then settings:set("past_from_present", #did.past_from_present) end
+  settings:set("kv_cache", opts.untied_kv and "untied" or "tied")
   if overrides then
     local o = json.object()
     for _, item in ipairs(overrides.list) do

@@ -68,6 +68,28 @@ static int model_cache(lua_State *L) {
   return 2;
 }
 
+/* m:set_cache(l, first, k, v): the cache slots [first, first + n) of layer l
+ * from k and v as m:cache returns them ([kv_heads][n][head_dim] float32):
+ * a decode that continues another model's prefill (calibration's quantized
+ * decode source). */
+static int model_set_cache(lua_State *L) {
+  model_ud *u = luaL_checkudata(L, 1, MODEL);
+  const kiln_model_dims *d = &u->m.dims;
+  int l = (int)luaL_checkinteger(L, 2), first = (int)luaL_checkinteger(L, 3);
+  const tensor *src[2] = { tensor_check(L, 4), tensor_check(L, 5) };
+  const size_t per_slot = (size_t)d->Hk * d->hd;
+  luaL_argcheck(L, src[0]->n == src[1]->n && src[0]->n % per_slot == 0, 4, "k and v: [kv_heads][n][head_dim]");
+  const int n = (int)(src[0]->n / per_slot);
+  luaL_argcheck(L, l >= 0 && l < d->n_layers && first >= 0 && first + n <= d->max_seq, 2, "out of range");
+  for (int which = 0; which < 2; which++) {
+    float *c = (which ? u->m.cache_v : u->m.cache_k) + (size_t)l * d->Hk * d->max_seq * d->hd;
+    const float *s = tensor_f32(L, 4 + which);
+    for (int h = 0; h < d->Hk; h++)
+      memcpy(c + ((size_t)h * d->max_seq + first) * d->hd, s + (size_t)h * n * d->hd, (size_t)n * d->hd * sizeof(float));
+  }
+  return 0;
+}
+
 /* m:run_layer(layer, x, pos, past_k, past_v [, trace]) -> y, new_k, new_v
  * [, { result tensor per observer }]: one decoder layer alone on x [S][D]
  * after the past [Hk][pos][hd] */
@@ -140,6 +162,7 @@ const luaL_Reg model_run_methods[] = {
     { "forward", model_forward },
     { "score", model_score },
     { "cache", model_cache },
+    { "set_cache", model_set_cache },
     { "run_layer", model_run_layer },
     { NULL, NULL },
 };

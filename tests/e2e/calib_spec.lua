@@ -135,6 +135,51 @@ describe("kiln calib on stories260K", function()
     assert.are.equal("previous contents", support.read(out))
   end)
 
+  it("--decode-source none keeps prefill statistics only; an untied past takes its present's range", function()
+    if not support.needs_shared() then return end
+    local none, untied = dir .. "/none.json", dir .. "/none_untied.json"
+    assert.are.equal(0, select(3, calib(none, "--decode-source", "none")))
+    local _, err, code = calib(untied, "--decode-source", "none", "--untied-kv")
+    assert.are.equal(0, code, err)
+    assert.matches("10 past_key/past_value observers saw no decode step", err)
+    local n = cjson.decode(support.read(none))
+    assert.are.same({ "none", 0 }, { n.calibration.decode_source, n.calibration.decode_tokens })
+    local u = cjson.decode(support.read(untied))
+    assert.are.equal(10, u.calibration.past_from_present)
+    for l = 0, LAYERS - 1 do
+      local p = string.format("model.layers.%d.self_attn.", l)
+      for _, pair in ipairs({ { "past_key", "present_key" }, { "past_value", "present_value" } }) do
+        local past, present = u.observers[p .. pair[1]], u.observers[p .. pair[2]]
+        assert.are.same({ present.min, present.max, present.scale }, { past.min, past.max, past.scale }, p .. pair[1])
+      end
+    end
+  end)
+
+  it("--decode-source quantized observes decode steps after a quantized prefill", function()
+    if not support.needs_shared() then return end
+    local float, quantized, none = dir .. "/f.json", dir .. "/q.json", dir .. "/n.json"
+    for path, source in pairs({ [float] = "float", [quantized] = "quantized", [none] = "none" }) do
+      local _, err, code = calib(path, "--decode-source", source)
+      assert.are.equal(0, code, err)
+    end
+    local f = cjson.decode(support.read(float))
+    local q = cjson.decode(support.read(quantized))
+    local n = cjson.decode(support.read(none))
+    assert.are.same({ "quantized_prefill", f.calibration.decode_tokens },
+      { q.calibration.decode_source, q.calibration.decode_tokens })
+    local differ = 0
+    for path, o in pairs(q.observers) do
+      -- the prefill statistics are in, and the decode steps widen them
+      local p = n.observers[path]
+      if type(o.min) == "number" then
+        assert.is_true(o.min <= p.min and o.max >= p.max, path)
+        if o.scale ~= f.observers[path].scale then differ = differ + 1 end
+      end
+    end
+    -- decode after the quantized prefill saw other inputs than after the float one
+    assert.is_true(differ > 0)
+  end)
+
   it("writes byte-identical files from identical runs", function()
     if not support.needs_shared() then return end
     assert.are.equal(0, select(3, calib(dir .. "/a.json", "--samples", "4")))
