@@ -87,6 +87,33 @@ static int logits(void) {
   return 0;
 }
 
+/* "split L": per story (n, then n tokens, int32), the logits of every
+ * position: the first L (or n) through kiln_prefill_rows, the prefill and
+ * append adapters, the rest one token at a time, the decode adapter. */
+static int split(const char *prompt_text) {
+  const int32_t prompt = (int32_t)atoi(prompt_text);
+  int32_t n;
+  int32_t *tokens = malloc(KILN_MAX_SEQ * sizeof *tokens);
+  int16_t *rows = malloc((size_t)KILN_MAX_SEQ * KILN_VOCAB * sizeof *rows);
+  if (!tokens || !rows) die("out of memory");
+  if (prompt < 1) die("bad prompt length");
+  while (fread(&n, sizeof n, 1, stdin) == 1) {
+    if (n < 1 || n > KILN_MAX_SEQ) die("bad story length");
+    read_exact(tokens, sizeof *tokens, (size_t)n);
+    kiln_reset();
+    const int32_t first = n < prompt ? n : prompt;
+    if (kiln_prefill_rows(tokens, first, rows) < 0) die("token out of range");
+    write_exact(rows, sizeof(int16_t), (size_t)first * KILN_VOCAB);
+    for (int32_t i = first; i < n; i++) {
+      if (kiln_decode(tokens[i]) < 0) die("token out of range");
+      write_exact(kiln_logits(), sizeof(int16_t), KILN_VOCAB);
+    }
+  }
+  free(rows);
+  free(tokens);
+  return 0;
+}
+
 static int layer(const char *which, const char *kind) {
   int32_t l = atoi(which), rows, past_len;
   if (l < 0 || l >= KILN_LAYERS) die("no such layer");
@@ -266,11 +293,12 @@ static int bench_model(const char *steps_text, int reps) {
 int main(int argc, char **argv) {
   if (argc >= 3 && strcmp(argv[1], "generate") == 0) return generate(argc, argv);
   if (argc == 2 && strcmp(argv[1], "logits") == 0) return logits();
+  if (argc == 3 && strcmp(argv[1], "split") == 0) return split(argv[2]);
   if (argc == 4 && strcmp(argv[1], "layer") == 0) return layer(argv[2], argv[3]);
   if (argc == 5 && strcmp(argv[1], "bench-layer") == 0) return bench_layer(argv[2], atoi(argv[3]), argv[4]);
   if (argc == 4 && strcmp(argv[1], "bench-stream") == 0) return bench_stream(argv[2], atoi(argv[3]));
   if (argc == 4 && strcmp(argv[1], "bench-model") == 0) return bench_model(argv[2], atoi(argv[3]));
-  fprintf(stderr, "usage: kiln_host generate STEPS TOKEN... | logits | layer L prefill|decode|append | "
+  fprintf(stderr, "usage: kiln_host generate STEPS TOKEN... | logits | split L | layer L prefill|decode|append | "
                   "bench-layer L REPS MB | bench-stream MB REPS | bench-model STEPS REPS\n");
   return 2;
 }

@@ -52,6 +52,10 @@ void kiln_reset(void);
  * out of range or the sequence would exceed KILN_MAX_SEQ. */
 int32_t kiln_prefill(const int32_t *tokens, int32_t n);
 
+/* The same, with the logits of every token run: logits [n][KILN_VOCAB]
+ * (the head runs on every row: for scoring each prompt position). */
+int32_t kiln_prefill_rows(const int32_t *tokens, int32_t n, int16_t *logits);
+
 /* Runs one token; returns the greedy next token, or -1 as above. */
 int32_t kiln_decode(int32_t token);
 

@@ -65,8 +65,16 @@ static void store_kv(int16_t *cache, const int16_t *delta, int32_t pos, int32_t 
             delta[((size_t)h * n + s) * KILN_HEAD_DIM + e];
 }
 
-/* n tokens (n <= KILN_BLOCK) through every layer at the current position. */
-static void run_block(const int32_t *tokens, int32_t n) {
+/* Copies one row of the last layer's output to state.final and runs the head on it. */
+static void head_of_row(const int16_t *x, int32_t row, int16_t *logits) {
+  for (int32_t i = 0; i < KILN_HIDDEN; i++) state.final[i] = x[(size_t)row * KILN_HIDDEN + i];
+  kiln_head(state.final, logits, state.scratch);
+}
+
+/* n tokens (n <= KILN_BLOCK) through every layer at the current position;
+ * with row_logits, the head also runs on every earlier row of the block,
+ * into row_logits [n][KILN_VOCAB]. */
+static void run_block(const int32_t *tokens, int32_t n, int16_t *row_logits) {
   int16_t *x = state.hidden[0], *y = state.hidden[1];
   embed(x, tokens, n);
   for (int32_t l = 0; l < KILN_LAYERS; l++) {
@@ -86,23 +94,33 @@ static void run_block(const int32_t *tokens, int32_t n) {
     x = y;
     y = t;
   }
-  for (int32_t i = 0; i < KILN_HIDDEN; i++) state.final[i] = x[(size_t)(n - 1) * KILN_HIDDEN + i];
-  kiln_head(state.final, state.logits, state.scratch);
+  if (row_logits) {
+    for (int32_t s = 0; s + 1 < n; s++) head_of_row(x, s, row_logits + (size_t)s * KILN_VOCAB);
+  }
+  head_of_row(x, n - 1, state.logits);
+  if (row_logits) {
+    for (int32_t i = 0; i < KILN_VOCAB; i++) row_logits[(size_t)(n - 1) * KILN_VOCAB + i] = state.logits[i];
+  }
   state.pos += n;
 }
 
-int32_t kiln_prefill(const int32_t *tokens, int32_t n) {
+static int32_t prefill(const int32_t *tokens, int32_t n, int16_t *row_logits) {
   if (n < 1 || n > KILN_MAX_SEQ - state.pos) return -1;
   for (int32_t i = 0; i < n; i++)
     if (tokens[i] < 0 || tokens[i] >= KILN_VOCAB) return -1;
   while (n > 0) {
     int32_t chunk = state.pos == 0 ? KILN_PREFILL_LEN : KILN_APPEND_LEN;
     if (chunk > n) chunk = n;
-    run_block(tokens, chunk);
+    run_block(tokens, chunk, row_logits);
     tokens += chunk;
+    if (row_logits) row_logits += (size_t)chunk * KILN_VOCAB;
     n -= chunk;
   }
   return kiln_argmax(state.logits, KILN_VOCAB);
 }
+
+int32_t kiln_prefill(const int32_t *tokens, int32_t n) { return prefill(tokens, n, NULL); }
+
+int32_t kiln_prefill_rows(const int32_t *tokens, int32_t n, int16_t *logits) { return prefill(tokens, n, logits); }
 
 int32_t kiln_decode(int32_t token) { return kiln_prefill(&token, 1); }
