@@ -69,9 +69,10 @@ local function median(values)
   return n % 2 == 1 and v[(n + 1) // 2] or 0.5 * (v[n // 2] + v[n // 2 + 1])
 end
 
--- Runs build/kiln_host of dir with args; returns its `name value` lines as a table.
-local function host_figures(dir, args)
-  local out = host.run(dir, args)
+-- Runs the built program of dir with args, as the target's rules say;
+-- returns its `name value` lines as a table.
+local function host_figures(dir, args, rules)
+  local out = host.run(dir, args, nil, rules.build)
   local t = {}
   for name, value in out:gmatch("(%S+) (%S+)\n") do t[name] = tonumber(value) end
   return t
@@ -171,11 +172,13 @@ function suite.run(context, opts)
     local per_round = suite.runs_per_round(opts.reps)
     for round = 1, suite.ROUNDS do
       progress(opts, string.format("timing (round %d of %d)", round, suite.ROUNDS))
-      local stream = host_figures(layer_dirs[suite.PRESETS[1]], string.format("bench-stream %d %d", suite.STREAM_MB, per_round))
+      local stream = host_figures(layer_dirs[suite.PRESETS[1]], string.format("bench-stream %d %d", suite.STREAM_MB, per_round),
+        rules)
       table.insert(samples.stream, stream.stream_gbs)
       table.insert(samples.stream4, stream.stream4_gbs)
       for _, preset in ipairs(suite.PRESETS) do
-        local f = host_figures(layer_dirs[preset], string.format("bench-layer 0 %d %d", per_round, suite.FLUSH_MB))
+        local f = host_figures(layer_dirs[preset], string.format("bench-layer 0 %d %d", per_round, suite.FLUSH_MB),
+          rules)
         table.insert(samples[preset].decode, f.decode_us)
         table.insert(samples[preset].prefill, f.prefill_us)
       end
@@ -193,7 +196,7 @@ function suite.run(context, opts)
       for _ = 1, token_cases and per_round or 0 do table.insert(samples.tokenize, tokenize.run(native, token_cases)) end
       if stories then
         for _, preset in ipairs(suite.STORY_PRESETS) do
-          local f = host_figures(story_dirs[preset], string.format("bench-model 256 %d", per_round))
+          local f = host_figures(story_dirs[preset], string.format("bench-model 256 %d", per_round), rules)
           table.insert(samples["stories " .. preset].decode, f.decode_tok_s)
           table.insert(samples["stories " .. preset].prefill, f.prefill_tok_s)
         end

@@ -6,25 +6,37 @@
  * saturating int16, and a code up to 255 times a weight of -128 makes pairs
  * up to 65280 in magnitude; an exact byte scheme needs a second vpmaddubsw a
  * step for a split operand, which costs as much as widening. So each weight
- * block is sign-extended to int16 (vpmovsxbw, once per weight load and
- * shared by every row of a tile) and multiplied by the activation codes as
+ * block is sign-extended to int16 (vpmovsxbw: in decode at each load, in
+ * prefill once a chunk, for every row) and multiplied by the activation codes as
  * stored, int16, with vpmaddwd: every pair sum is exact in int32, for 8-bit
  * and 16-bit activations alike, and both kernels use the one-plane bias.
  *
  * Lanes: a 16-byte group of a k step (4 rows x 4 inputs) becomes 16 int16;
  * against the 4 broadcast codes vpmaddwd gives 8 int32, two partial sums a
  * row. Overflow: a lane gains at most 2 * 255 * 128 a step with 8-bit codes
- * and 2 * 32768 * 128 = 2^23 with 16-bit ones, so the int32 sums are folded
- * into int64 every CHUNK16 steps (16-bit) or CHUNK8 steps (8-bit; n_in is
- * below 65536), before two lanes of one row could pass 2^31 together.
+ * and 2 * 32768 * 128 = 2^23 with 16-bit ones, so in decode the int32 sums
+ * are folded into int64 every CHUNK16 steps (16-bit) or CHUNK8 steps (8-bit;
+ * n_in is below 65536), before two lanes of one row could pass 2^31
+ * together.
  *
  * One output row (decode) is bound by memory: STREAMS weight blocks from
  * distant parts of the matrix are read side by side, with prefetches ahead.
- * Several rows (prefill) are bound by the multipliers: a tile of TILE_ROWS
- * rows by 8 outputs reuses each widened weight vector TILE_ROWS times (8
- * accumulators, two weight vectors and the broadcast codes: more rows make
- * compilers spill, AVX2 has 16 registers), and each half block is finished for every row tile before the
- * next is touched, so the weights come from memory once.
+ *
+ * Several rows (prefill) are bound by the vector ports: one vpmaddwd (16
+ * products) and one vpaddd for every 16 products is the floor with AVX2 (it
+ * has no integer multiply-add; the exact byte schemes on vpmaddubsw need two
+ * of them, or one and a widening vpmaddwd, for 32 products, plus the adds,
+ * which is no fewer uops). So everything else is taken out of the inner
+ * loop: the weights of HALVES half blocks (8 outputs each) are widened to
+ * int16 once per chunk of KC k steps into a buffer on the stack (wb, in L1),
+ * and a tile of 6 rows x 8 outputs runs 12 vpmaddwd and 12 vpaddd a step on
+ * 2 weight loads and 6 broadcast loads (12 accumulators, 2 weight vectors
+ * and one broadcast: 15 of the 16 registers). Each row tile's codes are
+ * reused from L1 by the HALVES half blocks; the codes of ROW_GROUP rows are
+ * read once per HALVES half blocks. Overflow: a chunk's int32 lanes start
+ * from 0 and gain at most 65280 (8-bit codes) or 2^23 (16-bit codes) a step,
+ * so when fold8 adds a row's two lanes after KC = 112 steps the sum is at
+ * most 2 * 112 * 2^23 = 1879048192 < 2^31; it then goes to int64.
  */
 #include "kiln_rt_avx2.h"
 #include "kiln_avx2.h"
@@ -33,13 +45,18 @@
 #include <string.h>
 
 #define STREAMS 3                /* weight blocks walked side by side in decode */
-#define TILE_ROWS 4              /* rows of the prefill tile (gemm_tile names its accumulators) */
-#define ROW_GROUP 256            /* rows a pass over the weights (their sums of codes on the stack) */
+#define TILE_ROWS 6              /* rows of the largest prefill tile */
+#define KC 112                   /* k steps of weights widened at a time (a chunk) */
+#define ROW_GROUP 128            /* rows a pass over the weights (their sums on the stack) */
+#define HALVES 4                 /* half blocks (8 outputs) a pass over a row group */
 #define PREFETCH 1024            /* bytes ahead in each streamed block */
 #define PREFETCH_FROM (1L << 20) /* matrices below this many bytes stay in cache: no prefetches */
 #define CHUNK8 8192              /* k steps between int64 folds, 8-bit codes: 2 * 8192 * 65280 < 2^31 */
 #define CHUNK16 64               /* the same, 16-bit codes: 2 * 64 * 2^23 = 2^30 */
 #define STEP_BYTES 64            /* one k step of a 16-row block */
+
+/* a prefill chunk's fold is exact: 2 * KC * 2^23 < 2^31 (see above) */
+typedef char kiln_kc_fold_is_exact[2LL * KC * 8388608LL < 2147483648LL ? 1 : -1];
 
 /* 16 weight bytes (4 rows x 4 inputs) as int16. */
 static inline __m256i weights16(const int8_t *p) {
@@ -149,43 +166,84 @@ static void gemv_streams(int64_t sums[STREAMS][16], const int16_t *x, const int8
   }
 }
 
-/* ---- several rows: each widened weight vector reused TILE_ROWS times -------- */
+/* ---- several rows: widened weights in a buffer, each reused by TILE_ROWS rows */
 
 /* acc += w * codes, one vpmaddwd and one add */
 #define MAC(acc, w, codes) (acc) = _mm256_add_epi32((acc), _mm256_madd_epi16((w), (codes)))
+/* Values pinned to vector registers by an empty asm (no instruction): at
+ * the end of each step, without it gcc spills some of gemm_tile6's 12
+ * accumulators. */
+#define PIN6(a, b, c, d, e, f) __asm__("" : "+x"(a), "+x"(b), "+x"(c), "+x"(d), "+x"(e), "+x"(f))
 
-/* The 8 weight sums of one half block (wh: its first k step) against
- * TILE_ROWS rows xr[r]; sums[r][output of the half]. The accumulators are
- * named, not an array: compilers then keep all of them in registers. */
-static void gemm_tile(int64_t sums[TILE_ROWS][8], const int16_t *const *xr, const int8_t *wh, int32_t k4,
-                      int32_t chunk) {
-  const int16_t *x0 = xr[0], *x1 = xr[1], *x2 = xr[2], *x3 = xr[3];
-  memset(sums, 0, sizeof(int64_t) * TILE_ROWS * 8);
-  for (int32_t k0 = 0; k0 < k4; k0 += chunk) {
-    const int32_t k1 = k4 - k0 < chunk ? k4 : k0 + chunk;
-    __m256i a0 = _mm256_setzero_si256(), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
-    for (int32_t k = k0; k < k1; k++) {
-      const int8_t *w = wh + (size_t)k * STEP_BYTES;
-      const __m256i w0 = weights16(w), w1 = weights16(w + 16);
-      __m256i c = codes4(x0 + 4 * k);
-      MAC(a0, w0, c);
-      MAC(b0, w1, c);
-      c = codes4(x1 + 4 * k);
-      MAC(a1, w0, c);
-      MAC(b1, w1, c);
-      c = codes4(x2 + 4 * k);
-      MAC(a2, w0, c);
-      MAC(b2, w1, c);
-      c = codes4(x3 + 4 * k);
-      MAC(a3, w0, c);
-      MAC(b3, w1, c);
-    }
-    fold8(sums[0], a0, b0);
-    fold8(sums[1], a1, b1);
-    fold8(sums[2], a2, b2);
-    fold8(sums[3], a3, b3);
+/* Steps [k0, k0 + nk) of one half block (wh: its first k step) widened to
+ * int16 in wb, 32 a step: outputs 0-3 (4 inputs each), then 4-7. */
+static void widen_half(int16_t *wb, const int8_t *wh, int32_t k0, int32_t nk) {
+  for (int32_t k = 0; k < nk; k++) {
+    const int8_t *w = wh + (size_t)(k0 + k) * STEP_BYTES;
+    _mm256_storeu_si256((__m256i *)(void *)(wb + 32 * k), weights16(w));
+    _mm256_storeu_si256((__m256i *)(void *)(wb + 32 * k + 16), weights16(w + 16));
   }
 }
+
+/* The 8 weight sums of nk steps (widened in wb) against 6 rows xr[r] (at the
+ * chunk's first step), added to sums[r][output of the half]. The
+ * accumulators are named, not an array: compilers then keep all 12 of them
+ * in registers, with the two weight vectors and one broadcast. */
+static void gemm_tile6(int64_t (*sums)[8], const int16_t *const *xr, const int16_t *wb, int32_t nk) {
+  const int16_t *x0 = xr[0], *x1 = xr[1], *x2 = xr[2], *x3 = xr[3], *x4 = xr[4], *x5 = xr[5];
+  __m256i a0 = _mm256_setzero_si256(), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0, a4 = a0,
+          b4 = a0, a5 = a0, b5 = a0;
+  for (int32_t k = 0; k < nk; k++) {
+    const __m256i w0 = _mm256_loadu_si256((const __m256i *)(const void *)(wb + 32 * k));
+    const __m256i w1 = _mm256_loadu_si256((const __m256i *)(const void *)(wb + 32 * k + 16));
+    __m256i c = codes4(x0 + 4 * k);
+    MAC(a0, w0, c);
+    MAC(b0, w1, c);
+    c = codes4(x1 + 4 * k);
+    MAC(a1, w0, c);
+    MAC(b1, w1, c);
+    c = codes4(x2 + 4 * k);
+    MAC(a2, w0, c);
+    MAC(b2, w1, c);
+    c = codes4(x3 + 4 * k);
+    MAC(a3, w0, c);
+    MAC(b3, w1, c);
+    c = codes4(x4 + 4 * k);
+    MAC(a4, w0, c);
+    MAC(b4, w1, c);
+    c = codes4(x5 + 4 * k);
+    MAC(a5, w0, c);
+    MAC(b5, w1, c);
+    PIN6(a0, b0, a1, b1, a2, b2);
+    PIN6(a3, b3, a4, b4, a5, b5);
+  }
+  fold8(sums[0], a0, b0);
+  fold8(sums[1], a1, b1);
+  fold8(sums[2], a2, b2);
+  fold8(sums[3], a3, b3);
+  fold8(sums[4], a4, b4);
+  fold8(sums[5], a5, b5);
+}
+
+/* The same for R <= 4 rows (constant in each instance). */
+#define DEFINE_TILE(R)                                                                                               \
+  static void gemm_tile##R(int64_t (*sums)[8], const int16_t *const *xr, const int16_t *wb, int32_t nk) {          \
+    __m256i a[R], b[R];                                                                                              \
+    for (int r = 0; r < R; r++) a[r] = b[r] = _mm256_setzero_si256();                                                \
+    for (int32_t k = 0; k < nk; k++) {                                                                               \
+      const __m256i w0 = _mm256_loadu_si256((const __m256i *)(const void *)(wb + 32 * k));                           \
+      const __m256i w1 = _mm256_loadu_si256((const __m256i *)(const void *)(wb + 32 * k + 16));                      \
+      for (int r = 0; r < R; r++) {                                                                                  \
+        const __m256i c = codes4(xr[r] + 4 * k);                                                                     \
+        MAC(a[r], w0, c);                                                                                            \
+        MAC(b[r], w1, c);                                                                                            \
+      }                                                                                                              \
+    }                                                                                                                \
+    for (int r = 0; r < R; r++) fold8(sums[r], a[r], b[r]);                                                          \
+  }
+DEFINE_TILE(4)
+DEFINE_TILE(2)
+DEFINE_TILE(1)
 
 /* ---- the kernels ------------------------------------------------------------- */
 
@@ -217,28 +275,51 @@ static void linear(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, con
     }
     return;
   }
-  /* several rows, ROW_GROUP at a time: per half block, every row tile (a
-   * short last tile repeats its first row; those sums are dropped) */
+  /* several rows, ROW_GROUP at a time; HALVES half blocks at a time, per
+   * chunk of KC k steps: their weights widened once, then for each row tile
+   * (its codes stay in L1) every half */
+  const int32_t halves = (n_out + 7) / 8;
   for (int32_t g0 = 0; g0 < rows; g0 += ROW_GROUP) {
     const int32_t ng = rows - g0 < ROW_GROUP ? rows - g0 : ROW_GROUP;
     const int16_t *xg = x + (size_t)g0 * n_in;
     int64_t sum_x[ROW_GROUP];
+    int64_t sums[HALVES][ROW_GROUP][8];
+    int16_t wb[HALVES][32 * KC];
+    /* tiles: 6 rows, then 4, 2, 1 (a remainder of 2 after 6s: two of 4) */
+    int32_t n6 = ng / 6;
+    if (ng % 6 == 2 && n6 > 0) n6--;
     for (int32_t r = 0; r < ng; r++) sum_x[r] = row_sum(xg + (size_t)r * n_in, n_in);
-    for (int32_t b = 0; b < blocks; b++)
-      for (int32_t h = 0; h < 2; h++) {
-        const int32_t o = b * 16 + 8 * h;
-        if (o >= n_out) break;
-        const int32_t n = n_out - o < 8 ? n_out - o : 8;
-        const int8_t *wh = wp + (size_t)b * k4 * STEP_BYTES + 32 * h;
-        for (int32_t r0 = 0; r0 < ng; r0 += TILE_ROWS) {
-          const int32_t nr = ng - r0 < TILE_ROWS ? ng - r0 : TILE_ROWS;
-          const int16_t *xr[TILE_ROWS];
-          for (int r = 0; r < TILE_ROWS; r++) xr[r] = xg + (size_t)(r0 + (r < nr ? r : 0)) * n_in;
-          int64_t sums[TILE_ROWS][8];
-          gemm_tile(sums, xr, wh, k4, chunk);
-          for (int32_t r = 0; r < nr; r++) finish8(y + (size_t)(g0 + r0 + r) * n_out, sums[r], sum_x[r0 + r], o, n, &c);
+    for (int32_t h0 = 0; h0 < halves; h0 += HALVES) {
+      const int32_t nh = halves - h0 < HALVES ? halves - h0 : HALVES;
+      memset(sums, 0, sizeof sums);
+      for (int32_t k0 = 0; k0 < k4; k0 += KC) {
+        const int32_t nk = k4 - k0 < KC ? k4 - k0 : KC;
+        for (int32_t j = 0; j < nh; j++)
+          widen_half(wb[j], wp + (size_t)((h0 + j) / 2) * k4 * STEP_BYTES + 32 * ((h0 + j) % 2), k0, nk);
+        int32_t r0 = 0;
+        const int16_t *xr[TILE_ROWS];
+        for (int32_t t = 0; t < n6; t++, r0 += 6) {
+          for (int r = 0; r < 6; r++) xr[r] = xg + (size_t)(r0 + r) * n_in + 4 * k0;
+          for (int32_t j = 0; j < nh; j++) gemm_tile6(sums[j] + r0, xr, wb[j], nk);
+        }
+        for (; r0 + 4 <= ng; r0 += 4) {
+          for (int r = 0; r < 4; r++) xr[r] = xg + (size_t)(r0 + r) * n_in + 4 * k0;
+          for (int32_t j = 0; j < nh; j++) gemm_tile4(sums[j] + r0, xr, wb[j], nk);
+        }
+        for (; r0 + 2 <= ng; r0 += 2) {
+          for (int r = 0; r < 2; r++) xr[r] = xg + (size_t)(r0 + r) * n_in + 4 * k0;
+          for (int32_t j = 0; j < nh; j++) gemm_tile2(sums[j] + r0, xr, wb[j], nk);
+        }
+        if (r0 < ng) {
+          xr[0] = xg + (size_t)r0 * n_in + 4 * k0;
+          for (int32_t j = 0; j < nh; j++) gemm_tile1(sums[j] + r0, xr, wb[j], nk);
         }
       }
+      for (int32_t j = 0; j < nh; j++) {
+        const int32_t o = 8 * (h0 + j), n = n_out - o < 8 ? n_out - o : 8;
+        for (int32_t r = 0; r < ng; r++) finish8(y + (size_t)(g0 + r) * n_out, sums[j][r], sum_x[r], o, n, &c);
+      }
+    }
   }
 }
 

@@ -105,6 +105,51 @@ static void test_linear(void) {
   printf("linear: 600 cases\n");
 }
 
+/* The prefill path at sizes it tiles and chunks: rows past one row group
+ * (128) and every remainder of the 6-row tiles, n_in across several chunks
+ * of 112 k steps (and not a multiple of one), n_out across several passes of
+ * 4 half blocks and not a multiple of 16 or 8; extremes: codes all at one
+ * end of their range, weights all 0 or 255 (w - 128 = -128 or 127), and the
+ * 16-bit worst case for the int32 chunk sums (codes -32768, weights 0). */
+static void test_linear_prefill(void) {
+  enum { MAX_ROWS = 134, MAX_IN = 1500, MAX_OUT = 100 };
+  static const int32_t row_counts[] = { 2, 3, 5, 7, 8, 11, 14, 127, 128, 129, 131, 134 };
+  static int16_t x[MAX_ROWS * MAX_IN], y0[MAX_ROWS * MAX_OUT], y1[MAX_ROWS * MAX_OUT];
+  static uint8_t w[MAX_OUT * MAX_IN];
+  static int8_t wp[(MAX_OUT + 16) * MAX_IN];
+  int32_t zw[MAX_OUT];
+  int64_t bias[MAX_OUT];
+  kiln_rq rq[MAX_OUT];
+  const int ncases = 72;
+  for (int c = 0; c < ncases; c++) {
+    const int sixteen = c % 2;
+    const int32_t rows = row_counts[(c / 2) % (int)(sizeof row_counts / sizeof *row_counts)];
+    const int32_t n_in = c % 3 == 0 ? MAX_IN - 4 * range(0, 3) : 4 * range(100, MAX_IN / 4);
+    const int32_t n_out = c % 5 == 0 ? MAX_OUT : range(33, MAX_OUT);
+    /* 0..2 random, 3: x at the top, 4: x at the bottom, 5: weights 0, 6: weights 255, 7, 8: both extremes */
+    const int mode = (c / 3) % 9;
+    const int32_t xlo = sixteen ? -32768 : 0, xhi = sixteen ? 32767 : 255;
+    const int32_t zx = sixteen ? 0 : range(xlo, xhi);
+    for (int32_t i = 0; i < rows * n_in; i++)
+      x[i] = (int16_t)(mode == 3 || mode == 8 ? xhi : mode == 4 || mode == 7 ? xlo : range(xlo, xhi));
+    for (int32_t i = 0; i < n_out * n_in; i++)
+      w[i] = (uint8_t)(mode == 5 || mode == 7 ? 0 : mode == 6 || mode == 8 ? 255 : range(0, 255));
+    pack(wp, w, n_out, n_in);
+    for (int32_t o = 0; o < n_out; o++) {
+      zw[o] = range(0, 255);
+      int64_t sw = 0;
+      for (int32_t i = 0; i < n_in; i++) sw += w[(size_t)o * n_in + i];
+      bias[o] = (int64_t)n_in * zx * zw[o] - zx * sw; /* planes = 1 */
+      rq[o] = random_rq(sixteen ? 24 : 14, sixteen ? 44 : 32);
+    }
+    const kiln_grid g = grid_of(c % 3 == 0);
+    kiln_linear_u8(y0, x, zx, rows, n_in, w, zw, n_out, rq, &g);
+    (sixteen ? kiln_linear_avx2_a16 : kiln_linear_avx2_a8)(y1, x, rows, n_in, wp, zw, bias, n_out, rq, &g, NULL);
+    check(sixteen ? "linear_prefill_a16" : "linear_prefill_a8", c, y0, y1, rows * n_out);
+  }
+  printf("linear prefill: %d cases\n", ncases);
+}
+
 /* ---- elementwise -------------------------------------------------------------- */
 
 static void fill(int16_t *v, int32_t n, int32_t lo, int32_t hi) {
@@ -282,6 +327,7 @@ static void test_attention(void) {
 
 int main(void) {
   test_linear();
+  test_linear_prefill();
   test_elementwise();
   test_rmsnorm();
   test_exp();
