@@ -11,10 +11,13 @@ MODELS := $(SHARED)/models
 # benchmark's float baseline), lua-cjson for reading JSON, busted for the
 # tests, clang for the warning checks, GNU time for the benchmark's peak RSS,
 # the Unicode Character Database (the tokenizers' classes and normalization,
-# made into C tables at build time; bzip2 to read its NormalizationTest), and
-# the cross compilers and emulators of the targets.
+# made into C tables at build time; bzip2 to read its NormalizationTest), the
+# cross compilers and emulators of the targets, and for the HTML reports'
+# test a real browser (chromium, headless) and zlib's headers (the test's
+# small PNG decoder checks the screenshot is not blank).
 APT_PACKAGES := lua5.4 liblua5.4-dev libopenblas-dev lua-cjson lua-busted gcc clang make pkg-config time unicode-data \
-  bzip2 gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user gcc-arm-none-eabi binutils-arm-none-eabi qemu-system-arm
+  bzip2 gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user gcc-arm-none-eabi binutils-arm-none-eabi qemu-system-arm \
+  chromium zlib1g-dev
 
 CC ?= gcc
 # -ffp-contract=off: no multiply and add is fused unless the code says so

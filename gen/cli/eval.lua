@@ -13,10 +13,11 @@ local host = require "eval.host"
 local targets = require "emit.targets"
 local layers = require "eval.layers"
 local metrics = require "eval.metrics"
+local html_report = require "eval.html_report"
 
 local verb = {
   summary = "build the generated C and measure it against the float and fake-quant references",
-  synopsis = "MODEL --qparams Q [-z TOKENIZER] --text FILE | --tokens FILE [--target T] [--stories N] [--max-tokens N]",
+  synopsis = "MODEL --qparams Q [-z TOKENIZER] --text FILE | --tokens FILE [--target T] [--stories N] [--max-tokens N] [--html DIR]",
   positional = { "MODEL" },
   options = common.options({
     { "--qparams", key = "qparams", required = true, metavar = "FILE", help = "qparams.json" },
@@ -30,6 +31,7 @@ local verb = {
       help = "tokens per story, BOS included" },
     { "--layers-only", key = "layers_only", type = "flag", help = "skip the model-level metrics" },
     { "--keep", key = "keep", metavar = "DIR", help = "generate into DIR and keep it" },
+    { "--html", key = "html", metavar = "DIR", help = "also write DIR/index.html: the per-layer tables, charts and scatter plots" },
   }, common.SHAPE_OPTIONS),
 }
 
@@ -76,9 +78,10 @@ function verb.run(opts, context)
     print(string.format("within_1lsb_min %.6f", worst_within))
     print(string.format("max_lsb_deviation %d", worst_lsb))
     print(string.format("prefill_vs_decode_max_lsb %d", consistency))
+    local m
     if not opts.layers_only then
       local bar = progress.new(native, "scoring", #ids)
-      local m = metrics.model(ctx, ids, bar)
+      m = metrics.model(ctx, ids, bar)
       bar:done()
       print(string.format("stories %d", m.stories))
       print(string.format("positions %d", m.positions))
@@ -86,6 +89,10 @@ function verb.run(opts, context)
       print(string.format("perplexity %.4f", m.perplexity))
       print(string.format("kl_mean %.6f", m.kl_mean))
       print(string.format("top1_agreement %.4f", m.top1_agreement))
+    end
+    if opts.html then
+      html_report.write_index(opts.html, html_report.layers(string.format("kiln eval: %s with %s (%s)",
+        opts.MODEL:match("[^/]*$"), opts.qparams:match("[^/]*$"), opts.target), results, m))
     end
   end)
 end

@@ -69,9 +69,26 @@ local function block_sizes(desc, n)
   return S, Q
 end
 
+-- At most this many points of a layer's hidden output are kept for plots
+-- (an HTML scatter of ~2000 dots stays light and readable).
+layers.MAX_POINTS = 2000
+
+-- subsample(xs, ys, n) -> { xs, ys }: every k-th pair, k the smallest stride
+-- that keeps at most n; deterministic, and it spans the whole tensor (all
+-- rows and channels) rather than its first rows.
+function layers.subsample(xs, ys, n)
+  local stride = math.max(1, (#xs + n - 1) // n)
+  local out = { xs = {}, ys = {} }
+  for i = 1, #xs, stride do
+    out.xs[#out.xs + 1], out.ys[#out.ys + 1] = xs[i], ys[i]
+  end
+  return out
+end
+
 -- compare(ctx) -> results, text. ctx: { native, model (float), fq (native
 -- fake-quant Model), qp, desc (with the generation's static shapes), dir
--- (built output), tokens (one story) }.
+-- (built output), tokens (one story) }. Each result also has r.points, the
+-- hidden output's float reference (xs) and dequantized codes (ys), subsampled.
 function layers.compare(ctx)
   local native, desc, qp, tok = ctx.native, ctx.desc, ctx.qp, ctx.tokens
   local D, Hk, hd = desc.hidden, desc.kv_heads, desc.head_dim
@@ -121,7 +138,11 @@ function layers.compare(ctx)
         local mean_abs, max_abs, lo, hi = native.diff_stats(float_ref, q)
         r[name] = { within_1lsb = within, max_lsb = worst, mean_abs = mean_abs, max_abs = max_abs, lo = lo, hi = hi }
         report.error_rows(box, name, mean_abs, max_abs, lo, hi)
-        if name == "hidden" then r.scatter = report.scatter(float_ref:to_table(), q:to_table()) end
+        if name == "hidden" then
+          local xs, ys = float_ref:to_table(), q:to_table()
+          r.scatter = report.scatter(xs, ys)
+          r.points = layers.subsample(xs, ys, layers.MAX_POINTS)
+        end
       end
       box[#box + 1] = { "vs fake-quant", string.format("hidden %.2f%% within 1 LSB (max %d), new_k %.2f%% (max %d), new_v %.2f%% (max %d)",
         100 * r.hidden.within_1lsb, r.hidden.max_lsb, 100 * r.new_k.within_1lsb, r.new_k.max_lsb,

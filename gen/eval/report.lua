@@ -19,13 +19,20 @@ function report.box(title, rows)
   return report.titled_box("Quantization Error Summary" .. (title and (" (" .. title .. ")") or ""), rows)
 end
 
--- TICO's mean |diff| and PEIR rows for one tensor.
-function report.error_rows(rows, name, mean_abs, max_abs, ref_min, ref_max)
+-- TICO's PEIR: the largest |diff| over the reference's interval (a
+-- constant reference counts as an interval of 1), as a fraction.
+function report.peir(max_abs, ref_min, ref_max)
   local interval = ref_max - ref_min
   if interval == 0 then interval = 1.0 end
+  return max_abs / interval
+end
+
+-- TICO's mean |diff| and PEIR rows for one tensor.
+function report.error_rows(rows, name, mean_abs, max_abs, ref_min, ref_max)
   local pad = string.rep(" ", math.max(0, 6 - #name))
   rows[#rows + 1] = { string.format("Mean |diff| (%s)%s", name, pad), string.format("%.6f", mean_abs) }
-  rows[#rows + 1] = { string.format("PEIR        (%s)%s", name, pad), string.format("%.6f %%", max_abs / interval * 100) }
+  rows[#rows + 1] = { string.format("PEIR        (%s)%s", name, pad),
+    string.format("%.6f %%", report.peir(max_abs, ref_min, ref_max) * 100) }
 end
 
 -- scatter(xs, ys) -> a 50 x 25 character plot, axes padded by 5 % like
