@@ -92,7 +92,8 @@ end
 
 -- setup(results) -> { { label, value } }: what was measured, on what.
 function summary_text.setup(results)
-  local function range(r) return r and string.format("stories %d–%d", r[1], r[2]) or "–" end
+  -- ranges are [first, last): shown as the first and last story, 0-based
+  local function range(r) return r and string.format("stories %d–%d", r[1], r[2] - 1) or "–" end
   -- the float model's perplexity does not depend on the calibration: the first run's
   local float = results.runs[1] and results.runs[1].perplexity_float
   return {
