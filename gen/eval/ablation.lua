@@ -22,6 +22,7 @@ local grids = require "plan.grids"
 local host = require "eval.host"
 local layers = require "eval.layers"
 local metrics = require "eval.metrics"
+local report = require "eval.report"
 local repeats = require "eval.repeats"
 
 local ablation = {}
@@ -78,8 +79,7 @@ local function layer_rows(results)
       local row = { layer = r.layer, adapter = r.adapter }
       for _, name in ipairs({ "hidden", "new_k", "new_v" }) do
         local t = r[name]
-        local interval = t.hi - t.lo
-        row[name] = { mean_abs = t.mean_abs, peir = t.max_abs / (interval ~= 0 and interval or 1.0) }
+        row[name] = { mean_abs = t.mean_abs, peir = report.peir(t.max_abs, t.lo, t.hi) }
       end
       if r.adapter == "decode" then
         peir_sum, decode_layers = peir_sum + row.hidden.peir, decode_layers + 1
