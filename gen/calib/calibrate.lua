@@ -13,6 +13,17 @@ local observers = require "calib.observers"
 
 local calibrate = {}
 
+-- Up to steps greedy decode steps of model m from position pos, the first
+-- on the argmax of logits last; returns how many ran (the cache ends at max_seq).
+local function greedy_steps(native, m, last, pos, steps, max_seq)
+  local done = 0
+  while done < steps and pos < max_seq do
+    last = m:forward({ native.argmax(last) }, pos, false)
+    pos, done = pos + 1, done + 1
+  end
+  return done
+end
+
 -- Runs the float model over the samples with observers on: a prefill whose
 -- head runs on every row (all positions' logits, as TICO's full model), then
 -- greedy decode steps. Returns the native ranges ({ layers, head }) and the
@@ -25,13 +36,7 @@ function calibrate.collect(native, model, token_lists, decode_steps, bar)
   for _, ids in ipairs(token_lists) do
     local last = m:forward(ids, 0, true):slice((#ids - 1) * vocab, vocab)
     prefill_tokens = prefill_tokens + #ids
-    local pos = #ids
-    for _ = 1, decode_steps do
-      if pos >= max_seq then break end
-      last = m:forward({ native.argmax(last) }, pos, false)
-      pos = pos + 1
-      decode_tokens = decode_tokens + 1
-    end
+    decode_tokens = decode_tokens + greedy_steps(native, m, last, #ids, decode_steps, max_seq)
     if bar then bar:step() end
   end
   local ranges = m:ranges()
@@ -55,13 +60,7 @@ function calibrate.collect_decode_after(native, model, fq, token_lists, decode_s
       local k, v = fq:cache(l, 0, #ids)
       m:set_cache(l, 0, k, v)
     end
-    local pos = #ids
-    for _ = 1, decode_steps do
-      if pos >= max_seq then break end
-      last = m:forward({ native.argmax(last) }, pos, false)
-      pos = pos + 1
-      decode_tokens = decode_tokens + 1
-    end
+    decode_tokens = decode_tokens + greedy_steps(native, m, last, #ids, decode_steps, max_seq)
     if bar then bar:step() end
   end
   local ranges = m:ranges()
