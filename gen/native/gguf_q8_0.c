@@ -22,14 +22,9 @@ static int dequantize_q8_0(lua_State *L) {
   lua_Integer offset = luaL_checkinteger(L, 2), count = luaL_checkinteger(L, 3);
   luaL_argcheck(L, offset >= 0 && count >= 0 && count % QK8_0 == 0 && count < ((lua_Integer)1 << 40), 3,
                 "count must be whole blocks of 32");
-  int fd = open(path, O_RDONLY);
   struct stat st;
-  if (fd < 0 || fstat(fd, &st) != 0) {
-    lua_pushnil(L);
-    lua_pushstring(L, strerror(errno));
-    if (fd >= 0) close(fd);
-    return 2;
-  }
+  const int fd = tensor_open_file(L, path, &st);
+  if (fd < 0) return 2;
   const size_t blocks = (size_t)count / QK8_0;
   if ((lua_Integer)st.st_size < offset || (size_t)(st.st_size - offset) / BLOCK_BYTES < blocks) {
     close(fd);

@@ -95,6 +95,12 @@ static tensor *f64_tensor(lua_State *L, const double *x, size_t n) {
  * grids ({ scale =, zero_point = }), or x as a float32 Tensor (a raw input,
  * as TICO's layer takes one; x_grid unused). Results are on their grids,
  * returned as float tensors (their codes quantize back exactly). */
+/* One node's double result, as a float32 tensor. */
+static void push_f64_slot(lua_State *L, int slot, const void *state) {
+  const kiln_graph_state *g = state;
+  f64_tensor(L, (const double *)g->data[slot], g->numel[slot]);
+}
+
 static int model_run_layer_exact(lua_State *L) {
   model_ud *u = luaL_checkudata(L, 1, MODEL);
   const kiln_model_dims *d = &u->m.dims;
@@ -120,14 +126,7 @@ static int model_run_layer_exact(lua_State *L) {
   f64_tensor(L, out + nx + kv, kv);
   free(out);
   if (!trace) return 3;
-  const kiln_program *pg = u->m.prog;
-  lua_createtable(L, pg->n_obs, 0);
-  for (int i = 0; i < pg->n_nodes; i++) {
-    const kiln_node *nd = &pg->nodes[i];
-    if (nd->obs < 0) continue;
-    f64_tensor(L, (const double *)u->m.graph64.data[nd->out], u->m.graph64.numel[nd->out]);
-    lua_rawseti(L, -2, nd->obs + 1);
-  }
+  push_observer_results(L, u->m.prog, push_f64_slot, &u->m.graph64);
   return 4;
 }
 

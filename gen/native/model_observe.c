@@ -44,6 +44,17 @@ static int model_ranges(lua_State *L) {
   return 1;
 }
 
+void push_observer_results(lua_State *L, const kiln_program *pg, void (*push_slot)(lua_State *, int, const void *),
+                           const void *state) {
+  lua_createtable(L, pg->n_obs, 0);
+  for (int i = 0; i < pg->n_nodes; i++) {
+    const kiln_node *nd = &pg->nodes[i];
+    if (nd->obs < 0) continue;
+    push_slot(L, nd->out, state);
+    lua_rawseti(L, -2, nd->obs + 1);
+  }
+}
+
 const luaL_Reg model_observe_methods[] = {
     { "observe", model_observe },
     { "ranges", model_ranges },

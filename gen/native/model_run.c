@@ -93,6 +93,13 @@ static int model_set_cache(lua_State *L) {
 /* m:run_layer(layer, x, pos, past_k, past_v [, trace]) -> y, new_k, new_v
  * [, { result tensor per observer }]: one decoder layer alone on x [S][D]
  * after the past [Hk][pos][hd] */
+/* One node's float32 result, copied. */
+static void push_f32_slot(lua_State *L, int slot, const void *state) {
+  const kiln_graph_state *g = state;
+  tensor *t = tensor_new(L, g->numel[slot]);
+  memcpy(t->data, g->data[slot], g->numel[slot] * sizeof(float));
+}
+
 static int model_run_layer(lua_State *L) {
   model_ud *u = luaL_checkudata(L, 1, MODEL);
   const kiln_model_dims *d = &u->m.dims;
@@ -111,17 +118,7 @@ static int model_run_layer(lua_State *L) {
   if (kiln_model_run_layer(&u->m, l, x->data, S, pos, pk->data, pv->data, y->data, nk->data, nv->data) != 0)
     return luaL_error(L, "run_layer: layer %d, %d rows at %d do not fit", l, S, pos);
   if (!trace) return 3;
-  /* trace: every observer node's result, by observer index (1-based) */
-  const kiln_program *pg = u->m.prog;
-  lua_createtable(L, pg->n_obs, 0);
-  for (int i = 0; i < pg->n_nodes; i++) {
-    const kiln_node *nd = &pg->nodes[i];
-    if (nd->obs < 0) continue;
-    size_t n = u->m.graph.numel[nd->out];
-    tensor *t = tensor_new(L, n);
-    memcpy(t->data, u->m.graph.data[nd->out], n * sizeof(float));
-    lua_rawseti(L, -2, nd->obs + 1);
-  }
+  push_observer_results(L, u->m.prog, push_f32_slot, &u->m.graph);
   return 4;
 }
 

@@ -28,6 +28,12 @@ typedef struct {
   int ready;
 } model_ud;
 
+/* A trace: the table { [observer index + 1] = the result of its node } over
+ * the observer nodes of pg, each pushed by push_slot(L, slot, state)
+ * (run_layer's float graph, run_layer_exact's double one). */
+void push_observer_results(lua_State *L, const kiln_program *pg, void (*push_slot)(lua_State *, int, const void *),
+                           const void *state);
+
 /* Integer field k of table t, or dflt when it is absent. */
 static inline int int_field(lua_State *L, int t, const char *k, int dflt) {
   int v = dflt;

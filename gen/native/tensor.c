@@ -38,6 +38,15 @@ tensor *tensor_new(lua_State *L, size_t n) { return tensor_new_of(L, n, KILN_FP3
 
 tensor *tensor_check(lua_State *L, int i) { return luaL_checkudata(L, i, KILN_TENSOR); }
 
+int tensor_open_file(lua_State *L, const char *path, struct stat *st) {
+  const int fd = open(path, O_RDONLY);
+  if (fd >= 0 && fstat(fd, st) == 0) return fd;
+  lua_pushnil(L);
+  lua_pushstring(L, strerror(errno));
+  if (fd >= 0) close(fd);
+  return -1;
+}
+
 float *tensor_f32(lua_State *L, int i) {
   tensor *t = tensor_check(L, i);
   if (t->dtype != KILN_FP32) luaL_argerror(L, i, "a float32 tensor was expected");
@@ -257,14 +266,9 @@ static int map_tensor(lua_State *L) {
   lua_Integer count = luaL_checkinteger(L, 3);
   enum kiln_dtype dtype = (enum kiln_dtype)luaL_checkoption(L, 4, "fp32", DTYPE_NAMES);
   luaL_argcheck(L, offset >= 0 && count >= 0 && count < ((lua_Integer)1 << 40), 2, "bad offset or count");
-  int fd = open(path, O_RDONLY);
   struct stat st;
-  if (fd < 0 || fstat(fd, &st) != 0) {
-    lua_pushnil(L);
-    lua_pushstring(L, strerror(errno));
-    if (fd >= 0) close(fd);
-    return 2;
-  }
+  const int fd = tensor_open_file(L, path, &st);
+  if (fd < 0) return 2;
   const size_t item = kiln_dtype_bytes(dtype), bytes = (size_t)count * item;
   if ((lua_Integer)st.st_size < offset || (size_t)(st.st_size - offset) < bytes) {
     close(fd);

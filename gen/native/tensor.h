@@ -28,6 +28,10 @@ tensor *tensor_new(lua_State *L, size_t n);
 /* A new tensor of n elements of dtype t on the Lua stack. */
 tensor *tensor_new_of(lua_State *L, size_t n, enum kiln_dtype t);
 tensor *tensor_check(lua_State *L, int i);
+/* Opens path read-only and stats it: the descriptor, or -1 with nil and the
+ * system's message pushed (a mapper's "nil, error" result). */
+struct stat;
+int tensor_open_file(lua_State *L, const char *path, struct stat *st);
 /* The values of a float32 tensor at index i (an error for other dtypes). */
 float *tensor_f32(lua_State *L, int i);
 
