@@ -1,10 +1,11 @@
 -- Target: x86-64 with AVX-VNNI on 256-bit registers (Alder Lake and later
 -- client cores, Zen 5 and others without AVX-512), Linux. Linear layers run
 -- on the same packed weights as rules/x86-vnni.lua, with vpdpbusd on ymm
--- registers; everything else is the portable runtime, so results are
--- bit-identical to it.
+-- registers; every other op runs x86-avx2's kernels (these hosts have AVX2
+-- and FMA). Results are bit-identical to portable.
 
 local packed_linear = runtime_lua("x86/packed_linear.lua")
+local avx2_ops = runtime_lua("x86/avx2_ops.lua")
 
 return {
   name = "x86-avx-vnni",
@@ -17,18 +18,19 @@ return {
   },
 
   -- the host must have these (/proc/cpuinfo flags) to run what kiln builds
-  cpu_flags = { "avx2", "avx_vnni" },
+  cpu_flags = { "avx2", "fma", "avx_vnni" },
   fallback = "x86-avx2", -- AVX-VNNI hosts have AVX2
   machine = "x86_64",
-  native_preference = 30, -- --target native: the fastest this host runs
+  -- --target native: below x86-avx2, whose linear tiles beat these one-output
+  -- vpdpbusd loops today (gen/kiln bench: prefill 1,729 against 731 µs a token)
+  native_preference = 15,
 
-  runtime = { "portable/kiln_rt.h", "portable/kiln_rt_math.c", "portable/kiln_rt_ops.c", "x86/kiln_rt_x86.h",
-    "x86/kiln_linear_avxvnni.c" },
+  runtime = avx2_ops.runtime({ "portable/kiln_rt.h", "portable/kiln_rt_math.c", "portable/kiln_rt_ops.c",
+    "x86/kiln_rt_x86.h", "x86/kiln_linear_avxvnni.c" }),
 
-  kernels = {
-    -- on weights packed at generation time (runtime/x86/packed_linear.lua)
-    linear = packed_linear.linear_entries("kiln_linear_avxvnni"),
-  },
+  -- on weights packed at generation time (runtime/x86/packed_linear.lua);
+  -- every other op has its AVX2 kernel (runtime/x86/avx2_ops.lua)
+  kernels = avx2_ops.kernels(packed_linear.linear_entries("kiln_linear_avxvnni")),
 
   align_words = 16, -- 32-byte scratch buffers
   sections = nil,
@@ -36,7 +38,7 @@ return {
   build = {
     makefile = "Makefile.mk",
     cc = "cc",
-    cflags = "-std=c99 -O3 -Wall -Wextra -Wpedantic -Werror -mavx2 -mavxvnni",
+    cflags = "-std=c99 -O3 -Wall -Wextra -Wpedantic -Werror -mavx2 -mfma -mavxvnni",
     image = "build/kiln_host",
     run = { command = "{image}{args}" }, -- on this host
   },

@@ -7,6 +7,7 @@
 -- portable runtime's integers, so results are bit-identical to it.
 
 local packed_linear = runtime_lua("x86/packed_linear.lua")
+local avx2_ops = runtime_lua("x86/avx2_ops.lua")
 
 return {
   name = "x86-avx2",
@@ -23,34 +24,14 @@ return {
   cpu_flags = { "avx2", "fma" },
   fallback = "portable", -- for hosts without them
   machine = "x86_64",
-  native_preference = 20, -- --target native: below the VNNI targets
+  native_preference = 20, -- --target native: below x86-vnni
 
-  runtime = { "portable/kiln_rt.h", "portable/kiln_rt_math.c", "portable/kiln_rt_ops.c", "x86/kiln_rt_x86.h",
-    "x86/kiln_rt_avx2.h", "x86/kiln_avx2.h", "x86/kiln_linear_avx2.c", "x86/kiln_attention_avx2.c",
-    "x86/kiln_ops_avx2.c" },
+  runtime = avx2_ops.runtime({ "portable/kiln_rt.h", "portable/kiln_rt_math.c", "portable/kiln_rt_ops.c",
+    "x86/kiln_rt_x86.h", "x86/kiln_linear_avx2.c" }),
 
-  kernels = {
-    -- on weights packed at generation time (runtime/x86/packed_linear.lua)
-    linear = packed_linear.widened_entries("kiln_linear_avx2"),
-    -- elementwise kernels and the softmax row
-    requant = "kiln_requant_avx2",
-    mul = "kiln_mul_avx2",
-    add = "kiln_add_avx2",
-    mul_rows = "kiln_mul_rows_avx2",
-    take_half = "kiln_take_half_avx2",
-    concat_halves = "kiln_concat_halves_avx2",
-    heads_first = "kiln_heads_first_avx2",
-    softmax_row = "kiln_softmax_row_avx2",
-    sigmoid = "kiln_sigmoid_avx2",
-    rmsnorm = "kiln_rmsnorm_avx2",
-    argmax = "kiln_argmax_avx2",
-    -- attention rows, for these head sizes (the kernels also take multiples
-    -- of 16 up to 256; larger ones run the portable loops inside them)
-    qk_row = { kernel = "kiln_qk_row_avx2", head_dim = { equal_or_multiple = { 8, 16 } } },
-    pv_row = { kernel = "kiln_pv_row_avx2", head_dim = { equal_or_multiple = { 8, 16 } } },
-    -- the whole row in one call, where both of the above apply
-    attention_row = { kernel = "kiln_attention_row_avx2", head_dim = { equal_or_multiple = { 8, 16 } } },
-  },
+  -- on weights packed at generation time (runtime/x86/packed_linear.lua);
+  -- every other op has its AVX2 kernel (runtime/x86/avx2_ops.lua)
+  kernels = avx2_ops.kernels(packed_linear.widened_entries("kiln_linear_avx2")),
 
   align_words = 16, -- 32-byte scratch buffers
   sections = nil,

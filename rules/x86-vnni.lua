@@ -4,7 +4,7 @@
 -- RMSNorm, SiLU, RoPE's moves, the residual adds and attention (one call a
 -- query row) have AVX-512 kernels of their own. Every kernel computes the
 -- portable runtime's integers, so results are bit-identical to it.
--- Without AVX-512, rules/x86-avx-vnni.lua is the fallback (AVX-VNNI, 256 bits).
+-- Without AVX-512, rules/x86-avx2.lua is the fallback.
 
 local packed_linear = runtime_lua("x86/packed_linear.lua")
 
@@ -21,7 +21,7 @@ return {
 
   -- the host must have these (/proc/cpuinfo flags) to run what kiln builds
   cpu_flags = { "avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512_vnni" },
-  fallback = "x86-avx-vnni", -- for hosts without them
+  fallback = "x86-avx2", -- for hosts without them (all have AVX2)
   machine = "x86_64",
   native_preference = 40, -- --target native: the fastest this host runs
 

@@ -116,11 +116,11 @@ function targets.missing_flags(rules, host)
   return missing
 end
 
--- The fastest target this host runs natively: among the rules with a
--- native_preference, those for this machine (or any) whose CPU flags it
--- has; the highest preference wins.
-function targets.native(root)
-  local host = targets.host()
+-- The fastest target this host (targets.host(), or the one given) runs
+-- natively: among the rules with a native_preference, those for its machine
+-- (or any) whose CPU flags it has; the highest preference wins.
+function targets.native(root, host)
+  host = host or targets.host()
   local best
   for _, name in ipairs(targets.names(root)) do
     local rules = targets.load(root, name)

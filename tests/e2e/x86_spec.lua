@@ -1,4 +1,4 @@
--- The x86 targets (AVX-512 VNNI, and the AVX-VNNI fallback) compute exactly
+-- The x86 targets (AVX-512 VNNI, AVX-VNNI and AVX2) compute exactly
 -- the portable target's integers: on stories260K end to end, and on a
 -- TinyLlama-shaped decoder layer fed inputs that span each grid's whole range
 -- (the kernels' overflow fallbacks included), adapter by adapter.
