@@ -40,6 +40,13 @@ suite.FLUSH_MB = 1024 -- read between decode runs, so the weights come from memo
 suite.STREAM_MB = 1024
 suite.ROUNDS = 3 -- every measure is taken once a round, the rounds one after another
 
+-- kiln bench --smoke: every step of the suite on small sizes, to check that
+-- it runs (tests/e2e/bench_smoke_spec.lua); its figures mean nothing.
+suite.SMOKE = {
+  TINYLLAMA_LAYER = { dim = 128, hidden_dim = 256, n_layers = 1, n_heads = 4, n_kv_heads = 2, vocab = 512, seq_len = 64 },
+  PREFILL = 8, FLUSH_MB = 1, STREAM_MB = 8, ROUNDS = 1,
+}
+
 -- Floating-point operations of one float prefill of S tokens through a layer
 -- (no past): the seven linear layers and attention's two products, which the
 -- float reference computes over every key (the mask is added, not skipped).
@@ -103,8 +110,20 @@ end
 
 -- run(context, opts) -> results: list of { name, value, label, unit, note }.
 -- opts: target (rules name), reps, models (../shared/models or nil),
--- tokenizers (../shared/tokenizers or nil), skip_gen22.
+-- tokenizers (../shared/tokenizers or nil), skip_gen22, smoke (the sizes of
+-- suite.SMOKE for this run, and no 22-layer models).
 function suite.run(context, opts)
+  if opts.smoke then
+    local saved = {}
+    for _, key in ipairs({ "TINYLLAMA_LAYER", "PREFILL", "FLUSH_MB", "STREAM_MB", "ROUNDS" }) do
+      saved[key], suite[key] = suite[key], suite.SMOKE[key]
+    end
+    local unsmoked = setmetatable({ smoke = false, skip_gen22 = true }, { __index = opts })
+    local result = table.pack(pcall(suite.run, context, unsmoked))
+    for key, value in pairs(saved) do suite[key] = value end
+    if not result[1] then error(result[2], 0) end
+    return result[2]
+  end
   local native = context.native
   local rules = targets.load(context.root, opts.target)
   host.check_cpu(rules)

@@ -3,10 +3,11 @@
 -- Single-threaded; the figures that count are the ratios measured in one run.
 
 local suite = require "bench.suite"
+local targets = require "emit.targets"
 
 local verb = {
   summary = "benchmark the kernels and the generator against this machine's limits",
-  synopsis = "[--target T] [--reps N] [--models DIR] [--tokenizers DIR] [--no-gen22]",
+  synopsis = "[--target T] [--reps N] [--models DIR] [--tokenizers DIR] [--no-gen22] [--smoke]",
   positional = {},
   options = {
     { "--target", key = "target", default = "native", metavar = "T", help = "rules/T.lua (runs on this host; native: the fastest it runs)" },
@@ -17,6 +18,7 @@ local verb = {
       help = "where the byte-level tokenizer goldens are (default ../shared/tokenizers)" },
     { "--no-gen22", key = "no_gen22", type = "flag",
       help = "skip the 22-layer models: calibration's peak RSS and the generator's timing (writes 6.6 GB)" },
+    { "--smoke", key = "smoke", type = "flag", help = "every step on small sizes: checks the suite runs (figures meaningless)" },
     { "-v", "--verbose", key = "verbose", type = "flag", help = "say each step on stderr" },
   },
 }
@@ -29,12 +31,13 @@ end
 
 function verb.run(opts, context)
   local results = suite.run(context, {
-    target = opts.target, reps = opts.reps, verbose = opts.verbose, skip_gen22 = opts.no_gen22,
+    target = opts.target, reps = opts.reps, verbose = opts.verbose, skip_gen22 = opts.no_gen22, smoke = opts.smoke,
     models = opts.models or (context.root .. "/../shared/models"),
     tokenizers = opts.tokenizers or (context.root .. "/../shared/tokenizers"),
   })
-  print(string.format("kiln bench: target %s, one thread; each figure the median of %d rounds of %d runs",
-    opts.target, suite.ROUNDS, suite.runs_per_round(opts.reps)))
+  print(string.format("kiln bench: target %s, one thread; each figure the median of %d rounds of %d runs%s",
+    targets.load(context.root, opts.target).name, opts.smoke and suite.SMOKE.ROUNDS or suite.ROUNDS,
+    suite.runs_per_round(opts.reps), opts.smoke and " (--smoke: small sizes, the figures mean nothing)" or ""))
   print("")
   print(string.format("  %-66s %10s  %-5s  %s", "measure", "value", "unit", "note"))
   for _, r in ipairs(results) do
