@@ -217,4 +217,18 @@ describe("kiln eval --html on stories260K", function()
       end
     end
   end)
+
+  it("refuses --html DIR it cannot create, in one line, exit 1", function()
+    if not support.needs_shared() then return end
+    local qp = work .. "/q1.json"
+    support.kiln_ok("calib", support.models .. "/stories260K.bin", "-z", support.models .. "/tok512.bin",
+      "--text", support.models .. "/tinystories_valid_first100.txt", "--samples", "2", "-o", qp)
+    support.write(work .. "/a_file", "not a directory")
+    local _, err, code = support.kiln_run("eval", support.models .. "/stories260K.bin", "--qparams", qp, "-z",
+      support.models .. "/tok512.bin", "--text", support.models .. "/tinystories_valid_first100.txt", "--stories", "2",
+      "--layers-only", "--html", work .. "/a_file/report")
+    assert.are.equal(1, code)
+    assert.matches("^kiln: [^\n]*a_file/report: cannot create the directory\n$", err)
+    assert.are.equal("not a directory", support.read(work .. "/a_file"))
+  end)
 end)
