@@ -81,14 +81,24 @@ static void log_softmax(double *out, const double *x, int n) {
 /* native.logit_metrics(float_logits [n][V], codes [n][V], scale, zero_point, targets)
  * -> sum of NLL of targets[i] under the quantized logits, the same under the
  *    float logits, sum of KL(float || quantized), top-1 agreements, n.
+ * codes: int16 codes on the grid (scale, zero_point), or a float Tensor of the
+ * quantized side's logits themselves (the fake-quant model's; scale and
+ * zero_point are then ignored).
  * targets: Lua array of n token ids (0-based); entries may be nil past the end. */
 static int l_logit_metrics(lua_State *L) {
   tensor *f = tensor_check(L, 1);
   const float *fl = tensor_f32(L, 1);
   size_t nq;
-  const int16_t *q = check_codes(L, 2, &nq);
-  float scale = (float)luaL_checknumber(L, 3);
-  int zp = (int)luaL_checkinteger(L, 4);
+  const int16_t *q = NULL;
+  const float *qf = NULL;
+  if (lua_type(L, 2) == LUA_TSTRING) {
+    q = check_codes(L, 2, &nq);
+  } else {
+    qf = tensor_f32(L, 2);
+    nq = tensor_check(L, 2)->n;
+  }
+  float scale = (float)luaL_optnumber(L, 3, 1.0);
+  int zp = (int)luaL_optinteger(L, 4, 0);
   luaL_checktype(L, 5, LUA_TTABLE);
   lua_Integer V = luaL_checkinteger(L, 6);
   luaL_argcheck(L, V > 0 && f->n == nq && nq % (size_t)V == 0, 2, "logit shapes differ");
@@ -102,7 +112,8 @@ static int l_logit_metrics(lua_State *L) {
     int best_f = 0, best_q = 0;
     for (lua_Integer j = 0; j < V; j++) {
       xf[j] = fl[r * (size_t)V + (size_t)j];
-      xq[j] = (double)((float)(q[r * (size_t)V + (size_t)j] - zp) * scale);
+      const size_t at = r * (size_t)V + (size_t)j;
+      xq[j] = q ? (double)((float)(q[at] - zp) * scale) : (double)qf[at];
       if (xf[j] > xf[best_f]) best_f = (int)j;
       if (xq[j] > xq[best_q]) best_q = (int)j;
     }
