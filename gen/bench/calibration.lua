@@ -29,7 +29,7 @@ function calibration.write(native, model_path, preset, out_path, opts)
     lists[s] = ids
   end
   local entries = observers.resolve(desc.layers, preset)
-  local ranges = calibrate.collect(native, model, lists, opts.decode_steps)
+  local ranges = calibrate.collect(native, model, entries, lists, opts.decode_steps)
   calibrate.attach_ranges(entries, ranges, model)
   calibrate.tie_kv(entries)
   calibrate.compute(entries)

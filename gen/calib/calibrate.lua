@@ -10,6 +10,7 @@ local program = require "graph.program"
 local float_model = require "model.float_model"
 local qparams = require "calib.qparams"
 local observers = require "calib.observers"
+local statistics = require "calib.statistics"
 
 local calibrate = {}
 
@@ -26,20 +27,21 @@ end
 
 -- Runs the float model over the samples with observers on: a prefill whose
 -- head runs on every row (all positions' logits, as TICO's full model), then
--- greedy decode steps. Returns the native ranges ({ layers, head }) and the
--- number of prefill and decode tokens seen.
-function calibrate.collect(native, model, token_lists, decode_steps, bar)
+-- greedy decode steps. Returns the ranges ({ layers, head }, each observer's
+-- as its entry's statistic gives it) and the number of prefill and decode
+-- tokens seen.
+function calibrate.collect(native, model, entries, token_lists, decode_steps, bar)
   local m = model.native
   local max_seq, vocab = model.desc.max_seq, model.desc.vocab
   local prefill_tokens, decode_tokens = 0, 0
-  m:observe(true)
+  m:observe(true, statistics.plan(entries, model))
   for _, ids in ipairs(token_lists) do
     local last = m:forward(ids, 0, true):slice((#ids - 1) * vocab, vocab)
     prefill_tokens = prefill_tokens + #ids
     decode_tokens = decode_tokens + greedy_steps(native, m, last, #ids, decode_steps, max_seq)
     if bar then bar:step() end
   end
-  local ranges = m:ranges()
+  local ranges = statistics.pick(m, m:ranges(), entries, model)
   m:observe(false)
   return ranges, prefill_tokens, decode_tokens
 end
@@ -49,11 +51,11 @@ end
 -- (float_model.with_fake_quant), prefills each sample; its KV cache (on the
 -- cache grids) and its greedy token seed the float model's decode steps,
 -- whose observers record. Returns the ranges and the decode tokens seen.
-function calibrate.collect_decode_after(native, model, fq, token_lists, decode_steps, bar)
+function calibrate.collect_decode_after(native, model, entries, fq, token_lists, decode_steps, bar)
   local m = model.native
   local max_seq, layers = model.desc.max_seq, model.desc.layers
   local decode_tokens = 0
-  m:observe(true)
+  m:observe(true, statistics.plan(entries, model))
   for _, ids in ipairs(token_lists) do
     local last = fq:forward(ids, 0, false)
     for l = 0, layers - 1 do
@@ -63,7 +65,7 @@ function calibrate.collect_decode_after(native, model, fq, token_lists, decode_s
     decode_tokens = decode_tokens + greedy_steps(native, m, last, #ids, decode_steps, max_seq)
     if bar then bar:step() end
   end
-  local ranges = m:ranges()
+  local ranges = statistics.pick(m, m:ranges(), entries, model)
   m:observe(false)
   return ranges, decode_tokens
 end
@@ -232,9 +234,9 @@ end
 function calibrate.run(native, model, entries, new_entries, token_lists, o, bar)
   local ranges, prefill_tokens, decode_tokens
   if o.decode_source == "float" then
-    ranges, prefill_tokens, decode_tokens = calibrate.collect(native, model, token_lists, o.decode_steps, bar)
+    ranges, prefill_tokens, decode_tokens = calibrate.collect(native, model, entries, token_lists, o.decode_steps, bar)
   else
-    ranges, prefill_tokens, decode_tokens = calibrate.collect(native, model, token_lists, 0, bar)
+    ranges, prefill_tokens, decode_tokens = calibrate.collect(native, model, entries, token_lists, 0, bar)
     if o.decode_source == "quantized" and o.decode_steps > 0 then
       local first = new_entries()
       calibrate.attach_ranges(first, ranges, model)
@@ -243,7 +245,7 @@ function calibrate.run(native, model, entries, new_entries, token_lists, o, bar)
       calibrate.compute(first)
       local fq = float_model.with_fake_quant(native, model, as_qparams(first))
       local decode_ranges
-      decode_ranges, decode_tokens = calibrate.collect_decode_after(native, model, fq, token_lists, o.decode_steps, bar)
+      decode_ranges, decode_tokens = calibrate.collect_decode_after(native, model, entries, fq, token_lists, o.decode_steps, bar)
       ranges = calibrate.union(ranges, decode_ranges)
     end
   end

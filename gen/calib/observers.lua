@@ -8,6 +8,7 @@
 
 local fail = require "util.fail"
 local qparams = require "calib.qparams"
+local sandbox = require "util.sandbox"
 
 local observers = {}
 
@@ -32,31 +33,60 @@ observers.KV_GROUPS = {
   { "self_attn.new_v", "self_attn.present_value", "self_attn.past_value" },
 }
 
-local OVERRIDE_FIELDS = { dtype = true, qscheme = true }
+local OVERRIDE_FIELDS = { dtype = true, qscheme = true, observer = true, percentile = true }
 
--- Loads an overrides file: a Lua chunk returning { [path] = { dtype = , qscheme = } }.
+-- TICO's activation observers (tico-semantics.md §2.2; gen/calib/statistics.lua
+-- keeps their statistics). Weights are observed once, from the weights
+-- themselves, so they take min/max whatever is asked.
+observers.STATISTICS = { "minmax", "ema", "percentile" }
+observers.DEFAULT_STATISTIC = { kind = "minmax" }
+
+-- check_statistic(kind, percentile) -> nil, or what is wrong with it
+function observers.check_statistic(kind, percentile)
+  local known = false
+  for _, k in ipairs(observers.STATISTICS) do known = known or k == kind end
+  if not known then return "unknown observer '" .. tostring(kind) .. "' (minmax, ema, percentile)" end
+  if percentile ~= nil then
+    if kind ~= "percentile" then return "percentile is only for observer = \"percentile\"" end
+    if type(percentile) ~= "number" or not (percentile > 0 and percentile <= 100) then
+      return "percentile must be a number in (0, 100]"
+    end
+  end
+  return nil
+end
+
+-- Loads an overrides file: a Lua chunk returning { [path] = { dtype = , qscheme = ,
+-- observer = , percentile = } } (dtype defaults to the preset's).
 -- A path is relative to a layer ("self_attn.softmax", or a module prefix such
 -- as "mlp") for every layer, or absolute ("model.layers.3.mlp.down_proj.act_in").
 function observers.load_overrides(path)
-  local chunk, err = loadfile(path, "t", {})
-  if not chunk then
-    fail.raise(path, "syntax", (err or "?"):gsub("^[^:]*:%d*:? *", ""))
-  end
-  local ok, value = pcall(chunk)
-  if not ok then fail.raise(path, "syntax", tostring(value)) end
-  if type(value) ~= "table" then fail.raise(path, "overrides", "must return a table of observer = { dtype = ... }") end
+  return observers.check_overrides(sandbox.load(path, nil, "overrides"), path)
+end
+
+-- check_overrides(value, where) -> { path = where, list }: an overrides
+-- table (a file's, or a recipe's overrides field) checked and sorted.
+function observers.check_overrides(value, path)
   local list = {}
   for key, spec in pairs(value) do
     if type(key) ~= "string" then fail.raise(path, tostring(key), "keys must be observer paths (strings)") end
     if type(spec) ~= "table" then fail.raise(path, key, "value must be a table such as { dtype = \"int16\" }") end
     for field in pairs(spec) do
-      if not OVERRIDE_FIELDS[field] then fail.raise(path, key, "unknown field '" .. tostring(field) .. "' (dtype, qscheme)") end
+      if not OVERRIDE_FIELDS[field] then fail.raise(path, key, "unknown field '" .. tostring(field) .. "' (dtype, qscheme, observer, percentile)") end
     end
-    if type(spec.dtype) ~= "string" then fail.raise(path, key, "dtype missing") end
+    if spec.dtype == nil and spec.observer == nil then fail.raise(path, key, "dtype missing") end
+    if spec.dtype ~= nil and type(spec.dtype) ~= "string" then fail.raise(path, key, "dtype must be a string") end
     if spec.qscheme ~= nil and type(spec.qscheme) ~= "string" then fail.raise(path, key, "qscheme must be a string") end
-    local problem = qparams.check(spec.dtype, spec.qscheme or qparams.auto_qscheme(spec.dtype, false))
-    if problem then fail.raise(path, key, problem) end
-    list[#list + 1] = { key = key, dtype = spec.dtype, qscheme = spec.qscheme }
+    if spec.qscheme ~= nil and spec.dtype == nil then fail.raise(path, key, "qscheme needs a dtype") end
+    if spec.dtype then
+      local problem = qparams.check(spec.dtype, spec.qscheme or qparams.auto_qscheme(spec.dtype, false))
+      if problem then fail.raise(path, key, problem) end
+    end
+    if spec.observer ~= nil or spec.percentile ~= nil then
+      local problem = observers.check_statistic(spec.observer, spec.percentile)
+      if problem then fail.raise(path, key, problem) end
+    end
+    list[#list + 1] = { key = key, dtype = spec.dtype, qscheme = spec.qscheme, observer = spec.observer,
+      percentile = spec.percentile }
   end
   table.sort(list, function(a, b) return a.key < b.key end)
   return { path = path, list = list }
@@ -91,7 +121,7 @@ end
 local function spec_for(preset, role, override, where, path)
   local dtype, qscheme
   local weight = role == "linear" or role == "embedding"
-  if override then
+  if override and override.dtype then
     dtype = override.dtype
     qscheme = override.qscheme or qparams.auto_qscheme(dtype, weight or role == "norm")
   elseif weight then
@@ -119,16 +149,34 @@ local function spec_for(preset, role, override, where, path)
   return dtype, qscheme, axis
 end
 
--- resolve(layers, preset, overrides) -> every observer of the model, in
+-- The statistic an observer keeps: the override's, else the calibration's
+-- default for activations; weights always min/max.
+local function statistic_for(role, override, default, where, path)
+  local kind = override and override.observer or default.kind
+  if role ~= "activation" then
+    if override and override.observer and override.observer ~= "minmax" then
+      fail.raise(where, path, "a weight is observed once, from the weight itself: only observer = \"minmax\"")
+    end
+    return observers.DEFAULT_STATISTIC
+  end
+  if kind == "percentile" then
+    return { kind = kind, percentile = override and override.percentile or default.percentile or 99.99 }
+  end
+  return { kind = kind }
+end
+
+-- resolve(layers, preset, overrides [, statistic]) -> every observer of the model, in
 -- TICO's named_observers() order (graph/tico_order.lua): the model level
 -- (graph/llama_model.lua), the head graph's norm, the layer graph's
 -- observers layer by layer, the classifier. Each entry:
 --   { path, name, graph = "model" | "layer" | "head", layer, index, node, role,
---     param, dtype, qscheme, axis, calib_from }
+--     param, dtype, qscheme, axis, calib_from, statistic = { kind [, percentile] } }
+-- statistic (default min/max) gives the activations' observer
+-- ({ kind = "percentile", percentile = 99.9 }); overrides may set it per observer.
 -- role is "activation", "linear", "norm" or "embedding"; index is the
 -- observer's position in its graph (0-based, as the executor counts);
 -- calib_from names the layer-0 observer a model-level one shares its data with.
-function observers.resolve(layers, preset_name, overrides)
+function observers.resolve(layers, preset_name, overrides, statistic)
   local layer_graph = require "graph.llama_layer"
   local head_graph = require "graph.llama_head"
   local model_graph = require "graph.llama_model"
@@ -140,10 +188,12 @@ function observers.resolve(layers, preset_name, overrides)
   local function add(graph, layer, prefix, index, obs)
     local path = prefix .. obs.name
     local role = obs.param and obs.param.role or "activation"
-    local dtype, qscheme, axis = spec_for(preset, role, find_override(overrides, prefix, obs.name), where, path)
+    local override = find_override(overrides, prefix, obs.name)
+    local dtype, qscheme, axis = spec_for(preset, role, override, where, path)
     entries[#entries + 1] = {
       path = path, name = obs.name, graph = graph, layer = layer, index = index, node = obs.node,
       role = role, param = obs.param, dtype = dtype, qscheme = qscheme, axis = axis, calib_from = obs.node.calib_from,
+      statistic = statistic_for(role, override, statistic or observers.DEFAULT_STATISTIC, where, path),
     }
   end
   for i, obs in ipairs(model_graph.observers()) do add("model", nil, "", i - 1, obs) end

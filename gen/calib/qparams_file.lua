@@ -4,7 +4,11 @@
 --   format "kiln-qparams", version 1
 --   model       { file, sha256, arch, hidden, intermediate, heads, kv_heads, head_dim, layers, vocab, dtype }
 --   calibration { how the ranges were collected }
---   observers   { "<TICO path>": { dtype, qscheme, axis, scale, zero_point, min, max [, tied] } }
+--   smoothing   (only when SmoothQuant ran) { algorithm, alpha, layers = [ { <norm>: [ s_j ] } ] }:
+--               factors every reader folds into the checkpoint's weights (model/smoothing.lua)
+--   observers   { "<TICO path>": { dtype, qscheme, axis, scale, zero_point, min, max [, tied]
+--                 [, observer, percentile] } }: observer names an activation's statistic
+--                 when it is not min/max (min/max are then the range it gave)
 -- Per-tensor observers have numbers for scale/zero_point/min/max and axis
 -- null; per-channel ones have arrays (one entry per output row) and axis 0.
 -- Observers come in TICO's named_observers() order (graph/tico_order.lua),
@@ -18,6 +22,7 @@ local f32 = require "util.f32"
 local qparams = require "calib.qparams"
 local observers = require "calib.observers"
 local program = require "graph.program"
+local smoothing_pairs = require "model.smoothing"
 
 local qparams_file = {}
 
@@ -26,9 +31,21 @@ qparams_file.VERSION = 1
 
 local MODEL_KEYS = { "arch", "hidden", "intermediate", "heads", "kv_heads", "head_dim", "layers", "vocab", "dtype" }
 
--- encode(model_info, calibration, entries) -> JSON text.
--- model_info: { file, sha256, description }; calibration: ordered json object.
-function qparams_file.encode(model_info, calibration, entries)
+-- The "smoothing" block: SmoothQuant's factors, per layer and norm.
+local function encode_smoothing(smoothing)
+  local layers = {}
+  for l, per_norm in ipairs(smoothing.layers) do
+    local o = json.object()
+    for _, pair in ipairs(smoothing_pairs.PAIRS) do o:set(pair.norm, per_norm[pair.norm]) end
+    layers[l] = o
+  end
+  return json.object():set("algorithm", "smoothquant"):set("alpha", smoothing.alpha):set("layers", layers)
+end
+
+-- encode(model_info, calibration, entries [, smoothing]) -> JSON text.
+-- model_info: { file, sha256, description }; calibration: ordered json object;
+-- smoothing: SmoothQuant's factors the weights are to be folded with, or nil.
+function qparams_file.encode(model_info, calibration, entries, smoothing)
   local model = json.object():set("file", model_info.file):set("sha256", model_info.sha256)
   for _, k in ipairs(MODEL_KEYS) do model:set(k, model_info.description[k]) end
 
@@ -43,6 +60,11 @@ function qparams_file.encode(model_info, calibration, entries)
       :set("min", e.min)
       :set("max", e.max)
     if e.tied then o:set("tied", e.tied) end
+    if e.grid_from then o:set("grid_from", e.grid_from) end
+    if e.statistic and e.statistic.kind ~= "minmax" then
+      o:set("observer", e.statistic.kind)
+      if e.statistic.percentile then o:set("percentile", e.statistic.percentile) end
+    end
     obs:set(e.path, o)
   end
 
@@ -51,7 +73,8 @@ function qparams_file.encode(model_info, calibration, entries)
     :set("version", qparams_file.VERSION)
     :set("model", model)
     :set("calibration", calibration)
-    :set("observers", obs)
+  if smoothing then doc:set("smoothing", encode_smoothing(smoothing)) end
+  doc:set("observers", obs)
   return json.encode(doc)
 end
 
@@ -81,6 +104,39 @@ local function check_value(path, name, field, v, dt, symmetric)
   end
   if symmetric and v ~= 0 then fail.raise(path, name, "zero_point " .. v .. " of a symmetric qscheme must be 0") end
   return v
+end
+
+-- The "smoothing" block as float_model.load takes it: { alpha, layers =
+-- { [layer + 1] = { [norm] = { s_j } } } }, each factor a positive float32.
+local function read_smoothing(path, block, desc)
+  if type(block) ~= "table" or block.algorithm ~= "smoothquant" then
+    fail.raise(path, "smoothing.algorithm", "expected \"smoothquant\"")
+  end
+  if type(block.layers) ~= "table" or #block.layers ~= desc.layers then
+    fail.raise(path, "smoothing.layers", string.format("expected one entry per layer (%d)", desc.layers))
+  end
+  local layers = {}
+  for l, per_norm in ipairs(block.layers) do
+    local out = {}
+    for _, pair in ipairs(smoothing_pairs.PAIRS) do
+      local field = string.format("smoothing.layers[%d].%s", l - 1, pair.norm)
+      local list = type(per_norm) == "table" and per_norm[pair.norm]
+      if type(list) ~= "table" or #list ~= desc.hidden then
+        fail.raise(path, field, string.format("expected %d factors (one per hidden channel)", desc.hidden))
+      end
+      local factors = {}
+      for j, v in ipairs(list) do
+        local f = type(v) == "number" and f32.round(v) or nil
+        if not (f and finite(f) and f > 0) then
+          fail.raise(path, field, string.format("factor %d is %s, not a positive float32", j - 1, tostring(v)))
+        end
+        factors[j] = f
+      end
+      out[pair.norm] = factors
+    end
+    layers[l] = out
+  end
+  return { alpha = block.alpha, layers = layers }
 end
 
 -- read(path, desc) -> { observers = { [path] = { dtype, qscheme, axis, scale, zero_point, min, max } },
@@ -168,7 +224,8 @@ function qparams_file.read(path, desc)
     end
     out[name] = entry
   end
-  return { observers = out, calibration = doc.calibration, model = doc.model, path = path }
+  return { observers = out, calibration = doc.calibration, model = doc.model, path = path,
+    smoothing = doc.smoothing ~= nil and read_smoothing(path, doc.smoothing, desc) or nil }
 end
 
 return qparams_file

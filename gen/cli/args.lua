@@ -111,7 +111,10 @@ function args.usage(verb_name, verb)
     local names = table.concat(spec, ", ")
     if spec.type ~= "flag" then names = names .. " " .. (spec.metavar or "VALUE") end
     local help = spec.help or ""
-    if spec.default ~= nil then help = help .. " (default " .. tostring(spec.default) .. ")" end
+    -- unset_default: applied by the verb itself (after a recipe), shown here
+    local shown = spec.default
+    if shown == nil then shown = spec.unset_default end
+    if shown ~= nil then help = help .. " (default " .. tostring(shown) .. ")" end
     lines[#lines + 1] = string.format("  %-28s %s", names, help)
   end
   return table.concat(lines, "\n")

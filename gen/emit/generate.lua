@@ -91,7 +91,7 @@ function generate.run(o)
   local rules = targets.load(o.root, o.target or "portable")
   local ckpt = checkpoint.open(o.model_path, o.dtype)
   local qp = qparams_file.read(o.qparams_path, ckpt.description)
-  local model = float_model.load(o.native, ckpt, { weights_only = not o.keep_model })
+  local model = float_model.load(o.native, ckpt, { weights_only = not o.keep_model, smoothing = qp.smoothing })
   local desc = generate.shapes(ckpt.description, o)
   local name = files.basename(o.output)
   local tree, report = c_model.generate {
@@ -103,6 +103,21 @@ function generate.run(o)
   }
   generate.write_tree(o.output, tree)
   return { report = report, desc = desc, qp = qp, model = model, rules = rules, output = o.output }
+end
+
+-- memory(o) -> { flash = { constants, weights }, ram = { arena, kv } } in
+-- bytes: what `kiln gen` would report for the qparams o.qp ({ observers, smoothing },
+-- as read or as calibrated) on o.model (loaded with those weights), for
+-- o.target (default portable), without writing anything.
+function generate.memory(o)
+  local rules = targets.load(o.root, o.target or "portable")
+  local desc = generate.shapes(o.model.desc, {})
+  local _, vars = c_model.generate {
+    root = o.root, native = o.native, model = o.model, qp = o.qp, desc = desc, rules = rules, name = "memory",
+    prefill_len = desc.prefill_len, append_len = desc.append_len, source = { model = "-", qparams = "-" },
+    blob = true,
+  }
+  return { constants = vars.constants_bytes, weights = vars.weights_bytes, arena = vars.arena_bytes, kv = vars.kv_bytes }
 end
 
 return generate

@@ -5,20 +5,11 @@
 
 local fail = require "util.fail"
 local files = require "util.files"
+local sandbox = require "util.sandbox"
 
 local targets = {}
 
 local REQUIRED = { "name", "summary", "dtypes", "runtime", "build", "code_size" }
-local INSTRUCTION_LIMIT = 10000000 -- a rules file is a table, not a computation
-
--- Runs a chunk with an instruction budget: a loop in a rules file is an error, not a hang.
-local function run_bounded(chunk, path)
-  local co = coroutine.create(chunk)
-  debug.sethook(co, function() error("runs too long (a loop?)", 0) end, "", INSTRUCTION_LIMIT)
-  local ok, result = coroutine.resume(co)
-  if not ok then fail.raise(path, "rules", tostring(result)) end
-  return result
-end
 
 local function load_file(root, path)
   local env = {}
@@ -30,10 +21,7 @@ local function load_file(root, path)
     if not chunk then fail.raise(path, "runtime_lua", err) end
     return chunk()
   end
-  local chunk, err = loadfile(path, "t", env)
-  if not chunk then fail.raise(path, "syntax", err) end
-  local rules = run_bounded(chunk, path)
-  if type(rules) ~= "table" then fail.raise(path, "rules", "must return a table") end
+  local rules = sandbox.load(path, env, "rules")
   for _, field in ipairs(REQUIRED) do
     if rules[field] == nil then fail.raise(path, field, "missing") end
   end

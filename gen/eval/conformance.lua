@@ -98,7 +98,7 @@ function conformance.statistics(native, ckpt, t)
   local longest = 0
   for _, ids in ipairs(t.tokens) do longest = math.max(longest, #ids) end
   local model = float_model.load(native, ckpt, { max_seq = math.min(desc.max_seq, longest + t.decode_steps) })
-  local ranges = calibrate.collect(native, model, t.tokens, t.decode_steps)
+  local ranges = calibrate.collect(native, model, entries, t.tokens, t.decode_steps)
   calibrate.attach_ranges(entries, ranges, model)
   calibrate.compute(entries) -- untied KV observers, as TICO's
 

@@ -9,6 +9,7 @@ local head_graph = require "graph.llama_head"
 local program = require "graph.program"
 local qparams = require "calib.qparams"
 local rope = require "model.rope"
+local smoothing = require "model.smoothing"
 
 local float_model = {}
 
@@ -37,7 +38,9 @@ end
 -- head_observers, weights = { [layer+1] = { [param name] = Tensor } },
 -- head_weights = { [name] = Tensor }, embedding }.
 -- opts.weights_only: no native model (code generation needs only the weights);
--- opts.max_seq: a shorter context for the executor's buffers.
+-- opts.max_seq: a shorter context for the executor's buffers;
+-- opts.smoothing: SmoothQuant factors to fold into the weights as they load
+-- (a qparams file's "smoothing"; model/smoothing.lua).
 function float_model.load(native, ckpt, opts)
   opts = opts or {}
   local desc = ckpt.description
@@ -59,6 +62,7 @@ function float_model.load(native, ckpt, opts)
     local by_name, list = {}, {}
     for k, p in ipairs(layer_graph.params) do
       local t = ckpt:load(native, string.format("model.layers.%d.%s", l, p.name))
+      if opts.smoothing then t = smoothing.fold(p.name, t, opts.smoothing.layers[l + 1]) end
       if p.prescale then t = t:scaled(prescale_factor(p.prescale, desc)) end
       by_name[p.name] = t
       list[k] = t

@@ -183,6 +183,71 @@ static int tensor_scaled(lua_State *L) {
   return 1;
 }
 
+/* Reads a Lua array of n numbers at index i into a malloc'd double array. */
+static double *check_factors(lua_State *L, int i, size_t n) {
+  luaL_checktype(L, i, LUA_TTABLE);
+  luaL_argcheck(L, lua_rawlen(L, i) == n && n > 0, i, "one factor per column");
+  double *f = malloc(n * sizeof *f);
+  if (!f) luaL_error(L, "out of memory");
+  for (size_t j = 0; j < n; j++) {
+    lua_rawgeti(L, i, (lua_Integer)j + 1);
+    f[j] = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+  }
+  return f;
+}
+
+/* t:column_scaled(factors, divide [, by_rows]) -> new float32 tensor: t as
+ * [rows][#factors] with column j multiplied (or divided, when divide) by
+ * factors[j] in float32; by_rows: t as [#factors][cols], row i scaled
+ * (SmoothQuant's folding: Linear columns times s, the norm weight over s) */
+static int tensor_column_scaled(lua_State *L) {
+  tensor *t = tensor_check(L, 1);
+  size_t count = (size_t)lua_rawlen(L, 2);
+  luaL_argcheck(L, count > 0 && t->n % count == 0, 2, "the tensor is not [rows][#factors]");
+  double *f = check_factors(L, 2, count);
+  int divide = lua_toboolean(L, 3), by_rows = lua_toboolean(L, 4);
+  const size_t cols = t->n / count;
+  tensor *r = tensor_new(L, t->n);
+  float *y = r->data;
+  for (size_t i = 0; i < t->n; i++) {
+    float x = kiln_stored(t->data, t->dtype, i), s = (float)f[by_rows ? i / cols : i % count];
+    y[i] = divide ? x / s : x * s;
+  }
+  free(f);
+  return 1;
+}
+
+/* t:column_absmax(cols [, into]) -> into (or a new table), entry j the
+ * largest |t[i][j]| over the rows of t as [rows][cols] and into[j] itself */
+static int tensor_column_absmax(lua_State *L) {
+  tensor *t = tensor_check(L, 1);
+  lua_Integer cols = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, cols > 0 && t->n % (size_t)cols == 0, 2, "the tensor is not [rows][cols]");
+  double *m = calloc((size_t)cols, sizeof *m);
+  if (!m) return luaL_error(L, "out of memory");
+  if (lua_istable(L, 3)) {
+    for (lua_Integer j = 0; j < cols; j++) {
+      lua_rawgeti(L, 3, j + 1);
+      m[j] = lua_tonumber(L, -1);
+      lua_pop(L, 1);
+    }
+    lua_pushvalue(L, 3);
+  } else {
+    lua_createtable(L, (int)cols, 0);
+  }
+  for (size_t i = 0; i < t->n; i++) {
+    double v = fabs((double)kiln_stored(t->data, t->dtype, i));
+    if (v > m[i % (size_t)cols]) m[i % (size_t)cols] = v;
+  }
+  for (lua_Integer j = 0; j < cols; j++) {
+    lua_pushnumber(L, m[j]);
+    lua_rawseti(L, -2, j + 1);
+  }
+  free(m);
+  return 1;
+}
+
 /* t:converted(dtype) -> new tensor of the values in dtype ("fp32", "fp16",
  * "bf16"), rounded to nearest even (the --dtype override) */
 static int tensor_converted(lua_State *L) {
@@ -309,6 +374,8 @@ void tensor_register(lua_State *L, const luaL_Reg *more_methods) {
       { "row_minmax", tensor_row_minmax },
       { "first_nonfinite", tensor_first_nonfinite },
       { "scaled", tensor_scaled },
+      { "column_scaled", tensor_column_scaled },
+      { "column_absmax", tensor_column_absmax },
       { "converted", tensor_converted },
       { "slice", tensor_slice },
       { "rope_rows_to_halves", tensor_rope_rows_to_halves },

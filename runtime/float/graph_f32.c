@@ -30,6 +30,8 @@ static void matmul(const kiln_graph_state *st, real *c, size_t ldc, const real *
     kiln_matmul_f32(c, ldc, a, lda, b, b_type, ldb, layout, m, n, k);
 }
 
+static void offer_sample(kiln_reservoir *r, const real *x, size_t n) { kiln_reservoir_offer(r, x, n); }
+
 #define GRAPH_RUN kiln_graph_run
 #include "graph_ops.inc"
 

@@ -112,10 +112,30 @@ typedef struct {
   int zero_point, qmin, qmax;
 } kiln_fq;
 
+/* The percentile observer's bounded sample of one observer (reservoir.c). */
+typedef struct {
+  float *values;
+  uint32_t *priority; /* a min-heap: the lowest priority kept is at 0 */
+  size_t n, cap, per_batch;
+  uint64_t rng;
+  long calls;         /* observer calls so far: moves the sampling grid */
+  float min, max;     /* the exact range of every value offered */
+} kiln_reservoir;
+
+int kiln_reservoir_init(kiln_reservoir *r, size_t max_samples, size_t samples_per_batch, uint64_t seed);
+void kiln_reservoir_free(kiln_reservoir *r);
+/* One observer call's tensor x[0..n). */
+void kiln_reservoir_offer(kiln_reservoir *r, const float *x, size_t n);
+/* TICO's clipping bounds for a central mass of percentile % (of |x| when
+ * symmetric), widened to include 0. Returns 0, -1 when nothing was offered,
+ * -2 when out of memory. */
+int kiln_reservoir_bounds(const kiln_reservoir *r, double percentile, int symmetric, float *lo, float *hi);
+
 /* What a graph run does at observer nodes. */
 typedef struct {
   float *min, *max; /* widen these ranges (per observer), or NULL */
   const kiln_fq *fq; /* fake-quantize with these (per observer), or NULL */
+  kiln_reservoir *sample; /* offer each result to these (per observer), or NULL */
 } kiln_observe;
 
 /* Working memory of one graph execution, in float or double (elem bytes). */
@@ -183,6 +203,13 @@ typedef struct {
   float *logits;            /* [max_seq][vocab] */
   /* observer ranges (NULL when not observing): layers [n_layers][n_obs], head [n_obs] */
   float *range_min, *range_max, *head_min, *head_max;
+  /* TICO's other statistics, beside the exact ranges (NULL when not asked):
+   * EMA's running ranges and those of the forward in progress, laid out as
+   * one block of layers then head; for percentile, a reservoir per observer
+   * of that block (unused ones have cap 0) */
+  double ema_momentum;
+  float *ema_min, *ema_max, *batch_min, *batch_max;
+  kiln_reservoir *reservoirs;
   /* fake quantization (NULL: float): layers [n_layers][n_obs], head [n_obs] */
   const kiln_fq *fq, *head_fq;
   /* the model level in TICO's QUANT mode (graph/llama_model.lua): the
@@ -199,6 +226,19 @@ int kiln_model_init(kiln_float_model *m);
 void kiln_model_free(kiln_float_model *m);
 /* Starts (resetting the ranges to +inf/-inf) or stops recording ranges. */
 int kiln_model_observe(kiln_float_model *m, int on);
+/* Starts recording the exact ranges and, as asked, TICO's other statistics
+ * (tico-semantics.md §2.2): EMA ranges (each forward's range folded into the
+ * running one; the first forward initialises it) and, for the observers
+ * whose sample[] is set (layers then head), a percentile reservoir.
+ * Returns 0 or -1 (out of memory). */
+typedef struct {
+  int ema;
+  double momentum; /* TICO's Python float: 1 - momentum is taken in double */
+  const unsigned char *sample; /* per observer, or NULL: none */
+  size_t max_samples, per_batch;
+  uint64_t seed;
+} kiln_statistic_spec;
+int kiln_model_observe_with(kiln_float_model *m, const kiln_statistic_spec *s);
 
 /* Runs tokens[0..S) at positions pos..pos+S-1 (the cache must hold pos
  * earlier tokens). Runs the head on every row if all_rows, else on the last

@@ -71,6 +71,8 @@ int kiln_model_init(kiln_float_model *m) {
     return -1;
   kiln_rope_tables(m->cos_table, m->sin_table, d->max_seq, d->hd, &d->rope);
   m->range_min = m->range_max = m->head_min = m->head_max = NULL;
+  m->ema_min = m->ema_max = m->batch_min = m->batch_max = NULL;
+  m->reservoirs = NULL;
   m->params64 = m->mask64 = m->rope64 = NULL;
   m->param64_at = NULL;
   m->param_scales = NULL;
@@ -96,10 +98,21 @@ void kiln_model_input_fq(kiln_float_model *m, const kiln_fq *embed, const kiln_f
   if (sin && sin->active) kiln_fake_quant(m->sin_table, m->sin_table, table, sin);
 }
 
+static size_t observer_count(const kiln_float_model *m) {
+  return (size_t)m->dims.n_layers * m->prog->n_obs + (size_t)m->head_prog->n_obs;
+}
+
 static void free_ranges(kiln_float_model *m) {
   free(m->range_min); free(m->range_max);
   free(m->head_min); free(m->head_max);
   m->range_min = m->range_max = m->head_min = m->head_max = NULL;
+  free(m->ema_min); free(m->ema_max); free(m->batch_min); free(m->batch_max);
+  m->ema_min = m->ema_max = m->batch_min = m->batch_max = NULL;
+  if (m->reservoirs) {
+    for (size_t i = 0; i < observer_count(m); i++) kiln_reservoir_free(&m->reservoirs[i]);
+    free(m->reservoirs);
+    m->reservoirs = NULL;
+  }
 }
 
 void kiln_model_free(kiln_float_model *m) {
@@ -126,19 +139,77 @@ static float *new_ranges(size_t n, float init) {
 }
 
 int kiln_model_observe(kiln_float_model *m, int on) {
+  kiln_statistic_spec minmax = { 0, 0.0, NULL, 0, 0, 0 };
+  if (!on) {
+    free_ranges(m);
+    return 0;
+  }
+  return kiln_model_observe_with(m, &minmax);
+}
+
+int kiln_model_observe_with(kiln_float_model *m, const kiln_statistic_spec *spec) {
   size_t n = (size_t)m->dims.n_layers * m->prog->n_obs;
   size_t nh = (size_t)m->head_prog->n_obs;
   free_ranges(m);
-  if (!on) return 0;
   m->range_min = new_ranges(n, INFINITY);
   m->range_max = new_ranges(n, -INFINITY);
   m->head_min = new_ranges(nh, INFINITY);
   m->head_max = new_ranges(nh, -INFINITY);
-  if (!m->range_min || !m->range_max || !m->head_min || !m->head_max) {
+  int ok = m->range_min && m->range_max && m->head_min && m->head_max;
+  if (ok && spec->ema) {
+    m->ema_min = new_ranges(n + nh, INFINITY);
+    m->ema_max = new_ranges(n + nh, -INFINITY);
+    m->batch_min = new_ranges(n + nh, INFINITY);
+    m->batch_max = new_ranges(n + nh, -INFINITY);
+    ok = m->ema_min && m->ema_max && m->batch_min && m->batch_max;
+  }
+  if (ok && spec->sample) {
+    m->reservoirs = calloc(n + nh, sizeof *m->reservoirs);
+    ok = m->reservoirs != NULL;
+    for (size_t i = 0; ok && i < n + nh; i++)
+      ok = kiln_reservoir_init(&m->reservoirs[i], spec->sample[i] ? spec->max_samples : 0, spec->per_batch,
+                               spec->seed) == 0;
+  }
+  if (!ok) {
     free_ranges(m);
     return -1;
   }
+  m->ema_momentum = spec->momentum;
   return 0;
+}
+
+/* The layers' min/max a graph run widens: the ranges themselves, or under
+ * EMA the forward's own (folded in by end_batch). */
+static float *widened_min(kiln_float_model *m) { return m->batch_min ? m->batch_min : m->range_min; }
+static float *widened_max(kiln_float_model *m) { return m->batch_max ? m->batch_max : m->range_max; }
+
+/* After each forward: the exact ranges widened by the forward's, and EMA
+ * moved as TICO's EMAObserver updates its float32 buffers after each call:
+ * the first range an observer sees initialises it, later ones give
+ * m * old + (1 - m) * new. An observer the forward did not reach keeps its
+ * state. */
+static void end_batch(kiln_float_model *m) {
+  if (!m->batch_min) return;
+  size_t n = (size_t)m->dims.n_layers * m->prog->n_obs, total = observer_count(m);
+  /* torch turns each Python scalar into the tensor's float32 */
+  const float keep = (float)m->ema_momentum, take = (float)(1.0 - m->ema_momentum);
+  for (size_t i = 0; i < total; i++) {
+    float *mn = i < n ? &m->range_min[i] : &m->head_min[i - n];
+    float *mx = i < n ? &m->range_max[i] : &m->head_max[i - n];
+    float bmin = m->batch_min[i], bmax = m->batch_max[i];
+    m->batch_min[i] = INFINITY;
+    m->batch_max[i] = -INFINITY;
+    if (bmin == INFINITY && bmax == -INFINITY) continue;
+    if (bmin < *mn) *mn = bmin;
+    if (bmax > *mx) *mx = bmax;
+    if (m->ema_min[i] == INFINITY && m->ema_max[i] == -INFINITY) {
+      m->ema_min[i] = bmin;
+      m->ema_max[i] = bmax;
+    } else {
+      m->ema_min[i] = keep * m->ema_min[i] + take * bmin;
+      m->ema_max[i] = keep * m->ema_max[i] + take * bmax;
+    }
+  }
 }
 
 /* Binds the inputs of layer l (mask, RoPE rows, past, params) and runs it. */
@@ -163,8 +234,9 @@ static int run_layer(kiln_float_model *m, int l, const float *x, int S, int pos,
     g->dtype[pg->param_slots[p]] = w->dtype;
   }
   size_t at = (size_t)l * pg->n_obs;
-  kiln_observe obs = { m->range_min ? m->range_min + at : NULL, m->range_max ? m->range_max + at : NULL,
-                       m->fq ? m->fq + at : NULL };
+  float *mn = widened_min(m), *mx = widened_max(m);
+  kiln_observe obs = { mn ? mn + at : NULL, mx ? mx + at : NULL, m->fq ? m->fq + at : NULL,
+                       m->reservoirs ? m->reservoirs + at : NULL };
   return kiln_graph_run(g, S, pos, &obs);
 }
 
@@ -173,7 +245,9 @@ int kiln_model_run_layer(kiln_float_model *m, int l, const float *x, int S, int 
   const kiln_model_dims *d = &m->dims;
   const kiln_program *pg = m->prog;
   if (l < 0 || l >= d->n_layers || S < 1 || pos < 0 || pos + S > d->max_seq) return -1;
-  if (run_layer(m, l, x, S, pos, past_k, past_v) != 0) return -1;
+  int rc = run_layer(m, l, x, S, pos, past_k, past_v);
+  end_batch(m);
+  if (rc != 0) return -1;
   size_t kv = (size_t)d->Hk * S * d->hd;
   memcpy(y, m->graph.data[pg->ports[KILN_OUT_Y]], (size_t)S * d->D * sizeof(float));
   memcpy(new_k, m->graph.data[pg->ports[KILN_OUT_NEW_K]], kv * sizeof(float));
@@ -245,7 +319,7 @@ int kiln_model_run_layer_f64(kiln_float_model *m, int l, const double *x, int S,
   g->data[pg->ports[KILN_IN_X]] = (double *)x;
   for (int p = 0; p < pg->n_params; p++)
     g->data[pg->param_slots[p]] = m->params64 + m->param64_at[(size_t)l * pg->n_params + p];
-  kiln_observe obs = { NULL, NULL, m->fq ? m->fq + (size_t)l * pg->n_obs : NULL };
+  kiln_observe obs = { NULL, NULL, m->fq ? m->fq + (size_t)l * pg->n_obs : NULL, NULL };
   if (kiln_graph_run_f64(g, S, pos, &obs) != 0) return -1;
   size_t kv = (size_t)d->Hk * S * d->hd;
   memcpy(y, g->data[pg->ports[KILN_OUT_Y]], (size_t)S * d->D * sizeof(double));
@@ -294,8 +368,13 @@ int kiln_model_forward(kiln_float_model *m, const int *tokens, int S, int pos, i
     h->data[hp->param_slots[p]] = (void *)m->head_params[p].data;
     h->dtype[hp->param_slots[p]] = m->head_params[p].dtype;
   }
-  kiln_observe obs = { m->head_min, m->head_max, m->head_fq };
-  if (kiln_graph_run(h, S - first, 0, &obs) != 0) return -1;
+  const size_t layer_obs = (size_t)d->n_layers * pg->n_obs;
+  kiln_observe obs = { m->batch_min ? m->batch_min + layer_obs : m->head_min,
+                       m->batch_max ? m->batch_max + layer_obs : m->head_max, m->head_fq,
+                       m->reservoirs ? m->reservoirs + layer_obs : NULL };
+  int rc = kiln_graph_run(h, S - first, 0, &obs);
+  end_batch(m);
+  if (rc != 0) return -1;
   memcpy(m->logits, h->data[hp->ports[KILN_OUT_Y]], (size_t)(S - first) * d->vocab * sizeof(float));
   return 0;
 }
