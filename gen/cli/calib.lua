@@ -47,7 +47,7 @@ local verb = {
       help = "SmoothQuant with this migration strength (0.5 is the paper's) before the norms' Linears" },
     { "--share-grids", key = "share_grids", type = "flag", help = "observers that only move data take their input's grid" },
     { "--mixed", key = "mixed", type = "number", metavar = "KL",
-      help = "keep the most sensitive observers at int16 until the fake-quant KL is under KL" },
+      help = "keep the most sensitive observers at int16 until the fake-quant KL is under 0.8 KL on the calibration stories" },
     common.DTYPE_OPTION,
   },
 }

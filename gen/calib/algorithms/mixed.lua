@@ -8,9 +8,9 @@
 -- one at the calibration's own, and measures the fake-quant model's mean KL
 -- against float on a few calibration stories: the KL that unit alone adds.
 -- select() starts from the calibration's own formats, promotes units to
--- int16 in order of that KL until the measured KL is under the budget, then
--- tries to demote each promoted unit again (least sensitive first), so what
--- stays promoted is needed. The ranges come from one calibration; only the
+-- int16 in order of that KL until the measured KL is under the budget (with
+-- a margin, MARGIN), then tries to demote each promoted unit again (least
+-- sensitive first), so what stays promoted is needed. The ranges come from one calibration; only the
 -- grids are recomputed.
 
 local qparams = require "calib.qparams"
@@ -20,6 +20,12 @@ local fq_metrics = require "eval.fq_metrics"
 local mixed = {}
 
 mixed.HIGH = { dtype = "int16", qscheme = "per_tensor_symm" }
+
+-- The selection aims below the budget: the KL it measures is on the
+-- calibration stories through one prefill, and held-out stories through the
+-- decode adapter come out higher (stories260K w8a8, --mixed 0.01: 0.0098 on
+-- the calibration stories, 0.0115 by `kiln eval` on stories 200-299).
+mixed.MARGIN = 0.8
 
 -- The family of an entry, or nil when promoting it is not a choice (Linear
 -- and embedding weights keep their grids). Tied KV observers are one family.
@@ -140,8 +146,9 @@ end
 
 -- select(native, model, entries, ref, finish, together, budget, sens) -> { promoted =
 -- { unit names, most sensitive first }, kl, entries } with the measured KL
--- at most budget when it can be reached (every unit high otherwise).
+-- at most MARGIN * budget when it can be reached (every unit high otherwise).
 function mixed.select(native, model, entries, ref, finish, together, budget, sens)
+  budget = budget * mixed.MARGIN
   local function measure(high)
     local v = mixed.variant(entries, high, finish, together)
     return fq_metrics.measure(native, model, fq_metrics.as_qparams(v), ref).kl_mean, v
