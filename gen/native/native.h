@@ -83,5 +83,7 @@ extern const luaL_Reg host_functions[];
 void q8_0_register(lua_State *L);
 /* bpe.c: the BPE model of tokenizer.json, native.bpe */
 void bpe_register(lua_State *L);
+/* gptq.c: the Hessian class, native.hessian and native.gptq */
+void gptq_register(lua_State *L);
 
 #endif
