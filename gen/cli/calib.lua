@@ -32,6 +32,7 @@ local verb = {
     { "--overrides", key = "overrides", metavar = "FILE", help = "Lua table of per-observer dtype/qscheme overrides" },
     { "--untied-kv", key = "untied_kv", type = "flag", help = "keep TICO's independent KV cache observers" },
     common.DTYPE_OPTION,
+    { "--weights", key = "weights", metavar = "FILE", help = "gptq.json of kiln gptq: lock its weight observers to its grids" },
   },
 }
 
@@ -91,6 +92,11 @@ function verb.run(opts, context)
     settings:set("overrides", o)
   else
     settings:set("overrides", json.null)
+  end
+  if opts.weights then -- kiln gptq's grids: the weights it wrote stay on them (TICO's load_qparams(lock=True))
+    local locked = require("calib.gptq_file").lock(native, opts.weights, entries, model)
+    settings:set("weights", files.basename(opts.weights)):set("weights_sha256", files.sha256(opts.weights))
+    io.stderr:write(string.format("kiln calib: %d weight observers locked to %s\n", locked, opts.weights))
   end
   local text = qparams_file.encode(
     { file = files.basename(opts.MODEL), sha256 = checkpoint.sha256(ckpt), description = desc },
