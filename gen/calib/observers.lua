@@ -34,6 +34,19 @@ observers.KV_GROUPS = {
 
 local OVERRIDE_FIELDS = { dtype = true, qscheme = true }
 
+-- record(overrides) -> what a loaded overrides file says, as a json object
+-- (key -> { dtype, qscheme }), or json null without one: for the files
+-- that record how they were made.
+function observers.record(overrides)
+  local json = require "util.json"
+  if not overrides then return json.null end
+  local o = json.object()
+  for _, item in ipairs(overrides.list) do
+    o:set(item.key, json.object():set("dtype", item.dtype):set("qscheme", item.qscheme or json.null))
+  end
+  return o
+end
+
 -- Loads an overrides file: a Lua chunk returning { [path] = { dtype = , qscheme = } }.
 -- A path is relative to a layer ("self_attn.softmax", or a module prefix such
 -- as "mlp") for every layer, or absolute ("model.layers.3.mlp.down_proj.act_in").
