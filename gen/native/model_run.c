@@ -93,11 +93,12 @@ static int model_set_cache(lua_State *L) {
 /* m:run_layer(layer, x, pos, past_k, past_v [, trace]) -> y, new_k, new_v
  * [, { result tensor per observer }]: one decoder layer alone on x [S][D]
  * after the past [Hk][pos][hd] */
-/* One node's float32 result, copied. */
+/* One node's result as float32: a weight observer's is the weight as
+ * stored (fp16, bf16), converted. */
 static void push_f32_slot(lua_State *L, int slot, const void *state) {
   const kiln_graph_state *g = state;
   tensor *t = tensor_new(L, g->numel[slot]);
-  memcpy(t->data, g->data[slot], g->numel[slot] * sizeof(float));
+  kiln_stored_to_f32(t->data, g->data[slot], g->dtype[slot], 0, g->numel[slot]);
 }
 
 static int model_run_layer(lua_State *L) {
