@@ -33,6 +33,7 @@ local verb = {
     { "--damp", key = "damp", type = "number", min = 0, default = gptq.DEFAULTS.damp, metavar = "F",
       help = "dampening, a fraction of the Hessian's mean diagonal" },
     { "--act-order", key = "act_order", type = "flag", help = "quantize columns in decreasing Hessian diagonal" },
+    { "--lm-head", key = "lm_head", type = "flag", help = "GPTQ the classifier too (a model whose lm_head is not its embedding)" },
   }, { common.TOKENIZER_OPTION, common.SAMPLE_OPTIONS[1], common.SAMPLE_OPTIONS[2] },
     { common.PRESET_OPTION, common.OVERRIDES_OPTION, common.DTYPE_OPTION }),
 }
@@ -83,7 +84,7 @@ local function settings_of(opts, source, token_lists, max_tokens, overrides)
     :set("samples", opts.samples):set("max_tokens", max_tokens):set("tokens", tokens)
     :set("hessian", "2 X^T X / n over each Linear's inputs, in double; layers in order, each fed by the earlier layers quantized")
     :set("block", opts.block):set("damp", opts.damp):set("act_order", opts.act_order)
-    :set("grids", "per output row or per tensor (the observer's qscheme), no groups"):set("lm_head", false)
+    :set("grids", "per output row or per tensor (the observer's qscheme), no groups"):set("lm_head", opts.lm_head)
     :set("overrides", observers.record(overrides))
 end
 
@@ -92,6 +93,9 @@ function verb.run(opts, context)
   local overrides = opts.overrides and observers.load_overrides(opts.overrides) or nil
   local ckpt = checkpoint.open(opts.MODEL, opts.dtype)
   local desc = ckpt.description
+  if opts.lm_head and desc.tied_embeddings then
+    fail.usage("--lm-head: this model's classifier is its embedding table (tied), which GPTQ would change too")
+  end
   local max_tokens = opts.max_tokens or desc.max_seq
   if max_tokens > desc.max_seq then
     fail.usage(string.format("--max-tokens: %d exceeds the model's max_seq %d", max_tokens, desc.max_seq))
@@ -101,7 +105,7 @@ function verb.run(opts, context)
   local longest = 0
   for _, ids in ipairs(token_lists) do longest = math.max(longest, #ids) end
   local model = float_model.load(native, ckpt, { max_seq = longest })
-  local specs = gptq.linear_specs(observers.resolve(desc.layers, opts.preset, overrides))
+  local specs = gptq.linear_specs(observers.resolve(desc.layers, opts.preset, overrides), opts.lm_head)
 
   local bar = progress.new(native, "gptq", desc.layers * #token_lists)
   local results = gptq.run(native, model, token_lists, specs,
@@ -122,8 +126,8 @@ function verb.run(opts, context)
   local own_tokenizer = opts.MODEL:gsub("/+$", "") .. "/tokenizer.json"
   if hf.is_folder(opts.MODEL) and files.exists(own_tokenizer) then tree["tokenizer.json"] = files.read(own_tokenizer) end
   generate.write_tree(opts.output, tree)
-  io.stderr:write(string.format("kiln gptq: %d Linear weights of %d layers, %d samples -> %s\n", #results, desc.layers,
-    #token_lists, opts.output))
+  io.stderr:write(string.format("kiln gptq: %d Linear weights (%d layers%s), %d samples -> %s\n", #results, desc.layers,
+    opts.lm_head and ", lm_head" or "", #token_lists, opts.output))
 end
 
 return verb

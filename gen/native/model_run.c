@@ -123,6 +123,32 @@ static int model_run_layer(lua_State *L) {
   return 4;
 }
 
+/* m:run_head(x [, trace]) -> logits [S][vocab] [, { result tensor per head
+ * observer }]: the final norm and classifier alone on x [S][D] (GPTQ of
+ * lm_head takes its inputs from the trace) */
+static int model_run_head(lua_State *L) {
+  model_ud *u = luaL_checkudata(L, 1, MODEL);
+  const kiln_program *hp = u->m.head_prog;
+  kiln_graph_state *h = &u->m.head;
+  tensor *x = tensor_check(L, 2);
+  const int trace = lua_toboolean(L, 3);
+  const size_t D = (size_t)u->m.dims.D;
+  luaL_argcheck(L, x->dtype == KILN_FP32 && x->n % D == 0 && x->n / D >= 1, 2, "x is not float32 [S][D]");
+  const int S = (int)(x->n / D);
+  h->data[hp->ports[KILN_IN_X]] = x->data;
+  for (int p = 0; p < hp->n_params; p++) {
+    h->data[hp->param_slots[p]] = (void *)u->m.head_params[p].data;
+    h->dtype[hp->param_slots[p]] = u->m.head_params[p].dtype;
+  }
+  kiln_observe none = { NULL, NULL, NULL };
+  if (kiln_graph_run(h, S, 0, &none) != 0) return luaL_error(L, "run_head: %d rows do not fit", S);
+  tensor *y = tensor_new(L, (size_t)S * (size_t)u->m.dims.vocab);
+  memcpy(y->data, h->data[hp->ports[KILN_OUT_Y]], y->n * sizeof(float));
+  if (!trace) return 1;
+  push_observer_results(L, hp, push_f32_slot, h);
+  return 2;
+}
+
 /* m:score(tokens) -> sum of -log p(tokens[i+1] | tokens[..i]) (double), count.
  * One prefill over tokens[1..n-1]; log-softmax accumulated in double. */
 static int model_score(lua_State *L) {
@@ -162,5 +188,6 @@ const luaL_Reg model_run_methods[] = {
     { "cache", model_cache },
     { "set_cache", model_set_cache },
     { "run_layer", model_run_layer },
+    { "run_head", model_run_head },
     { NULL, NULL },
 };

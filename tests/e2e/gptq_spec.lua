@@ -120,6 +120,9 @@ describe("kiln gptq", function()
     _, err, code = gptq(out, "--block", "0")
     assert.are.equal(2, code)
     assert.matches("^kiln: %-%-block: must be at least 1", err)
+    _, err, code = gptq(out, "--lm-head")
+    assert.are.equal(2, code)
+    assert.matches("^kiln: %-%-lm%-head: this model's classifier is its embedding table %(tied%)", err)
     -- calib --weights: grids of another preset, and a model that is not the one gptq wrote
     local g = dir .. "/g2"
     assert.are.equal(0, select(3, gptq(g)))
@@ -148,6 +151,20 @@ describe("kiln gptq", function()
     assert.matches("kiln gptq: bf16 cannot hold the grid values exactly; the weights are written as fp32\n", err)
     assert.are.equal("float32", cjson.decode(support.read(out .. "/config.json")).dtype)
     assert.are.equal("fp32", checkpoint.open(out).description.dtype)
+  end)
+
+  it("GPTQs lm_head of an untied model with --lm-head (rand-llama-h256)", function()
+    if not support.needs_shared() then return end
+    local src, out, text = support.models .. "/hf/rand-llama-h256-fp32", dir .. "/rand", support.models .. "/tinystories_valid_first100.txt"
+    local tok = support.models .. "/tok512.bin"
+    local _, err = support.kiln_ok("gptq", src, "-z", tok, "--text", text, "--samples", "2", "--max-tokens", "64", "--lm-head",
+      "-o", out)
+    assert.matches("29 Linear weights %(4 layers, lm_head%)", err)
+    local doc = cjson.decode(support.read(out .. "/gptq.json"))
+    assert.are.equal(512, #doc.observers["lm_head.weight"].scale)
+    _, err = support.kiln_ok("calib", out, "-z", tok, "--text", text, "--samples", "2", "--max-tokens", "64",
+      "--weights", out .. "/gptq.json", "-o", dir .. "/rand-q.json")
+    assert.matches("29 weight observers locked", err)
   end)
 
   it("copies a Hugging Face folder's tokenizer.json (stories260K)", function()

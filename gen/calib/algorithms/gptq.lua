@@ -59,7 +59,7 @@ end
 local function quantize_linear(native, model, entry, h, o)
   local desc = model.desc
   local rows, cols = shape_of(entry, desc)
-  local w = model.ckpt:load(native, string.format("model.layers.%d.%s", entry.layer, entry.param.name))
+  local w = model.ckpt:load(native, entry.path) -- a weight observer's path is its tensor's name
   local scale, zp = gptq.grid(entry, w, rows)
   local dt = qparams.DTYPES[entry.dtype]
   local values, codes = native.gptq(h, w, scale, zp, dt.qmin, dt.qmax,
@@ -68,22 +68,46 @@ local function quantize_linear(native, model, entry, h, o)
   return {
     entry = entry, values = values, codes = codes, rows = rows, cols = cols, qmin = dt.qmin, qmax = dt.qmax,
     grid_scale = scale, scale = observed_scale(entry, scale, desc), zero_point = zp,
-    tensor = string.format("model.layers.%d.%s", entry.layer, entry.param.name),
+    tensor = entry.path,
   }
 end
 
--- The entries of specs for layer l, and the observer index of each one's input.
-local function layer_specs(specs, l, model)
+-- The entries of specs in graph ("layer" or "head") and layer l, and the
+-- observer index of each one's input in that graph's trace.
+local function specs_of(specs, graph, l, names)
   local index = {}
-  for i, name in ipairs(model.observers) do index[name] = i end
+  for i, name in ipairs(names) do index[name] = i end
   local list = {}
   for _, e in ipairs(specs) do
-    if e.graph == "layer" and e.layer == l then
+    if e.graph == graph and e.layer == l then
       local act_in = e.name:gsub("%.weight$", ".act_in")
       list[#list + 1] = { entry = e, input = assert(index[act_in], act_in) }
     end
   end
   return list
+end
+
+-- GPTQ of the Linears in list, their Hessians over the traces run(x) gives
+-- for every input x; adds each result to by_path and returns the values by
+-- param name.
+local function quantize_group(native, model, list, inputs, run, o, by_path)
+  if #list == 0 then return {} end
+  local hessians = {}
+  for k, item in ipairs(list) do
+    local _, cols = shape_of(item.entry, model.desc)
+    hessians[k] = native.hessian(cols)
+  end
+  for s = 1, #inputs do
+    local trace = run(inputs[s])
+    for k, item in ipairs(list) do hessians[k]:add(trace[item.input]) end
+  end
+  local raw = {}
+  for k, item in ipairs(list) do
+    local r = quantize_linear(native, model, item.entry, hessians[k], o)
+    by_path[item.entry.path] = r
+    raw[item.entry.param.name] = r.values
+  end
+  return raw
 end
 
 -- run(native, model, token_lists, specs, o [, bar]) -> results, one per spec
@@ -93,7 +117,7 @@ end
 -- (the checkpoint's domain), scale and zero_point (the observer's: what it
 -- is locked to) }.
 -- model: float_model.load's, for prefills as long as the longest sample;
--- specs: Linear weight observers of observers.resolve (graph "layer");
+-- specs: Linear weight observers of observers.resolve (gptq.linear_specs);
 -- o: { block, damp, act_order }; bar steps once per layer and sample.
 function gptq.run(native, model, token_lists, specs, o, bar)
   local desc = model.desc
@@ -106,38 +130,29 @@ function gptq.run(native, model, token_lists, specs, o, bar)
   local by_path = {}
   for l = 0, desc.layers - 1 do
     -- every Linear's inputs from the float layer, as TICO takes them (one group, not GPTQ's "true sequential")
-    local list = layer_specs(specs, l, model)
-    local hessians = {}
-    for k, item in ipairs(list) do
-      local _, cols = shape_of(item.entry, desc)
-      hessians[k] = native.hessian(cols)
-    end
-    for s = 1, #inputs do
-      local _, _, _, trace = model.native:run_layer(l, inputs[s], 0, empty, empty, true)
-      for k, item in ipairs(list) do hessians[k]:add(trace[item.input]) end
+    local raw = quantize_group(native, model, specs_of(specs, "layer", l, model.observers), inputs, function(x)
       if bar then bar:step() end
-    end
-    local raw = {}
-    for k, item in ipairs(list) do
-      local r = quantize_linear(native, model, item.entry, hessians[k], o)
-      by_path[item.entry.path] = r
-      raw[item.entry.param.name] = r.values
-    end
+      return select(4, model.native:run_layer(l, x, 0, empty, empty, true))
+    end, o, by_path)
     local quantized = float_model.with_layer_weights(native, model, l, raw)
     for s = 1, #inputs do inputs[s] = quantized:run_layer(l, inputs[s], 0, empty, empty) end
     collectgarbage() -- the traces and the last layer's model hold C buffers Lua does not count
   end
+  -- lm_head (when asked for) on the final norm of the quantized layers' output
+  quantize_group(native, model, specs_of(specs, "head", nil, model.head_observers), inputs, function(x)
+    return select(2, model.native:run_head(x, true))
+  end, o, by_path)
   local results = {}
   for k, e in ipairs(specs) do results[k] = assert(by_path[e.path], e.path) end
   return results
 end
 
 -- The Linear weight observers GPTQ quantizes, among entries: every decoder
--- layer's (q, k, v, o, gate, up, down).
-function gptq.linear_specs(entries)
+-- layer's (q, k, v, o, gate, up, down), and with lm_head the classifier's.
+function gptq.linear_specs(entries, lm_head)
   local list = {}
   for _, e in ipairs(entries) do
-    if e.graph == "layer" and e.role == "linear" then list[#list + 1] = e end
+    if e.role == "linear" and (e.graph == "layer" or (lm_head and e.graph == "head")) then list[#list + 1] = e end
   end
   return list
 end
