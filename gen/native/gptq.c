@@ -82,12 +82,6 @@ static int hessian_add(lua_State *L) {
   return 0;
 }
 
-/* h:rows() -> calibration rows accumulated */
-static int hessian_rows(lua_State *L) {
-  lua_pushinteger(L, ((hessian *)luaL_checkudata(L, 1, HESSIAN))->rows);
-  return 1;
-}
-
 /* One problem: W [rows][cols] on per-row grids (scale, zp), H [cols][cols]. */
 typedef struct {
   int rows, cols, block, act_order, qmin, qmax;
@@ -368,7 +362,6 @@ const luaL_Reg gptq_functions[] = {
 void gptq_register(lua_State *L) {
   static const luaL_Reg methods[] = {
       { "add", hessian_add },
-      { "rows", hessian_rows },
       { NULL, NULL },
   };
   luaL_newmetatable(L, HESSIAN);
