@@ -35,7 +35,7 @@ NATIVE_SRC := gen/native/kiln_native.c gen/native/codes.c gen/native/pack.c gen/
   gen/native/model_observe.c gen/native/measure.c gen/native/sampling.c gen/native/host.c \
   gen/native/tensor.c gen/native/gguf_q8_0.c gen/native/regex.c gen/native/regex_parse.c \
   gen/native/regex_charset.c gen/native/regex_compile.c gen/native/regex_match.c \
-  gen/native/unicode.c gen/native/bpe.c runtime/float/graph.c runtime/float/graph_f32.c runtime/float/graph_f64.c \
+  gen/native/unicode.c gen/native/bpe.c gen/native/gptq.c runtime/float/graph.c runtime/float/graph_f32.c runtime/float/graph_f64.c \
   runtime/float/model.c runtime/float/reservoir.c runtime/float/sampler.c runtime/float/kiln_math.c runtime/float/dtype.c runtime/float/matmul.c \
   runtime/float/x86/matmul_avx2.c runtime/float/x86/matmul_avx512.c
 NATIVE_HDR := gen/native/native.h gen/native/tensor.h gen/native/regex.h gen/native/regex_internal.h gen/native/unicode.h .build/unicode_tables.h \

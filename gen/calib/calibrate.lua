@@ -180,31 +180,37 @@ local function finite(x)
   return x == x and x ~= math.huge and x ~= -math.huge
 end
 
--- Computes scale and zero point of every entry; an observer that never saw
--- data or saw a non-finite value is an error, not a file.
+-- Computes scale and zero point of every entry but a locked one (a grid
+-- given from outside: kiln gptq's); an observer that never saw data or saw a
+-- non-finite value is an error, not a file.
 function calibrate.compute(entries)
   for _, e in ipairs(entries) do
-    local mins = type(e.min) == "table" and e.min or { e.min }
-    local maxs = type(e.max) == "table" and e.max or { e.max }
-    for c = 1, #mins do
-      if mins[c] == math.huge and maxs[c] == -math.huge then
-        fail.raise(nil, e.path, "never observed during calibration (decode-only observers need --decode-steps > 0, or a tied KV cache)")
-      end
-      if not finite(mins[c]) or not finite(maxs[c]) then
-        fail.raise(nil, e.path, string.format("non-finite range [%s, %s]%s", tostring(mins[c]), tostring(maxs[c]),
-          #mins > 1 and (" in channel " .. (c - 1)) or ""))
-      end
-    end
-    local scale, zp = qparams.compute(e.dtype, e.qscheme, e.min, e.max)
-    if not scale then fail.raise(nil, e.path, zp) end
-    local scales = type(scale) == "table" and scale or { scale }
-    for c = 1, #scales do
-      if not (finite(scales[c]) and scales[c] > 0) then
-        fail.raise(nil, e.path, "scale " .. tostring(scales[c]) .. " is not finite and positive")
-      end
-    end
-    e.scale, e.zero_point = scale, zp
+    if not e.locked then calibrate.compute_one(e) end
   end
+end
+
+-- Scale and zero point of one entry from its range.
+function calibrate.compute_one(e)
+  local mins = type(e.min) == "table" and e.min or { e.min }
+  local maxs = type(e.max) == "table" and e.max or { e.max }
+  for c = 1, #mins do
+    if mins[c] == math.huge and maxs[c] == -math.huge then
+      fail.raise(nil, e.path, "never observed during calibration (decode-only observers need --decode-steps > 0, or a tied KV cache)")
+    end
+    if not finite(mins[c]) or not finite(maxs[c]) then
+      fail.raise(nil, e.path, string.format("non-finite range [%s, %s]%s", tostring(mins[c]), tostring(maxs[c]),
+        #mins > 1 and (" in channel " .. (c - 1)) or ""))
+    end
+  end
+  local scale, zp = qparams.compute(e.dtype, e.qscheme, e.min, e.max)
+  if not scale then fail.raise(nil, e.path, zp) end
+  local scales = type(scale) == "table" and scale or { scale }
+  for c = 1, #scales do
+    if not (finite(scales[c]) and scales[c] > 0) then
+      fail.raise(nil, e.path, "scale " .. tostring(scales[c]) .. " is not finite and positive")
+    end
+  end
+  e.scale, e.zero_point = scale, zp
 end
 
 -- Where the decode steps' inputs come from (kiln calib --decode-source):

@@ -39,7 +39,10 @@ function config.resolve(opts, root)
   if cfg.smoothquant and cfg.smoothquant.alpha and not (cfg.smoothquant.alpha >= 0 and cfg.smoothquant.alpha <= 1) then
     fail.usage("--smoothquant: alpha must be in [0, 1]")
   end
-  if cfg.gptq then fail.usage("gptq: this recipe needs `kiln gptq` first (see README, GPTQ)") end
+  if cfg.gptq and not opts.weights then
+    fail.usage("--recipe: " .. cfg.recipe.name .. " has GPTQ weights: run `kiln gptq MODEL --recipe "
+      .. cfg.recipe.name .. " -o DIR` first, then calibrate DIR with --weights DIR/gptq.json (README, GPTQ)")
+  end
   cfg.statistic = { kind = cfg.observer, percentile = cfg.percentile }
   return cfg
 end

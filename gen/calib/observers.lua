@@ -55,6 +55,23 @@ function observers.check_statistic(kind, percentile)
   return nil
 end
 
+-- record(overrides) -> what a loaded overrides file says, as a json object
+-- (key -> { dtype, qscheme [, observer, percentile] }), or json null without
+-- one: for the files that record how they were made.
+function observers.record(overrides)
+  local json = require "util.json"
+  if not overrides then return json.null end
+  local o = json.object()
+  for _, item in ipairs(overrides.list) do
+    local spec = json.object()
+    if item.dtype then spec:set("dtype", item.dtype):set("qscheme", item.qscheme or json.null) end
+    if item.observer then spec:set("observer", item.observer) end
+    if item.percentile then spec:set("percentile", item.percentile) end
+    o:set(item.key, spec)
+  end
+  return o
+end
+
 -- Loads an overrides file: a Lua chunk returning { [path] = { dtype = , qscheme = ,
 -- observer = , percentile = } } (dtype defaults to the preset's).
 -- A path is relative to a layer ("self_attn.softmax", or a module prefix such

@@ -138,6 +138,10 @@ local function read_smoothing(path, block, desc)
   end
   return { alpha = block.alpha, layers = layers }
 end
+-- check_value(path, name, "scale" | "zero_point", v, dtype, symmetric) -> v
+-- as qparams hold it (a float32 scale, an integer zero point in range), or
+-- a refusal naming the file and the observer (gptq_file reads the same fields).
+qparams_file.check_value = check_value
 
 -- read(path, desc) -> { observers = { [path] = { dtype, qscheme, axis, scale, zero_point, min, max } },
 -- calibration, model }. Every observer the graphs place for this model must be

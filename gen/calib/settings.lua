@@ -5,21 +5,9 @@ local json = require "util.json"
 local files = require "util.files"
 local statistics = require "calib.statistics"
 local calibrate = require "calib.calibrate"
+local observers = require "calib.observers"
 
 local settings = {}
-
-local function overrides_object(overrides)
-  if not overrides then return json.null end
-  local o = json.object()
-  for _, item in ipairs(overrides.list) do
-    local spec = json.object()
-    if item.dtype then spec:set("dtype", item.dtype):set("qscheme", item.qscheme or json.null) end
-    if item.observer then spec:set("observer", item.observer) end
-    if item.percentile then spec:set("percentile", item.percentile) end
-    o:set(item.key, spec)
-  end
-  return o
-end
 
 -- calibration(cfg, source, did) -> ordered json object. cfg: the verb's
 -- resolved settings; source: where the samples came from (common.samples);
@@ -43,7 +31,7 @@ function settings.calibration(cfg, source, did)
     :set("decode_tokens", did.decode_tokens)
   if did.past_from_present > 0 then s:set("past_from_present", did.past_from_present) end
   s:set("kv_cache", cfg.untied_kv and "untied" or "tied")
-  s:set("overrides", overrides_object(cfg.overrides))
+  s:set("overrides", observers.record(cfg.overrides))
   if cfg.recipe then s:set("recipe", json.object():set("name", cfg.recipe.name):set("sha256", cfg.recipe.sha256)) end
   if cfg.smoothquant then s:set("smoothquant", json.object():set("alpha", cfg.smoothquant.alpha or 0.5)) end
   if cfg.share_grids then s:set("share_grids", true) end

@@ -12,6 +12,7 @@ local qparams_file = require "calib.qparams_file"
 local settings_of = require "calib.settings"
 local mixed = require "calib.algorithms.mixed"
 local generate = require "emit.generate"
+local gptq_file = require "calib.gptq_file"
 local fq_metrics = require "eval.fq_metrics"
 local config = require "calib.config"
 local pipeline = require "calib.pipeline"
@@ -49,6 +50,7 @@ local verb = {
     { "--mixed", key = "mixed", type = "number", metavar = "KL",
       help = "keep the most sensitive observers at int16 until the fake-quant KL is under 0.8 KL on the calibration stories" },
     common.DTYPE_OPTION,
+    { "--weights", key = "weights", metavar = "FILE", help = "gptq.json of kiln gptq: lock its weight observers to its grids" },
   },
 }
 
@@ -70,6 +72,10 @@ function verb.run(opts, context)
   local run = pipeline.run(native, opts, cfg)
   local entries, model, desc, did = run.entries, run.model, run.desc, run.did
   local finish = config.finisher(cfg)
+  if opts.weights then -- kiln gptq's grids: the weights it wrote stay on them (TICO's load_qparams(lock=True))
+    local locked = gptq_file.lock(native, opts.weights, entries, model)
+    io.stderr:write(string.format("kiln calib: %d weight observers locked to %s\n", locked, opts.weights))
+  end
   local chosen
   if cfg.mixed then
     local ref = fq_metrics.reference(model, run.token_lists)
@@ -97,6 +103,7 @@ function verb.run(opts, context)
     max_tokens = run.max_tokens, prefill_tokens = did.prefill_tokens, decode_tokens = did.decode_tokens,
     past_from_present = #did.past_from_present, mixed = chosen,
   })
+  if opts.weights then settings:set("weights", files.basename(opts.weights)):set("weights_sha256", files.sha256(opts.weights)) end
   local text = qparams_file.encode(
     { file = files.basename(opts.MODEL), sha256 = checkpoint.sha256(run.ckpt), description = desc },
     settings, entries, run.smoothing)

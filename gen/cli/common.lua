@@ -99,6 +99,29 @@ common.SAMPLE_OPTIONS = {
     help = "samples as token ids instead of --text: one a line, space-separated, BOS included" },
 }
 
+-- Refuses a sample file with fewer than count samples (samples' total and source).
+function common.require_samples(total, count, source)
+  if total < count then
+    local what = source.option == "text" and "stories" or "samples"
+    fail.raise(source.path, what, string.format("has %d %s, fewer than --samples %d", total, what, count))
+  end
+end
+
+-- Records where samples came from (samples' source) in a json object:
+-- the file's name and sha256, and its tokenizer's.
+function common.record_source(settings, source)
+  local files = require "util.files"
+  settings:set(source.option, files.basename(source.path)):set(source.option .. "_sha256", files.sha256(source.path))
+  if source.tokenizer then
+    settings:set("tokenizer", files.basename(source.tokenizer)):set("tokenizer_sha256", files.sha256(source.tokenizer))
+  end
+  return settings
+end
+
+-- The quantization specs of the verbs that resolve observers.
+common.PRESET_OPTION = { "--preset", key = "preset", default = "w8a16", choices = { "w8a8", "w8a16" }, help = "TICO configuration" }
+common.OVERRIDES_OPTION = { "--overrides", key = "overrides", metavar = "FILE", help = "Lua table of per-observer dtype/qscheme overrides" }
+
 -- Options every model-running verb takes.
 common.TOKENIZER_OPTION = { "-z", "--tokenizer", key = "tokenizer", metavar = "FILE",
   help = "tokenizer.json, llama2.c tokenizer.bin, or a folder with tokenizer.json (default: the model folder's)" }

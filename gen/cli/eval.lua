@@ -32,8 +32,19 @@ local verb = {
     { "--layers-only", key = "layers_only", type = "flag", help = "skip the model-level metrics" },
     { "--keep", key = "keep", metavar = "DIR", help = "generate into DIR and keep it" },
     { "--html", key = "html", metavar = "DIR", help = "also write DIR/index.html: the per-layer tables, charts and scatter plots" },
+    { "--reference", key = "reference", metavar = "MODEL",
+      help = "the float model the model metrics compare with (default MODEL; e.g. the one kiln gptq read)" },
   }, common.SHAPE_OPTIONS),
 }
+
+-- ctx with the float model of --reference (the same vocabulary) for the model metrics.
+local function with_reference(native, ctx, opts)
+  local ref = common.float_model(native, opts.reference, opts.dtype)
+  if ref.desc.vocab ~= ctx.desc.vocab then
+    fail.usage(string.format("--reference: vocabulary %d, but the model's is %d", ref.desc.vocab, ctx.desc.vocab))
+  end
+  return setmetatable({ model = ref }, { __index = ctx })
+end
 
 function verb.run(opts, context)
   local native = context.native
@@ -81,7 +92,7 @@ function verb.run(opts, context)
     local m
     if not opts.layers_only then
       local bar = progress.new(native, "scoring", #ids)
-      m = metrics.model(ctx, ids, bar)
+      m = metrics.model(opts.reference and with_reference(native, ctx, opts) or ctx, ids, bar)
       bar:done()
       print(string.format("stories %d", m.stories))
       print(string.format("positions %d", m.positions))

@@ -22,6 +22,7 @@ local function prescale_factor(kind, desc)
   if kind == "attn_scale" then return 1.0 / math.sqrt(desc.head_dim) end
   error("unknown prescale '" .. tostring(kind) .. "'")
 end
+float_model.prescale_factor = prescale_factor
 
 local function new_native(native, model, params, head_params, embedding)
   local desc = model.desc
@@ -36,7 +37,8 @@ end
 
 -- load(native, ckpt [, opts]) -> model: { native = Model, desc, ckpt, observers,
 -- head_observers, weights = { [layer+1] = { [param name] = Tensor } },
--- head_weights = { [name] = Tensor }, embedding }.
+-- head_weights = { [name] = Tensor }, embedding, params, head_params (the
+-- same tensors in the graphs' param order) }.
 -- opts.weights_only: no native model (code generation needs only the weights);
 -- opts.max_seq: a shorter context for the executor's buffers;
 -- opts.smoothing: SmoothQuant factors to fold into the weights as they load
@@ -77,8 +79,25 @@ function float_model.load(native, ckpt, opts)
     head_params[k] = t
   end
   model.embedding = ckpt:load(native, float_model.EMBEDDING)
+  model.params, model.head_params = params, head_params
   if not opts.weights_only then model.native = new_native(native, model, params, head_params, model.embedding) end
   return model
+end
+
+-- with_layer_weights(native, model, l, raw) -> a native Model whose layer l
+-- has the weights raw[param name] where given (as a checkpoint holds them:
+-- the graph's prescale is applied here), model's own elsewhere: GPTQ's
+-- re-forward of a layer once its Linears are quantized.
+function float_model.with_layer_weights(native, model, l, raw)
+  local params = table.move(model.params, 1, #model.params, 1, {})
+  local list = {}
+  for k, p in ipairs(layer_graph.params) do
+    local t = raw[p.name]
+    if t and p.prescale then t = t:scaled(prescale_factor(p.prescale, model.desc)) end
+    list[k] = t or model.params[l + 1][k]
+  end
+  params[l + 1] = list
+  return new_native(native, model, params, model.head_params, model.embedding)
 end
 
 -- The fake-quant parameters of one observer for the executor: a table, or

@@ -18,6 +18,7 @@ local FIELDS = {
   linear = { "factor" },
   llama3 = { "factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings" },
 }
+rope.FIELDS = FIELDS -- each scaling's fields, as config.json names them (write/convert.lua writes them back)
 
 local function positive(path, key, v)
   if type(v) ~= "number" or v ~= v or v <= 0 or v == math.huge then

@@ -27,9 +27,10 @@ static void new_class(lua_State *L, const char *name, const luaL_Reg *const *met
 }
 
 int luaopen_kiln_native(lua_State *L) {
-  /* OpenBLAS is only the benchmark's float baseline (m:use_openblas), and
-   * single-threaded like everything it is compared with; one thread also
-   * keeps helper threads from spinning beside the generator. */
+  /* OpenBLAS is the benchmark's float baseline (m:use_openblas) and GPTQ's
+   * linear algebra (gptq.c); single-threaded like everything it is compared
+   * with, and so that GPTQ's sums have one order; one thread also keeps
+   * helper threads from spinning beside the generator. */
   openblas_set_num_threads(1);
   static const luaL_Reg *const model_method_lists[] = {
       model_methods, model_run_methods, model_fake_quant_methods, model_exact_methods, model_observe_methods, NULL,
@@ -47,5 +48,6 @@ int luaopen_kiln_native(lua_State *L) {
   regex_register(L);
   unicode_register(L);
   bpe_register(L);
+  gptq_register(L);
   return 1;
 }

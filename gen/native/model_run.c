@@ -93,11 +93,12 @@ static int model_set_cache(lua_State *L) {
 /* m:run_layer(layer, x, pos, past_k, past_v [, trace]) -> y, new_k, new_v
  * [, { result tensor per observer }]: one decoder layer alone on x [S][D]
  * after the past [Hk][pos][hd] */
-/* One node's float32 result, copied. */
+/* One node's result as float32: a weight observer's is the weight as
+ * stored (fp16, bf16), converted. */
 static void push_f32_slot(lua_State *L, int slot, const void *state) {
   const kiln_graph_state *g = state;
   tensor *t = tensor_new(L, g->numel[slot]);
-  memcpy(t->data, g->data[slot], g->numel[slot] * sizeof(float));
+  kiln_stored_to_f32(t->data, g->data[slot], g->dtype[slot], 0, g->numel[slot]);
 }
 
 static int model_run_layer(lua_State *L) {
@@ -120,6 +121,32 @@ static int model_run_layer(lua_State *L) {
   if (!trace) return 3;
   push_observer_results(L, u->m.prog, push_f32_slot, &u->m.graph);
   return 4;
+}
+
+/* m:run_head(x [, trace]) -> logits [S][vocab] [, { result tensor per head
+ * observer }]: the final norm and classifier alone on x [S][D] (GPTQ of
+ * lm_head takes its inputs from the trace) */
+static int model_run_head(lua_State *L) {
+  model_ud *u = luaL_checkudata(L, 1, MODEL);
+  const kiln_program *hp = u->m.head_prog;
+  kiln_graph_state *h = &u->m.head;
+  tensor *x = tensor_check(L, 2);
+  const int trace = lua_toboolean(L, 3);
+  const size_t D = (size_t)u->m.dims.D;
+  luaL_argcheck(L, x->dtype == KILN_FP32 && x->n % D == 0 && x->n / D >= 1, 2, "x is not float32 [S][D]");
+  const int S = (int)(x->n / D);
+  h->data[hp->ports[KILN_IN_X]] = x->data;
+  for (int p = 0; p < hp->n_params; p++) {
+    h->data[hp->param_slots[p]] = (void *)u->m.head_params[p].data;
+    h->dtype[hp->param_slots[p]] = u->m.head_params[p].dtype;
+  }
+  kiln_observe none = { NULL, NULL, NULL, NULL };
+  if (kiln_graph_run(h, S, 0, &none) != 0) return luaL_error(L, "run_head: %d rows do not fit", S);
+  tensor *y = tensor_new(L, (size_t)S * (size_t)u->m.dims.vocab);
+  memcpy(y->data, h->data[hp->ports[KILN_OUT_Y]], y->n * sizeof(float));
+  if (!trace) return 1;
+  push_observer_results(L, hp, push_f32_slot, h);
+  return 2;
 }
 
 /* m:score(tokens) -> sum of -log p(tokens[i+1] | tokens[..i]) (double), count.
@@ -161,5 +188,6 @@ const luaL_Reg model_run_methods[] = {
     { "cache", model_cache },
     { "set_cache", model_set_cache },
     { "run_layer", model_run_layer },
+    { "run_head", model_run_head },
     { NULL, NULL },
 };

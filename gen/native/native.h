@@ -64,7 +64,7 @@ int program_gc(lua_State *L);
 extern const luaL_Reg model_functions[];
 extern const luaL_Reg model_methods[];
 int model_gc(lua_State *L);
-/* model_run.c: m:forward, m:score, m:cache, m:run_layer */
+/* model_run.c: m:forward, m:score, m:cache, m:run_layer, m:run_head */
 extern const luaL_Reg model_run_methods[];
 /* model_fake_quant.c: m:fake_quant */
 extern const luaL_Reg model_fake_quant_methods[];
@@ -83,5 +83,7 @@ extern const luaL_Reg host_functions[];
 void q8_0_register(lua_State *L);
 /* bpe.c: the BPE model of tokenizer.json, native.bpe */
 void bpe_register(lua_State *L);
+/* gptq.c: the Hessian class, native.hessian and native.gptq */
+void gptq_register(lua_State *L);
 
 #endif

@@ -8,6 +8,7 @@ local files = require "util.files"
 local json = require "util.json"
 local safetensors = require "write.safetensors"
 local gguf = require "write.gguf"
+local rope = require "model.rope"
 
 local convert = {}
 
@@ -51,13 +52,15 @@ end
 
 -- config.json as transformers 5 writes it.
 function convert.hf_config(desc, dtype)
-  local rope = json.object():set("rope_theta", desc.rope_theta + 0.0):set("rope_type", "default")
+  local scaling = desc.rope_scaling
+  local params = json.object():set("rope_theta", desc.rope_theta + 0.0):set("rope_type", scaling and scaling.type or "default")
+  for _, k in ipairs(scaling and rope.FIELDS[scaling.type] or {}) do params:set(k, scaling[k]) end
   return json.encode(json.object()
     :set("architectures", { "LlamaForCausalLM" })
     :set("attention_bias", false)
-    :set("bos_token_id", 1)
+    :set("bos_token_id", desc.bos_id or 1)
     :set("dtype", TORCH_DTYPES[dtype])
-    :set("eos_token_id", 2)
+    :set("eos_token_id", desc.eos_id or 2)
     :set("head_dim", desc.head_dim)
     :set("hidden_act", "silu")
     :set("hidden_size", desc.hidden)
@@ -69,7 +72,7 @@ function convert.hf_config(desc, dtype)
     :set("num_hidden_layers", desc.layers)
     :set("num_key_value_heads", desc.kv_heads)
     :set("rms_norm_eps", desc.rms_eps + 0.0)
-    :set("rope_parameters", rope)
+    :set("rope_parameters", params)
     :set("tie_word_embeddings", desc.tied_embeddings and true or false)
     :set("vocab_size", desc.vocab))
 end
@@ -82,16 +85,17 @@ local function stored(native, ckpt, name, dtype, to_pairs_heads, head_dim)
   return t:bytes()
 end
 
--- hf_parts(native, ckpt, dtype) -> safetensors entries, their data (strings,
--- in order), config.json's text: the pieces of an HF folder, tensors sorted by
--- name as transformers writes them.
-function convert.hf_parts(native, ckpt, dtype)
+-- hf_parts(native, ckpt, dtype [, replaced]) -> safetensors entries, their
+-- data (strings, in order), config.json's text: the pieces of an HF folder,
+-- tensors sorted by name as transformers writes them. replaced[name], where
+-- given, is a tensor's data instead of the checkpoint's (kiln gptq's weights).
+function convert.hf_parts(native, ckpt, dtype, replaced)
   local list = convert.tensor_list(ckpt.description)
   table.sort(list, function(a, b) return a.hf < b.hf end)
   local entries, data = {}, {}
   for i, t in ipairs(list) do
     entries[i] = { name = t.hf, dtype = dtype, shape = t.shape }
-    data[i] = stored(native, ckpt, t.hf, dtype)
+    data[i] = replaced and replaced[t.hf] or stored(native, ckpt, t.hf, dtype)
   end
   return entries, data, convert.hf_config(ckpt.description, dtype)
 end
