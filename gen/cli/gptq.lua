@@ -39,6 +39,7 @@ local verb = {
     { "--damp", key = "damp", type = "number", min = 0, unset_default = gptq.DEFAULTS.damp, metavar = "F",
       help = "dampening, a fraction of the Hessian's mean diagonal" },
     { "--act-order", key = "act_order", type = "flag", help = "quantize columns in decreasing Hessian diagonal" },
+    { "--mse", key = "mse", type = "flag", help = "each row's grid from the shrunk range that quantizes it best (TICO's mse)" },
     { "--lm-head", key = "lm_head", type = "flag", help = "GPTQ the classifier too (a model whose lm_head is not its embedding)" },
   }, { common.TOKENIZER_OPTION, common.SAMPLE_OPTIONS[1], common.SAMPLE_OPTIONS[2] },
     { RECIPE_PRESET, common.OVERRIDES_OPTION, common.DTYPE_OPTION }),
@@ -58,6 +59,7 @@ local function apply_recipe(opts, root)
     defaults.preset, defaults.samples = f.preset or defaults.preset, f.samples or defaults.samples
     defaults.block, defaults.damp = g.block or defaults.block, g.damp or defaults.damp
     if g.act_order then opts.act_order = true end
+    if g.mse then opts.mse = true end
     overrides = overrides or f.overrides
   end
   for k, v in pairs(defaults) do
@@ -111,7 +113,7 @@ local function settings_of(opts, source, token_lists, max_tokens, overrides)
   return common.record_source(s, source)
     :set("samples", opts.samples):set("max_tokens", max_tokens):set("tokens", tokens)
     :set("hessian", "2 X^T X / n over each Linear's inputs, in double; layers in order, each fed by the earlier layers quantized")
-    :set("block", opts.block):set("damp", opts.damp):set("act_order", opts.act_order)
+    :set("block", opts.block):set("damp", opts.damp):set("act_order", opts.act_order):set("mse", opts.mse)
     :set("grids", "per output row or per tensor (the observer's qscheme), no groups"):set("lm_head", opts.lm_head)
     :set("overrides", observers.record(overrides))
 end
@@ -137,7 +139,7 @@ function verb.run(opts, context)
 
   local bar = progress.new(native, "gptq", desc.layers * #token_lists)
   local results = gptq.run(native, model, token_lists, specs,
-    { block = opts.block, damp = opts.damp, act_order = opts.act_order }, bar)
+    { block = opts.block, damp = opts.damp, act_order = opts.act_order, mse = opts.mse }, bar)
   bar:done()
   local dtype, replaced = stored_weights(results, desc)
   if dtype ~= desc.dtype then

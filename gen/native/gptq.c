@@ -352,10 +352,39 @@ static int l_grid_offset(lua_State *L) {
   return 1;
 }
 
+/* native.row_error(w, scale, zero_point, qmin, qmax, norm) -> { per row:
+ * sum |FQ(w) - w|^norm } on the given per-row grids (TICO's fake
+ * quantization), the figure GPTQ's MSE grid search compares */
+static int l_row_error(lua_State *L) {
+  const tensor *t = tensor_check(L, 1);
+  const int qmin = (int)luaL_checkinteger(L, 4), qmax = (int)luaL_checkinteger(L, 5);
+  const double norm = luaL_checknumber(L, 6);
+  const size_t rows = lua_istable(L, 2) ? (size_t)lua_rawlen(L, 2) : 1;
+  luaL_argcheck(L, rows > 0 && t->n % rows == 0, 2, "one scale and zero point per row");
+  float *scale = lua_newuserdatauv(L, rows * sizeof *scale, 0);
+  int *zp = lua_newuserdatauv(L, rows * sizeof *zp, 0);
+  grid_arg(L, 2, (int)rows, scale, zp);
+  const size_t cols = t->n / rows;
+  lua_createtable(L, (int)rows, 0);
+  for (size_t r = 0; r < rows; r++) {
+    const float inv = 1.0f / scale[r];
+    double err = 0.0;
+    for (size_t c = 0; c < cols; c++) {
+      const float w = kiln_stored(t->data, t->dtype, r * cols + c);
+      const float v = (float)(fq_code(w, inv, zp[r], qmin, qmax) - zp[r]) * scale[r];
+      err += pow(fabs((double)v - (double)w), norm);
+    }
+    lua_pushnumber(L, err);
+    lua_rawseti(L, -2, (lua_Integer)r + 1);
+  }
+  return 1;
+}
+
 const luaL_Reg gptq_functions[] = {
     { "hessian", l_hessian },
     { "gptq", l_gptq },
     { "grid_offset", l_grid_offset },
+    { "row_error", l_row_error },
     { NULL, NULL },
 };
 

@@ -176,4 +176,24 @@ describe("kiln gptq", function()
     local out_text = support.kiln_ok("run", out, "-t", "0", "-n", "8")
     assert.is_true(#out_text > 0)
   end)
+
+  it("takes its specs and settings from a recipe; calib with that recipe needs the grids", function()
+    local out, q = dir .. "/recipe", dir .. "/recipe.json"
+    local model, tok, text = synth .. "/model.bin", synth .. "/tokenizer.bin", synth .. "/text.txt"
+    support.kiln_ok("gptq", model, "-z", tok, "--text", text, "--samples", "2", "--max-tokens", "48",
+      "--recipe", "w4a16-gptq", "-o", out)
+    local g = cjson.decode(support.read(out .. "/gptq.json"))
+    assert.are.same({ true, true }, { g.gptq.act_order, g.gptq.mse })
+    assert.are.equal(2, math.tointeger(g.gptq.samples))
+    assert.are.equal("uint4", g.observers["model.layers.1.mlp.down_proj.weight"].dtype)
+    local _, err, code = support.kiln_run("calib", out, "-z", tok, "--text", text, "--recipe", "w4a16-gptq", "-o", q)
+    assert.are.equal(2, code)
+    assert.matches("run `kiln gptq", err)
+    support.kiln_ok("calib", out, "-z", tok, "--text", text, "--samples", "2", "--max-tokens", "48",
+      "--recipe", "w4a16-gptq", "--weights", out .. "/gptq.json", "-o", q)
+    local doc = cjson.decode(support.read(q))
+    assert.are.equal("w4a16-gptq", doc.calibration.recipe.name)
+    assert.are.same(g.observers["model.layers.0.self_attn.q_proj.weight"].scale,
+      doc.observers["model.layers.0.self_attn.q_proj.weight"].scale)
+  end)
 end)

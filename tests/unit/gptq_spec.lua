@@ -161,3 +161,23 @@ describe("GPTQ", function()
     assert.matches("no calibration rows", err)
   end)
 end)
+
+describe("GPTQ's MSE grids", function()
+  local gptq = require "calib.algorithms.gptq"
+
+  it("never quantize a row worse than its min/max grid, and shrink where an outlier stretches it", function()
+    local rows, cols = 4, 48
+    local w = uniform(rows * cols, 7)
+    w[5] = 6 -- one outlier in row 0 stretches its grid
+    local t = native.tensor(w)
+    local entry = { path = "w", dtype = "uint4", qscheme = "per_channel_asymm", axis = 0 }
+    local s0, z0 = gptq.grid(native, entry, t, rows, false)
+    local s1, z1 = gptq.grid(native, entry, t, rows, true)
+    local e0 = native.row_error(t, s0, z0, 0, 15, gptq.MSE.norm)
+    local e1 = native.row_error(t, s1, z1, 0, 15, gptq.MSE.norm)
+    for r = 1, rows do assert.is_true(e1[r] <= e0[r], "row " .. r) end
+    assert.is_true(s1[1] < s0[1], "the outlier's row shrinks")
+    -- each grid is one TICO computes from a range: a zero point in range, a positive scale
+    for r = 1, rows do assert.is_true(s1[r] > 0 and z1[r] >= 0 and z1[r] <= 15) end
+  end)
+end)

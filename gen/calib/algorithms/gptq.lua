@@ -35,13 +35,44 @@ local function shape_of(entry, desc)
   return program.numel(out, dims), program.numel(into, dims)
 end
 
+-- GPTQ's MSE grid search (TICO's quant.py, mse = "mse"): each row's range
+-- shrunk by p = 1 - i / GRID for i < MAXSHRINK * GRID, the one whose grid
+-- gives the least sum |FQ(w) - w|^NORM kept.
+gptq.MSE = { grid = 100, maxshrink = 0.8, norm = 2.4 }
+
+local function scaled_range(v, p)
+  if type(v) == "number" then return p * v end
+  local out = {}
+  for i, x in ipairs(v) do out[i] = p * x end
+  return out
+end
+
 -- The grid of one weight: TICO's scale and zero point from its rows' (or
--- the whole tensor's, per tensor) min/max.
-function gptq.grid(entry, w, rows)
+-- the whole tensor's, per tensor) min/max; with mse, from the shrunk range
+-- that quantizes each row best. The grid stays one TICO computes from a
+-- range, so the locked qparams read like any others.
+function gptq.grid(native, entry, w, rows, mse)
   local mn, mx
   if entry.axis then mn, mx = w:row_minmax(rows) else mn, mx = w:minmax() end
   local scale, zp = qparams.compute(entry.dtype, entry.qscheme, mn, mx)
   if not scale then fail.raise(nil, entry.path, zp) end
+  if not mse then return scale, zp end
+  local dt = qparams.DTYPES[entry.dtype]
+  local best = native.row_error(w, scale, zp, dt.qmin, dt.qmax, gptq.MSE.norm)
+  local per_row = type(scale) == "table"
+  for i = 1, math.floor(gptq.MSE.maxshrink * gptq.MSE.grid) - 1 do
+    local p = 1 - i / gptq.MSE.grid
+    local s1, z1 = qparams.compute(entry.dtype, entry.qscheme, scaled_range(mn, p), scaled_range(mx, p))
+    if s1 then
+      local err = native.row_error(w, s1, z1, dt.qmin, dt.qmax, gptq.MSE.norm)
+      for r = 1, #err do
+        if err[r] < best[r] then
+          best[r] = err[r]
+          if per_row then scale[r], zp[r] = s1[r], z1[r] else scale, zp = s1, z1 end
+        end
+      end
+    end
+  end
   return scale, zp
 end
 
@@ -60,7 +91,7 @@ local function quantize_linear(native, model, entry, h, o)
   local desc = model.desc
   local rows, cols = shape_of(entry, desc)
   local w = model.ckpt:load(native, entry.path) -- a weight observer's path is its tensor's name
-  local scale, zp = gptq.grid(entry, w, rows)
+  local scale, zp = gptq.grid(native, entry, w, rows, o.mse)
   local dt = qparams.DTYPES[entry.dtype]
   local values, codes = native.gptq(h, w, scale, zp, dt.qmin, dt.qmax,
     { block = o.block, damp = o.damp, act_order = o.act_order })
