@@ -43,7 +43,11 @@ function settings.calibration(cfg, source, did)
       :set("kl_all_preset", did.mixed.sensitivity.low)
       :set("kl_all_int16", did.mixed.sensitivity.high)
       :set("ram_bytes", did.mixed.memory.mixed.arena + did.mixed.memory.mixed.kv)
-      :set("ram_bytes_all_preset", did.mixed.memory.preset.arena + did.mixed.memory.preset.kv))
+      :set("ram_bytes_all_preset", did.mixed.memory.preset.arena + did.mixed.memory.preset.kv)
+      :set("constants_bytes", did.mixed.memory.mixed.constants)
+      :set("constants_bytes_all_preset", did.mixed.memory.preset.constants)
+      :set("decode_tok_s", did.mixed.memory.mixed.tok_s)
+      :set("decode_tok_s_all_preset", did.mixed.memory.preset.tok_s))
   end
   return s
 end

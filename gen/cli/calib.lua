@@ -13,6 +13,8 @@ local settings_of = require "calib.settings"
 local mixed = require "calib.algorithms.mixed"
 local generate = require "emit.generate"
 local gptq_file = require "calib.gptq_file"
+local decode_speed = require "eval.decode_speed"
+local json = require "util.json"
 local fq_metrics = require "eval.fq_metrics"
 local config = require "calib.config"
 local pipeline = require "calib.pipeline"
@@ -54,14 +56,17 @@ local verb = {
   },
 }
 
--- The memory the int16 families cost: the generated C's report for the
--- chosen qparams beside the one with every observer at the preset's.
-local function mixed_cost(context, run, chosen_entries, finish, together)
+-- What the int16 families cost: the generated C's memory report for the
+-- chosen qparams beside the one with every observer at the preset's, and
+-- their decode speed on this host (eval/decode_speed.lua).
+local function mixed_cost(context, opts, run, chosen_entries, finish, together, encode)
   local preset = mixed.variant(run.entries, {}, finish, together)
   local function report(entries)
     local qp = fq_metrics.as_qparams(entries)
     qp.smoothing = run.smoothing
-    return generate.memory { root = context.root, native = context.native, model = run.model, qp = qp }
+    local r = generate.memory { root = context.root, native = context.native, model = run.model, qp = qp }
+    r.tok_s = decode_speed.measure(context, opts.MODEL, opts.dtype, encode(entries))
+    return r
   end
   return { preset = report(preset), mixed = report(chosen_entries) }
 end
@@ -90,11 +95,15 @@ function verb.run(opts, context)
     io.stderr:write(string.format("kiln calib: --mixed %g: %d of %d observer families at int16 (%s); fake-quant KL "
       .. "%.5f on the calibration stories (all at the preset's: %.5f, all int16: %.5f)\n", cfg.mixed, #chosen.promoted,
       units, #chosen.promoted > 0 and table.concat(chosen.promoted, ", ") or "none", chosen.kl, sens.low, sens.high))
-    chosen.memory = mixed_cost(context, run, entries, config.finisher(cfg), together)
+    chosen.memory = mixed_cost(context, opts, run, entries, finish, together, function(list)
+      return qparams_file.encode({ file = files.basename(opts.MODEL), sha256 = checkpoint.sha256(run.ckpt),
+        description = desc }, json.object(), list, run.smoothing)
+    end)
     local c = chosen.memory
-    io.stderr:write(string.format("kiln calib: --mixed costs %+d bytes of RAM (arena %d -> %d, KV cache %d -> %d) and "
-      .. "%+d of flash (constants) on the portable target\n", c.mixed.arena + c.mixed.kv - c.preset.arena - c.preset.kv,
-      c.preset.arena, c.mixed.arena, c.preset.kv, c.mixed.kv, c.mixed.constants - c.preset.constants))
+    io.stderr:write(string.format("kiln calib: --mixed costs %+d bytes of RAM (arena %d -> %d, KV cache %d -> %d), "
+      .. "%+d of flash (constants) and decodes at %.0f tok/s against %.0f (portable target, this host)\n",
+      c.mixed.arena + c.mixed.kv - c.preset.arena - c.preset.kv, c.preset.arena, c.mixed.arena, c.preset.kv, c.mixed.kv,
+      c.mixed.constants - c.preset.constants, c.mixed.tok_s, c.preset.tok_s))
   else
     finish(entries)
   end

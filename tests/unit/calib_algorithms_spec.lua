@@ -83,11 +83,12 @@ describe("shared grids", function()
 end)
 
 describe("mixed precision units", function()
-  it("a family across layers, tied KV observers as one, shared grids joined, weights left out", function()
+  it("a family across layers, tied KV observers and observers of the same data as one, shared grids joined, weights left out", function()
     local entries = computed("w8a8", function() return -1, 1 end)
     local units = {}
     for _, u in ipairs(mixed.units(entries)) do units[u.name] = #u.paths end
-    assert.are.equal(2, units["mlp.mul"])
+    assert.are.equal(4, units["mlp.mul"]) -- with down_proj.act_in: the same data
+    assert.are.equal(5, units["model.sin"]) -- the model's table, each layer's and its attention's copy
     assert.are.equal(6, units["self_attn.new_k"]) -- new_k, present_key, past_key in two layers
     assert.is_nil(units["self_attn.present_key"])
     assert.is_nil(units["mlp.down_proj.weight"])

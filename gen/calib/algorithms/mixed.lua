@@ -40,11 +40,33 @@ local function family_of(e)
   return family
 end
 
+-- The pairs of families that observe the same data: a graph's quant node
+-- re-observing another observer's result (the attention's copies of the
+-- tables, each Linear's act_in), and a model-level observer with its layer
+-- twin. Promoting one without the other would leave the other's 8-bit
+-- rounding on the same values, so they are one unit.
+local function same_data()
+  local layer_graph = require "graph.llama_layer"
+  local model_graph = require "graph.llama_model"
+  local producer, out = {}, {}
+  for _, nd in ipairs(layer_graph.nodes) do
+    if nd.obs and nd.op == "quant" and producer[nd.ins[1]] then out[#out + 1] = { nd.obs, producer[nd.ins[1]] } end
+    if nd.obs then producer[nd.out] = nd.obs end
+  end
+  for _, o in ipairs(model_graph.observers()) do
+    if o.node.calib_from then out[#out + 1] = { o.name, o.node.calib_from } end
+  end
+  return out
+end
+
 -- unit_map(entries, together) -> { [family] = unit name }: families joined
--- when a pair of together ({ { a, b } }: observers sharing one grid) names
--- both, so a shared grid is promoted whole; a unit is named by its first
--- family in graph order.
+-- when they observe the same data, or a pair of together ({ { a, b } }:
+-- observers sharing one grid) names both, so a shared grid is promoted
+-- whole; a unit is named by its first family in the entries' order.
 local function unit_map(entries, together)
+  local joined = same_data()
+  for _, pair in ipairs(together or {}) do joined[#joined + 1] = pair end
+  together = joined
   local parent, order = {}, {}
   for _, e in ipairs(entries) do
     local f = family_of(e)
