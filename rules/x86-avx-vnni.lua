@@ -26,7 +26,7 @@ return {
   native_preference = 15,
 
   runtime = avx2_ops.runtime({ "portable/kiln_rt.h", "portable/kiln_rt_math.c", "portable/kiln_rt_ops.c",
-    "x86/kiln_rt_x86.h", "x86/kiln_linear_avxvnni.c" }),
+    "x86/kiln_rt_x86.h", "x86/kiln_linear_avxvnni.inc", "x86/kiln_linear_avxvnni.c" }),
 
   -- on weights packed at generation time (runtime/x86/packed_linear.lua);
   -- every other op has its AVX2 kernel (runtime/x86/avx2_ops.lua)

@@ -26,7 +26,8 @@ return {
   native_preference = 40, -- --target native: the fastest this host runs
 
   runtime = { "portable/kiln_rt.h", "portable/kiln_rt_math.c", "portable/kiln_rt_ops.c", "x86/kiln_rt_x86.h",
-    "x86/kiln_avx512.h", "x86/kiln_linear_avx512.c", "x86/kiln_attention_avx512.c", "x86/kiln_ops_avx512.c" },
+    "x86/kiln_avx512.h", "x86/kiln_linear_avx512.inc", "x86/kiln_linear_avx512.c", "x86/kiln_attention_avx512.c",
+    "x86/kiln_ops_avx512.c" },
 
   kernels = {
     -- on weights packed at generation time (runtime/x86/packed_linear.lua)
