@@ -21,6 +21,9 @@ return {
 
   runtime = { "portable/kiln_rt.h", "portable/kiln_rt_math.c", "portable/kiln_rt_ops.c", "armv8/kiln_rt_neon.h",
     "armv8/kiln_linear_neon.c" },
+  -- 4-bit linear weights, two codes a byte: their kernels, for the models that have them
+  weight_runtime = { u4 = { "portable/kiln_rt_w4.h", "portable/kiln_linear_w4.c" },
+    s4 = { "portable/kiln_rt_w4.h", "portable/kiln_linear_w4.c" } },
 
   -- linear kernels in order of preference; the portable one is the fallback
   kernels = {

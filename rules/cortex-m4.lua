@@ -16,6 +16,9 @@ return {
 
   runtime = { "portable/kiln_rt.h", "portable/kiln_rt_math.c", "portable/kiln_rt_ops.c",
     "cortex-m4/kiln_rt_dsp.h", "cortex-m4/kiln_linear_dsp.c" },
+  -- 4-bit linear weights, two codes a byte: their kernels, for the models that have them
+  weight_runtime = { u4 = { "portable/kiln_rt_w4.h", "portable/kiln_linear_w4.c" },
+    s4 = { "portable/kiln_rt_w4.h", "portable/kiln_linear_w4.c" } },
 
   kernels = {
     linear = {

@@ -28,6 +28,9 @@ return {
   runtime = { "portable/kiln_rt.h", "portable/kiln_rt_math.c", "portable/kiln_rt_ops.c", "x86/kiln_rt_x86.h",
     "x86/kiln_avx512.h", "x86/kiln_linear_avx512.inc", "x86/kiln_linear_avx512.c", "x86/kiln_attention_avx512.c",
     "x86/kiln_ops_avx512.c" },
+  -- 4-bit linear weights, two codes a byte: their kernels, for the models that have them
+  weight_runtime = { u4 = { "portable/kiln_rt_w4.h", "portable/kiln_linear_w4.c" },
+    s4 = { "portable/kiln_rt_w4.h", "portable/kiln_linear_w4.c" } },
 
   kernels = {
     -- on weights packed at generation time (runtime/x86/packed_linear.lua)
