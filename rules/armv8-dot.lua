@@ -1,6 +1,7 @@
 -- Target: AArch64 with NEON and the dot-product extension (Armv8.2-A
 -- dotprod), Linux user space; the test program runs under qemu-aarch64.
--- Linear layers use UDOT on uint8 activations and SMLAL on wider ones;
+-- Linear layers use UDOT on uint8 activations and SMLAL on wider ones (on
+-- 4-bit weights UDOT and SDOT on every activation's two bytes);
 -- everything else is the portable runtime, so results are bit-identical to it.
 
 local W4 = { "portable/kiln_rt_w4.h", "portable/kiln_linear_w4.c", "armv8/kiln_rt_neon_w4.h",
@@ -34,10 +35,9 @@ return {
         template = "linear_sums" },
       { kernel = "kiln_linear_neon_u8", weight = { "u8" }, act_within_int16 = true },
       { kernel = "kiln_linear_neon_s8", weight = { "s8" }, act_within_int16 = true },
-      { kernel = "kiln_linear_udot_u4", act = { "uint8", "uint4" }, weight = { "u4" }, row_sums = true,
-        template = "linear_sums" },
-      { kernel = "kiln_linear_neon_u4", weight = { "u4" }, act_within_int16 = true },
-      { kernel = "kiln_linear_neon_s4", weight = { "s4" }, act_within_int16 = true },
+      -- 4-bit weights, any activations: UDOT and SDOT on the activations' two bytes
+      { kernel = "kiln_linear_dot_u4", weight = { "u4" }, row_sums = true, template = "linear_sums" },
+      { kernel = "kiln_linear_dot_s4", weight = { "s4" }, row_sums = true, template = "linear_sums" },
     },
   },
 

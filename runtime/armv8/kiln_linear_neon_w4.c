@@ -1,124 +1,89 @@
 /*
- * Linear kernels for AArch64 NEON on 4-bit weights, two codes a byte
- * (kiln_rt_w4.h). Bit-identical to kiln_linear_u4 and _s4: each byte is
- * split into its two nibbles in registers (AND, shift, and for int4 a
- * sign-extending shift pair), zipped back into column order, and the same
- * integer sums follow as in kiln_linear_neon.c:
- *
- *   kiln_linear_udot_u4: uint8 activations x uint4 weights with UDOT, on the
- *     raw codes, corrected by the zero points:
- *       sum (x - zx)(w - zw) = sum xw - zw sum x - zx sum w + n zx zw;
- *   kiln_linear_neon_u4 / _s4: activations within int16 of their zero point
- *     with widening multiply-accumulate (SMLAL).
+ * Linear kernels for AArch64 NEON with the dot-product extension on 4-bit
+ * weights, two codes a byte (kiln_rt_w4.h). Bit-identical to kiln_linear_u4
+ * and _s4: the same integer sums, by another route. A weight byte is split
+ * into its two nibbles in registers and zipped back into column order, each
+ * nibble n in [0, 15] (an int4 nibble xor 8: the code + 8); an activation
+ * x = 256 xh + xl into its low byte (unsigned) and high byte (signed), so that
+ * UDOT and SDOT multiply four bytes a lane at once and
+ *   sum x n = sum xl n + 256 sum xh n,
+ * exact for any int16 codes. With the code w = n + c (c = 0 for uint4, -8
+ * for int4) the zero points come in as one correction a row:
+ *   sum (x - zx)(w - zw) = sum x n + (c - zw) sum x - zx sum w + n_in zx zw,
+ * sum w the row's code sum from the generator.
  */
 #include "kiln_rt_neon_w4.h"
 
 #include <arm_neon.h>
 
-/* Columns between flushes of the lanes to 64 bits. A UDOT lane gains at
- * most 2 * 4 * 255 * 15 = 30,600 a 32-column step: 2048 steps stay below
- * 2^32. An SMLAL lane gains two products of at most 2^15 * 15 a 16-column
- * step: 1024 steps reach at most 1,006,632,960 < 2^31. */
-#define UDOT_FLUSH 65536
-#define SMLAL_FLUSH 16384
+/* Columns between flushes of the lanes to 64 bits: a UDOT lane gains at most
+ * 2 * 4 * 255 * 15 = 30,600 a 32-column step and an SDOT lane 2 * 4 * 128 *
+ * 15 = 15,360 in magnitude, so 2048 steps stay below 2^32 and 2^31. */
+#define FLUSH_COLUMNS 65536
+#define INT4_FLIP 0x88 /* both nibbles of a byte to offset binary */
+#define UINT4_OFFSET 0
+#define INT4_OFFSET (-8)
 
-/* The 32 uint4 codes of 16 bytes, in column order. */
-static inline uint8x16x2_t codes32_u4(const uint8_t *p) {
-  const uint8x16_t b = vld1q_u8(p);
+/* The 32 nibbles of 16 bytes in column order. */
+static inline uint8x16x2_t nibbles32(const uint8_t *p, uint8_t flip) {
+  const uint8x16_t b = veorq_u8(vld1q_u8(p), vdupq_n_u8(flip));
   const uint8x16_t even = vandq_u8(b, vdupq_n_u8(0x0F)), odd = vshrq_n_u8(b, 4);
-  uint8x16x2_t c;
-  c.val[0] = vzip1q_u8(even, odd);
-  c.val[1] = vzip2q_u8(even, odd);
-  return c;
+  uint8x16x2_t n;
+  n.val[0] = vzip1q_u8(even, odd);
+  n.val[1] = vzip2q_u8(even, odd);
+  return n;
 }
 
-/* 16 activation codes in [0, 255] as bytes. */
-static inline uint8x16_t bytes16(const int16_t *x) {
-  return vcombine_u8(vmovn_u16(vreinterpretq_u16_s16(vld1q_s16(x))), vmovn_u16(vreinterpretq_u16_s16(vld1q_s16(x + 8))));
-}
-
-/* sum over one row of x * w, raw codes */
-static uint64_t udot_row(const int16_t *xr, const uint8_t *wo, int32_t n_in) {
-  uint64_t dot = 0;
+/* sum over one row of x * n */
+static int64_t dot_row(const int16_t *xr, const uint8_t *wo, int32_t n_in, uint8_t flip) {
+  int64_t dot = 0;
   int32_t i = 0;
   while (i + 32 <= n_in) {
-    uint32x4_t lanes = vdupq_n_u32(0);
-    const int32_t stop = i + UDOT_FLUSH < n_in ? i + UDOT_FLUSH : n_in;
+    uint32x4_t lo = vdupq_n_u32(0);
+    int32x4_t hi = vdupq_n_s32(0);
+    const int32_t stop = i + FLUSH_COLUMNS < n_in ? i + FLUSH_COLUMNS : n_in;
     for (; i + 32 <= stop; i += 32) {
-      const uint8x16x2_t w = codes32_u4(wo + i / 2);
-      lanes = vdotq_u32(lanes, bytes16(xr + i), w.val[0]);
-      lanes = vdotq_u32(lanes, bytes16(xr + i + 16), w.val[1]);
+      const uint8x16x2_t n = nibbles32(wo + i / 2, flip);
+      for (int h = 0; h < 2; h++) {
+        const int16x8_t x0 = vld1q_s16(xr + i + 16 * h), x1 = vld1q_s16(xr + i + 16 * h + 8);
+        const uint8x16_t xl = vcombine_u8(vmovn_u16(vreinterpretq_u16_s16(x0)), vmovn_u16(vreinterpretq_u16_s16(x1)));
+        const int8x16_t xh = vcombine_s8(vshrn_n_s16(x0, 8), vshrn_n_s16(x1, 8));
+        lo = vdotq_u32(lo, xl, n.val[h]);
+        hi = vdotq_s32(hi, xh, vreinterpretq_s8_u8(n.val[h]));
+      }
     }
-    dot += vaddlvq_u32(lanes);
+    dot += (int64_t)vaddlvq_u32(lo) + 256 * vaddlvq_s32(hi);
   }
-  for (; i < n_in; i++) dot += (uint32_t)xr[i] * (uint32_t)kiln_w4_u(wo, i);
+  for (; i < n_in; i++) dot += (int32_t)xr[i] * (int32_t)(kiln_w4_u(wo, i) ^ (flip & 0x0F));
   return dot;
 }
 
-void kiln_linear_udot_u4(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const uint8_t *w,
-                         const int32_t *w_zp, const int32_t *w_sum, int32_t n_out, const kiln_rq *rq,
-                         const kiln_grid *g) {
+static void linear(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const uint8_t *w,
+                   const int32_t *w_zp, const int32_t *w_sum, int32_t n_out, const kiln_rq *rq, const kiln_grid *g,
+                   uint8_t flip, int64_t offset) {
   const size_t row_bytes = KILN_W4_ROW_BYTES(n_in);
+  const int64_t zx = x_zp;
   for (int32_t r = 0; r < rows; r++) {
     const int16_t *xr = x + (size_t)r * n_in;
     int64_t sum_x = 0;
     for (int32_t i = 0; i < n_in; i++) sum_x += xr[i];
     for (int32_t o = 0; o < n_out; o++) {
-      const int64_t zw = w_zp[o], zx = x_zp;
-      const int64_t acc = (int64_t)udot_row(xr, w + (size_t)o * row_bytes, n_in) - zw * sum_x - zx * w_sum[o] +
+      const int64_t zw = w_zp[o];
+      const int64_t acc = dot_row(xr, w + (size_t)o * row_bytes, n_in, flip) + (offset - zw) * sum_x - zx * w_sum[o] +
                           (int64_t)n_in * zx * zw;
       y[(size_t)r * n_out + o] = kiln_to_grid(kiln_scale(acc, rq[o]), g);
     }
   }
 }
 
-/* The 16 codes of 8 bytes, in column order, widened to int16; int4 nibbles
- * sign-extended by shifting them to the top of a byte and back. */
-static inline int16x8x2_t codes16(const uint8_t *p, int is_signed) {
-  const uint8x8_t b = vld1_u8(p);
-  int8x8_t even, odd;
-  if (is_signed) {
-    even = vshr_n_s8(vshl_n_s8(vreinterpret_s8_u8(b), 4), 4);
-    odd = vshr_n_s8(vreinterpret_s8_u8(b), 4);
-  } else {
-    even = vreinterpret_s8_u8(vand_u8(b, vdup_n_u8(0x0F)));
-    odd = vreinterpret_s8_u8(vshr_n_u8(b, 4));
-  }
-  const int8x8x2_t z = vzip_s8(even, odd);
-  int16x8x2_t c;
-  c.val[0] = vmovl_s8(z.val[0]);
-  c.val[1] = vmovl_s8(z.val[1]);
-  return c;
+void kiln_linear_dot_u4(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const uint8_t *w,
+                        const int32_t *w_zp, const int32_t *w_sum, int32_t n_out, const kiln_rq *rq,
+                        const kiln_grid *g) {
+  linear(y, x, x_zp, rows, n_in, w, w_zp, w_sum, n_out, rq, g, 0, UINT4_OFFSET);
 }
 
-/* sum over one row of (x - zx) * (w - zw) */
-static int64_t row_dot(const int16_t *xr, int32_t x_zp, const uint8_t *wo, int32_t w_zp, int32_t n_in, int is_signed) {
-  const int16x8_t zx = vdupq_n_s16((int16_t)x_zp), zw = vdupq_n_s16((int16_t)w_zp);
-  int64_t acc = 0;
-  int32_t i = 0;
-  while (i + 16 <= n_in) {
-    int32x4_t lo = vdupq_n_s32(0), hi = vdupq_n_s32(0);
-    const int32_t stop = i + SMLAL_FLUSH < n_in ? i + SMLAL_FLUSH : n_in;
-    for (; i + 16 <= stop; i += 16) {
-      const int16x8x2_t c = codes16(wo + i / 2, is_signed);
-      for (int h = 0; h < 2; h++) {
-        const int16x8_t xv = vsubq_s16(vld1q_s16(xr + i + 8 * h), zx), wv = vsubq_s16(c.val[h], zw);
-        lo = vmlal_s16(lo, vget_low_s16(xv), vget_low_s16(wv));
-        hi = vmlal_high_s16(hi, xv, wv);
-      }
-    }
-    acc += vaddlvq_s32(lo) + vaddlvq_s32(hi);
-  }
-  for (; i < n_in; i++) acc += (int32_t)(xr[i] - x_zp) * (kiln_w4(wo, i, is_signed) - w_zp);
-  return acc;
-}
-
-void kiln_linear_neon_u4(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const uint8_t *w,
-                         const int32_t *w_zp, int32_t n_out, const kiln_rq *rq, const kiln_grid *g) {
-  kiln_linear4_by_rows(y, x, x_zp, rows, n_in, w, 0, w_zp, n_out, rq, g, row_dot);
-}
-
-void kiln_linear_neon_s4(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const uint8_t *w,
-                         const int32_t *w_zp, int32_t n_out, const kiln_rq *rq, const kiln_grid *g) {
-  kiln_linear4_by_rows(y, x, x_zp, rows, n_in, w, 1, w_zp, n_out, rq, g, row_dot);
+void kiln_linear_dot_s4(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const uint8_t *w,
+                        const int32_t *w_zp, const int32_t *w_sum, int32_t n_out, const kiln_rq *rq,
+                        const kiln_grid *g) {
+  linear(y, x, x_zp, rows, n_in, w, w_zp, w_sum, n_out, rq, g, INT4_FLIP, INT4_OFFSET);
 }

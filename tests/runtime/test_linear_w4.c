@@ -11,7 +11,7 @@
  *   -DKILN_TEST_AVX2      kiln_linear_avx2_{u4,s4}_{a8,a16}    (-mavx2 -mfma);
  *   -DKILN_TEST_AVXVNNI   kiln_linear_avxvnni_...               (-mavxvnni);
  *   -DKILN_TEST_AVX512    kiln_linear_vnni_...                  (AVX-512 VNNI);
- *   -DKILN_TEST_NEON      kiln_linear_udot_u4, _neon_{u4,s4}   (aarch64, under qemu-aarch64);
+ *   -DKILN_TEST_NEON      kiln_linear_dot_{u4,s4}              (aarch64, under qemu-aarch64);
  *   -DKILN_TEST_DSP       kiln_linear_dsp_{u4,s4}   (Cortex-M4 firmware with kiln's
  *                         start-up and semihosting, under qemu-system-arm; no C library).
  * The portable kernels are checked in every build. tests/unit/linear_w4_kernels_spec.lua
@@ -19,6 +19,7 @@
  * exits non-zero at the first difference, naming the kernel and the case.
  */
 #include "kiln_rt_w4.h"
+#include "test_random.h"
 
 #if defined(KILN_TEST_AVX2) || defined(KILN_TEST_AVXVNNI) || defined(KILN_TEST_AVX512)
 #include "kiln_rt_x86_w4.h"
@@ -43,21 +44,6 @@ static void say(const char *s) { fputs(s, stdout); }
 enum { MAX_ROWS = 14, MAX_IN = 8192, MAX_OUT = 80, MAX_CODES = 164000 };
 
 /* ---- inputs ------------------------------------------------------------------ */
-
-static uint64_t state = 88172645463325252ULL;
-static uint32_t rnd(void) {
-  state ^= state << 13;
-  state ^= state >> 7;
-  state ^= state << 17;
-  return (uint32_t)(state >> 16);
-}
-/* uniform in [lo, hi]; one draw in eight an end */
-static int32_t range(int32_t lo, int32_t hi) {
-  const uint32_t r = rnd();
-  if (r % 16 == 0) return lo;
-  if (r % 16 == 1) return hi;
-  return lo + (int32_t)((r >> 4) % (uint32_t)(hi - lo + 1));
-}
 
 /* One problem: the codes, the activations, and every form the kernels take them in. */
 typedef struct {
@@ -167,37 +153,40 @@ typedef struct {
   static void run_##fn(const problem *p, int16_t *y) {                                                   \
     fn(y, p->x, p->x_zp, p->rows, p->n_in, p->rows4, p->w_zp, p->n_out, p->rq, &p->g);                  \
   }
+#define SUMS_KERNEL(fn)                                                                                  \
+  static void run_##fn(const problem *p, int16_t *y) {                                                   \
+    fn(y, p->x, p->x_zp, p->rows, p->n_in, p->rows4, p->w_zp, p->w_sum, p->n_out, p->rq, &p->g);        \
+  }
 #define X86_KERNEL(fn, bias)                                                                             \
   static void run_##fn(const problem *p, int16_t *y) {                                                   \
     fn(y, p->x, p->rows, p->n_in, p->n16k4, p->w_zp, p->bias, p->n_out, p->rq, &p->g, work);            \
   }
+/* An x86 family's four kernels, the a16 ones with their bias (bias2: two byte planes) */
+#define X86_FAMILY(isa, a16_bias)                                                                        \
+  X86_KERNEL(kiln_linear_##isa##_u4_a8, bias1)                                                           \
+  X86_KERNEL(kiln_linear_##isa##_u4_a16, a16_bias)                                                       \
+  X86_KERNEL(kiln_linear_##isa##_s4_a8, bias1)                                                           \
+  X86_KERNEL(kiln_linear_##isa##_s4_a16, a16_bias)
+#define X86_ENTRIES(isa)                                                                                 \
+  { "kiln_linear_" #isa "_u4_a8", run_kiln_linear_##isa##_u4_a8, 0, 1, 1, 1 },                          \
+  { "kiln_linear_" #isa "_u4_a16", run_kiln_linear_##isa##_u4_a16, 0, 0, 0, 1 },                        \
+  { "kiln_linear_" #isa "_s4_a8", run_kiln_linear_##isa##_s4_a8, 1, 1, 1, 1 },                          \
+  { "kiln_linear_" #isa "_s4_a16", run_kiln_linear_##isa##_s4_a16, 1, 0, 0, 1 },
 
 ROWS_KERNEL(kiln_linear_u4)
 ROWS_KERNEL(kiln_linear_s4)
 #ifdef KILN_TEST_AVX2
-X86_KERNEL(kiln_linear_avx2_u4_a8, bias1)
-X86_KERNEL(kiln_linear_avx2_u4_a16, bias1)
-X86_KERNEL(kiln_linear_avx2_s4_a8, bias1)
-X86_KERNEL(kiln_linear_avx2_s4_a16, bias1)
+X86_FAMILY(avx2, bias1) /* widened weights: every product exact, one plane */
 #endif
 #ifdef KILN_TEST_AVXVNNI
-X86_KERNEL(kiln_linear_avxvnni_u4_a8, bias1)
-X86_KERNEL(kiln_linear_avxvnni_u4_a16, bias2)
-X86_KERNEL(kiln_linear_avxvnni_s4_a8, bias1)
-X86_KERNEL(kiln_linear_avxvnni_s4_a16, bias2)
+X86_FAMILY(avxvnni, bias2)
 #endif
 #ifdef KILN_TEST_AVX512
-X86_KERNEL(kiln_linear_vnni_u4_a8, bias1)
-X86_KERNEL(kiln_linear_vnni_u4_a16, bias2)
-X86_KERNEL(kiln_linear_vnni_s4_a8, bias1)
-X86_KERNEL(kiln_linear_vnni_s4_a16, bias2)
+X86_FAMILY(vnni, bias2)
 #endif
 #ifdef KILN_TEST_NEON
-ROWS_KERNEL(kiln_linear_neon_u4)
-ROWS_KERNEL(kiln_linear_neon_s4)
-static void run_kiln_linear_udot_u4(const problem *p, int16_t *y) {
-  kiln_linear_udot_u4(y, p->x, p->x_zp, p->rows, p->n_in, p->rows4, p->w_zp, p->w_sum, p->n_out, p->rq, &p->g);
-}
+SUMS_KERNEL(kiln_linear_dot_u4)
+SUMS_KERNEL(kiln_linear_dot_s4)
 #endif
 #ifdef KILN_TEST_DSP
 ROWS_KERNEL(kiln_linear_dsp_u4)
@@ -208,27 +197,17 @@ static const kernel KERNELS[] = {
   { "kiln_linear_u4", run_kiln_linear_u4, 0, 0, 0, 0 },
   { "kiln_linear_s4", run_kiln_linear_s4, 1, 0, 0, 0 },
 #ifdef KILN_TEST_AVX2
-  { "kiln_linear_avx2_u4_a8", run_kiln_linear_avx2_u4_a8, 0, 1, 1, 1 },
-  { "kiln_linear_avx2_u4_a16", run_kiln_linear_avx2_u4_a16, 0, 0, 0, 1 },
-  { "kiln_linear_avx2_s4_a8", run_kiln_linear_avx2_s4_a8, 1, 1, 1, 1 },
-  { "kiln_linear_avx2_s4_a16", run_kiln_linear_avx2_s4_a16, 1, 0, 0, 1 },
+  X86_ENTRIES(avx2)
 #endif
 #ifdef KILN_TEST_AVXVNNI
-  { "kiln_linear_avxvnni_u4_a8", run_kiln_linear_avxvnni_u4_a8, 0, 1, 1, 1 },
-  { "kiln_linear_avxvnni_u4_a16", run_kiln_linear_avxvnni_u4_a16, 0, 0, 0, 1 },
-  { "kiln_linear_avxvnni_s4_a8", run_kiln_linear_avxvnni_s4_a8, 1, 1, 1, 1 },
-  { "kiln_linear_avxvnni_s4_a16", run_kiln_linear_avxvnni_s4_a16, 1, 0, 0, 1 },
+  X86_ENTRIES(avxvnni)
 #endif
 #ifdef KILN_TEST_AVX512
-  { "kiln_linear_vnni_u4_a8", run_kiln_linear_vnni_u4_a8, 0, 1, 1, 1 },
-  { "kiln_linear_vnni_u4_a16", run_kiln_linear_vnni_u4_a16, 0, 0, 0, 1 },
-  { "kiln_linear_vnni_s4_a8", run_kiln_linear_vnni_s4_a8, 1, 1, 1, 1 },
-  { "kiln_linear_vnni_s4_a16", run_kiln_linear_vnni_s4_a16, 1, 0, 0, 1 },
+  X86_ENTRIES(vnni)
 #endif
 #ifdef KILN_TEST_NEON
-  { "kiln_linear_udot_u4", run_kiln_linear_udot_u4, 0, 1, 1, 0 },
-  { "kiln_linear_neon_u4", run_kiln_linear_neon_u4, 0, 0, 1, 0 },
-  { "kiln_linear_neon_s4", run_kiln_linear_neon_s4, 1, 0, 1, 0 },
+  { "kiln_linear_dot_u4", run_kiln_linear_dot_u4, 0, 0, 0, 0 },
+  { "kiln_linear_dot_s4", run_kiln_linear_dot_s4, 1, 0, 0, 0 },
 #endif
 #ifdef KILN_TEST_DSP
   { "kiln_linear_dsp_u4", run_kiln_linear_dsp_u4, 0, 0, 1, 0 },
