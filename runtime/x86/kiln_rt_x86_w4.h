@@ -8,13 +8,14 @@
  * rows and 4 inputs of kiln_rt_x86.h, each k step of a block in 32 bytes,
  * byte j holding the code of row j / 4 (of the block), input j % 4 in its
  * low nibble and the code of row 8 + j / 4, input j % 4 in its high nibble:
- *   wp[o / 16][i / 4][(o % 8) * 4 + i % 4] = w[o][i] << (o % 16 < 8 ? 0 : 4),
- * rows padded to a multiple of 16 with zeros; n_in a multiple of 4. A uint4
+ *   the nibble of w[o][i] is byte wp[o / 16][i / 4][(o % 8) * 4 + i % 4],
+ *   its low half when o % 16 < 8, its high half otherwise,
+ * rows padded to a multiple of 16 with code 0; n_in a multiple of 4. A uint4
  * nibble is the code; an int4 one is the code + 8 (offset binary, [0, 15]).
  * The kernels multiply the nibbles as they are, so they compute
  *   sum (x - zx)(w - zw) = sum x n + (c - zw) sum x + w_bias[o],
  * n = w - c the nibble, c = 0 for uint4 and -8 for int4, and w_bias as in
- * kiln_rt_x86.h from the codes (its two-plane term 256 * 128 (sum w - c n)).
+ * kiln_rt_x86.h from the codes (its two-plane term 256 * 128 (sum w - c n_in)).
  */
 #ifndef KILN_RT_X86_W4_H
 #define KILN_RT_X86_W4_H
