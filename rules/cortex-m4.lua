@@ -4,6 +4,9 @@
 -- Linear layers use SMLAD; everything else is the portable runtime, so
 -- results are bit-identical to it.
 
+local W4 = { "portable/kiln_rt_w4.h", "portable/kiln_linear_w4.c", "cortex-m4/kiln_rt_dsp_w4.h",
+  "cortex-m4/kiln_linear_dsp_w4.c" }
+
 return {
   name = "cortex-m4",
   summary = "Cortex-M4 (Armv7E-M + DSP, no FPU) firmware, run under qemu-system-arm -M mps2-an386",
@@ -16,11 +19,15 @@ return {
 
   runtime = { "portable/kiln_rt.h", "portable/kiln_rt_math.c", "portable/kiln_rt_ops.c",
     "cortex-m4/kiln_rt_dsp.h", "cortex-m4/kiln_linear_dsp.c" },
+  -- 4-bit linear weights, two codes a byte: their kernels, for the models that have them
+  weight_runtime = { u4 = W4, s4 = W4 },
 
   kernels = {
     linear = {
       { kernel = "kiln_linear_dsp_u8", weight = { "u8" }, act_within_int16 = true },
       { kernel = "kiln_linear_dsp_s8", weight = { "s8" }, act_within_int16 = true },
+      { kernel = "kiln_linear_dsp_u4", weight = { "u4" }, act_within_int16 = true },
+      { kernel = "kiln_linear_dsp_s4", weight = { "s4" }, act_within_int16 = true },
     },
   },
 

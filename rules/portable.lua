@@ -2,6 +2,8 @@
 -- reproduces bit for bit: plain loops, int32/int64 accumulation, one
 -- rounding rule (half to even), no float, no libm, no malloc.
 
+local W4 = { "portable/kiln_rt_w4.h", "portable/kiln_linear_w4.c" }
+
 return {
   name = "portable",
   summary = "integer-only C99, any compiler; the reference semantics",
@@ -18,6 +20,9 @@ return {
 
   -- runtime sources copied next to the generated code (from runtime/)
   runtime = { "portable/kiln_rt.h", "portable/kiln_rt_math.c", "portable/kiln_rt_ops.c" },
+  -- and per storage of linear weights, the files a model with such weights
+  -- adds (4-bit codes, two a byte: runtime/portable/kiln_rt_w4.h)
+  weight_runtime = { u4 = W4, s4 = W4 },
 
   -- scratch buffers are aligned to this many int16 words
   align_words = 8,

@@ -26,7 +26,9 @@ return {
   native_preference = 15,
 
   runtime = avx2_ops.runtime({ "portable/kiln_rt.h", "portable/kiln_rt_math.c", "portable/kiln_rt_ops.c",
-    "x86/kiln_rt_x86.h", "x86/kiln_linear_avxvnni.c" }),
+    "x86/kiln_rt_x86.h", "x86/kiln_linear_avxvnni.inc", "x86/kiln_linear_avxvnni.c" }),
+  -- 4-bit linear weights, two codes a byte: their kernels, for the models that have them
+  weight_runtime = packed_linear.weight_runtime("x86/kiln_linear_avxvnni_w4.c"),
 
   -- on weights packed at generation time (runtime/x86/packed_linear.lua);
   -- every other op has its AVX2 kernel (runtime/x86/avx2_ops.lua)

@@ -13,7 +13,7 @@ return {
   name = "x86-avx2",
   summary = "x86-64 AVX2 (vpmaddwd on widened packed weights), weights packed at generation time",
 
-  -- the packed kernels take uint8 weights; int8 and int16 ones run portable loops
+  -- the packed kernels take uint8, uint4 and int4 weights; int8 and int16 ones run portable loops
   dtypes = {
     activation = { "uint8", "int8", "int16", "uint4", "int4" },
     linear_weight = { "uint8", "int8", "int16", "uint4", "int4" },
@@ -27,7 +27,9 @@ return {
   native_preference = 20, -- --target native: below x86-vnni
 
   runtime = avx2_ops.runtime({ "portable/kiln_rt.h", "portable/kiln_rt_math.c", "portable/kiln_rt_ops.c",
-    "x86/kiln_rt_x86.h", "x86/kiln_linear_avx2.c" }),
+    "x86/kiln_rt_x86.h", "x86/kiln_linear_avx2.inc", "x86/kiln_linear_avx2.c" }),
+  -- 4-bit linear weights, two codes a byte: their kernels, for the models that have them
+  weight_runtime = packed_linear.weight_runtime("x86/kiln_linear_avx2_w4.c"),
 
   -- on weights packed at generation time (runtime/x86/packed_linear.lua);
   -- every other op has its AVX2 kernel (runtime/x86/avx2_ops.lua)

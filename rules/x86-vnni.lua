@@ -12,7 +12,7 @@ return {
   name = "x86-vnni",
   summary = "x86-64 AVX-512 VNNI (vpdpbusd, vpdpwssd), weights packed at generation time",
 
-  -- the packed kernels take uint8 weights; int8 and int16 ones run portable loops
+  -- the packed kernels take uint8, uint4 and int4 weights; int8 and int16 ones run portable loops
   dtypes = {
     activation = { "uint8", "int8", "int16", "uint4", "int4" },
     linear_weight = { "uint8", "int8", "int16", "uint4", "int4" },
@@ -26,7 +26,10 @@ return {
   native_preference = 40, -- --target native: the fastest this host runs
 
   runtime = { "portable/kiln_rt.h", "portable/kiln_rt_math.c", "portable/kiln_rt_ops.c", "x86/kiln_rt_x86.h",
-    "x86/kiln_avx512.h", "x86/kiln_linear_avx512.c", "x86/kiln_attention_avx512.c", "x86/kiln_ops_avx512.c" },
+    "x86/kiln_avx512.h", "x86/kiln_linear_avx512.inc", "x86/kiln_linear_avx512.c", "x86/kiln_attention_avx512.c",
+    "x86/kiln_ops_avx512.c" },
+  -- 4-bit linear weights, two codes a byte: their kernels, for the models that have them
+  weight_runtime = packed_linear.weight_runtime("x86/kiln_linear_avx512_w4.c"),
 
   kernels = {
     -- on weights packed at generation time (runtime/x86/packed_linear.lua)

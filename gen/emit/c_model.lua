@@ -6,7 +6,6 @@
 
 local rope = require "model.rope"
 local fail = require "util.fail"
-local files = require "util.files"
 local layer_graph = require "graph.llama_layer"
 local head_graph = require "graph.llama_head"
 local adapter = require "plan.adapter"
@@ -18,6 +17,7 @@ local arena = require "plan.arena"
 local template = require "emit.template"
 local c_constants = require "emit.c_constants"
 local targets = require "emit.targets"
+local runtime_files = require "emit.runtime_files"
 
 local c_model = {}
 
@@ -155,8 +155,11 @@ function c_model.generate(spec)
     end
   end
 
-  -- layers
-  local layer_sources, scratch_words, functions_count, calls = {}, 0, 0, 0
+  -- layers; storages: the weight storages of their linear layers (for the runtime they need)
+  local layer_sources, scratch_words, functions_count, calls, storages = {}, 0, 0, 0, {}
+  local function note_storages(plan)
+    for _, wc in pairs(plan.weight_constants) do storages[wc.storage] = true end
+  end
   local x_grid = grid_of(qp, "model.embed_tokens.act_out")
   local rope_sets, rope_of_layer = {}, {}
   for l = 0, desc.layers - 1 do
@@ -170,6 +173,7 @@ function c_model.generate(spec)
         x_grid = x_grid, consts = consts, weights = spec.model.weights[l + 1], rules = rules, native = native,
       }
       local words = arena.place(plan.buffers, rules.align_words)
+      note_storages(plan)
       scratch_words = math.max(scratch_words, words)
       local text, n = render_function(root, string.format("kiln_layer%d_%s", l, kind), kind, plan, words, spec.trace)
       functions[#functions + 1] = text
@@ -200,6 +204,7 @@ function c_model.generate(spec)
     x_grid = x_grid, consts = consts, weights = head_weights, rules = rules, native = native,
   }
   local head_words = arena.place(head_plan.buffers, rules.align_words)
+  note_storages(head_plan)
   scratch_words = math.max(scratch_words, head_words)
   local head_text, head_calls = render_function(root, "kiln_head", "head", head_plan, head_words, spec.trace)
   functions_count, calls = functions_count + 1, calls + head_calls
@@ -315,16 +320,9 @@ function c_model.generate(spec)
   vars.prefill_fns, vars.decode_fns, vars.append_fns = table.concat(pf, ", "), table.concat(df, ", "), table.concat(af, ", ")
   vars.argmax_kernel = kernels.named(rules, "argmax")
 
-  local runtime_c, runtime_h = {}, {}
-  for _, rel in ipairs(rules.runtime) do
-    local base = files.basename(rel)
-    out["runtime/" .. base] = files.read(root .. "/runtime/" .. rel)
-    if base:match("%.c$") then runtime_c[#runtime_c + 1] = "runtime/" .. base end
-    -- the kernels' interfaces (kiln_rt*.h); other headers are their internals
-    if base:match("^kiln_rt.*%.h$") then runtime_h[#runtime_h + 1] = '#include "runtime/' .. base .. '"' end
-  end
-  vars.runtime_sources = table.concat(runtime_c, " ")
-  vars.runtime_includes = table.concat(runtime_h, "\n")
+  local runtime
+  runtime, vars.runtime_sources, vars.runtime_includes = runtime_files.copy(root, rules, storages)
+  for name, text in pairs(runtime) do out[name] = text end
 
   out["kiln_model.h"] = template.file(root, "kiln_model.h", vars)
   out["model.c"] = template.file(root, "model.c", vars)

@@ -53,7 +53,7 @@ static inline float number_field(lua_State *L, int t, const char *k) {
 /* codes.c: native.c_array, native.row_sums; t:quantize on kiln.Tensor */
 extern const luaL_Reg codes_functions[];
 extern const luaL_Reg codes_tensor_methods[];
-/* pack.c: native.pack_blocks */
+/* pack.c: native.pack_blocks, native.pack_nibbles */
 extern const luaL_Reg pack_functions[];
 /* normal.c: native.write_normal */
 extern const luaL_Reg normal_functions[];

@@ -36,7 +36,7 @@ function embedding.constants(consts, tensor, qp, desc, head_weight)
     for r = 1, desc.vocab do scales[r], zps[r] = o.scale, o.zero_point end
   end
   local table_name, zp_name, note
-  if desc.tied_embeddings and head_weight and head_weight.layout == "rows" and head_weight.ctype == ctype
+  if desc.tied_embeddings and head_weight and head_weight.layout == "rows" and head_weight.storage == ctype
     and same_qparams(o, qp.observers["lm_head.weight"]) then
     table_name, zp_name = head_weight.codes, head_weight.zp
     note = head_weight.codes .. ", the classifier's table (tied, same qparams)"

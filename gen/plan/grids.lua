@@ -48,6 +48,15 @@ function grids.weight_ctype(dtype)
   return qparams.DTYPES[dtype].signed and "s8" or "u8"
 end
 
+-- How a linear weight of a dtype is stored: its name in rules and kernel
+-- names (kiln_linear_<storage>) and its bits a code. 4-bit codes are stored
+-- two a byte (plan/weights.lua) to halve the weights' flash.
+function grids.weight_storage(dtype)
+  if qparams.DTYPES[dtype].bits == 4 then return qparams.DTYPES[dtype].signed and "s4" or "u4", 4 end
+  local ctype = grids.weight_ctype(dtype)
+  return ctype, ctype == "s16" and 16 or 8
+end
+
 -- The mask is implicit in the generated C; each grid it passes (the model's
 -- model.causal_mask, each layer's attn_mask and self_attn.attn_mask) must
 -- still carry the fill value far enough below zero for masked scores to

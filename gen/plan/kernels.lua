@@ -39,9 +39,9 @@ end
 -- conditions hold (act: input dtypes; weight: storages; act_within_int16;
 -- n_in: the row length; rq_shift: {lo, hi} every multiplier's shift must
 -- lie in), else the portable kiln_linear_<storage>.
-function kernels.linear(rules, x_grid, weight_ctype, n_in, rqs)
+function kernels.linear(rules, x_grid, storage, n_in, rqs)
   for _, k in ipairs(rules.kernels and rules.kernels.linear or {}) do
-    local ok = listed(k.act, x_grid.dtype) and listed(k.weight, weight_ctype)
+    local ok = listed(k.act, x_grid.dtype) and listed(k.weight, storage)
       and (grids.within_int16(x_grid) or not k.act_within_int16) and size_ok(k.n_in, n_in)
     if ok and k.rq_shift then
       for _, rq in ipairs(rqs) do
@@ -50,7 +50,7 @@ function kernels.linear(rules, x_grid, weight_ctype, n_in, rqs)
     end
     if ok then return k end
   end
-  return { kernel = "kiln_linear_" .. weight_ctype }
+  return { kernel = "kiln_linear_" .. storage }
 end
 
 -- The attention row kernels (rules.kernels.qk_row, pv_row, attention_row:

@@ -1,8 +1,9 @@
 -- A weight parameter quantized at generation time on its observer's grid:
 -- RMSNorm's gamma as int16 codes, a linear layer's rows in their own
--- storage with per-row zero points. The consumer registers the codes, since
--- it knows the layout its kernel wants.
+-- storage with per-row zero points; and where a linear weight's codes go
+-- (weights.place), in the layout its kernel reads.
 
+local fail = require "util.fail"
 local grids = require "plan.grids"
 local program = require "graph.program"
 
@@ -23,7 +24,9 @@ function weights.quantize(st, nd)
     local name = st.consts:array(base, "s16", values, grids.note(gr), "weights")
     return { kind = "gamma", ptr = name, grid = gr, zero_point = o.zero_point }
   end
+  -- ctype: one code a byte (or two bytes) as quantized; storage, bits: as the kernels read them
   local ctype = grids.weight_ctype(o.dtype)
+  local storage, bits = grids.weight_storage(o.dtype)
   local rows = program.numel(p.shape:match("^(%S+)"), st.dims)
   local scales, zps = o.scale, o.zero_point
   if type(scales) ~= "table" then
@@ -35,8 +38,43 @@ function weights.quantize(st, nd)
   end)
   local cols = tensor:len() // rows
   return { kind = "weight", param = p.name, zp = st.consts:array(base .. "_ZP", "s32", zps, "per-row zero points"),
-    zps = zps, ctype = ctype, scales = scales, rows = rows, cols = cols, grid = gr, codes = codes, base = base,
+    zps = zps, ctype = ctype, storage = storage, bits = bits, scales = scales, rows = rows, cols = cols, grid = gr, codes = codes, base = base,
     note = string.format("%s: %s %s, [%d][%d]", st.prefix .. nd.obs, o.dtype, o.qscheme, rows, cols) }
+end
+
+-- 4-bit rows as every portable kernel reads them (runtime/portable/kiln_rt_w4.h)
+weights.NIBBLE_ROWS = "two codes a byte (kiln_rt_w4.h: low nibble the even column, each row from a new byte)"
+
+-- place(st, w, k) -> the constant holding w's codes as kernel entry k reads
+-- them, and the layout's name: "rows" ([rows][cols] as quantized; 4-bit
+-- codes two a byte, weights.NIBBLE_ROWS), or the rules entry's
+-- weight_layout: blocks of block_rows rows x group inputs, and for 4-bit
+-- codes that layout's pairing of nibbles (nibbles = "halves": the codes j and
+-- j + unit/2 of each block_rows x group unit share a byte; flip_sign: the
+-- top bit of each code flipped, u - 128 for 8-bit, s + 8 for int4).
+function weights.place(st, w, k)
+  local layout, native, consts = k.weight_layout, st.native, st.consts
+  if not layout then
+    if w.bits ~= 4 then return consts:packed(w.base, w.ctype, w.codes, w.note), "rows" end
+    local bytes = consts:cached(w.base .. " nibble rows", function()
+      return native.pack_nibbles(w.codes, w.ctype, w.cols, "adjacent", 0)
+    end)
+    return consts:packed(w.base, "u8", bytes, w.note .. ", " .. weights.NIBBLE_ROWS), "rows"
+  end
+  if w.bits == 4 and not layout.nibbles then
+    fail.raise(st.rules.path, "kernels.linear", string.format("%s takes %s weights, but its weight_layout %s has no "
+      .. "4-bit form (nibbles = \"halves\")", k.kernel, w.storage, layout.name))
+  end
+  local codes = consts:cached(w.base .. " " .. layout.name, function()
+    if w.bits ~= 4 then
+      return native.pack_blocks(w.codes, w.rows, w.cols, layout.block_rows, layout.group, layout.flip_sign)
+    end
+    local blocks = native.pack_blocks(w.codes, w.rows, w.cols, layout.block_rows, layout.group, false)
+    return native.pack_nibbles(blocks, w.ctype, layout.block_rows * layout.group, layout.nibbles,
+      layout.flip_sign and 8 or 0)
+  end)
+  return consts:packed(w.base .. "_" .. layout.name:upper(), layout.ctype, codes,
+    w.note .. ", packed for " .. k.kernel .. " (" .. layout.doc .. ")"), layout.name
 end
 
 return weights

@@ -13,24 +13,11 @@
 #include "kiln_rt.h"
 #include "kiln_rt_avx2.h"
 
+#include "test_random.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static uint64_t state = 88172645463325252ULL;
-static uint32_t rnd(void) {
-  state ^= state << 13;
-  state ^= state >> 7;
-  state ^= state << 17;
-  return (uint32_t)(state >> 16);
-}
-/* uniform in [lo, hi]; every 8th draw an end */
-static int32_t range(int32_t lo, int32_t hi) {
-  const uint32_t r = rnd();
-  if (r % 16 == 0) return lo;
-  if (r % 16 == 1) return hi;
-  return lo + (int32_t)((r >> 4) % (uint32_t)(hi - lo + 1));
-}
 
 static int failures = 0;
 static void check(const char *what, int c, const int16_t *a, const int16_t *b, int32_t n) {

@@ -124,6 +124,83 @@ describe("lowerings", function()
     assert.are.equal("kiln_linear_u8", st.steps[1].vars.kernel)
   end)
 
+  -- A linear node on 4-bit weights [8][cols] (dtype uint4 or int4), input on an act grid.
+  local function linear4_state(rules, dtype, cols, act_dtype)
+    local w = {}
+    for i = 1, 8 * cols do w[i] = ((i * 7) % 17 - 8) / 10 end
+    local wobs = dtype == "uint4" and obs("uint4", 0.1, 8) or obs("int4", 0.1, 0)
+    local st = new_state { rules = rules, observers = { o = obs("int16", 0.05, 0), w = wobs },
+      params = { { name = "W", shape = "D D", role = "linear" } }, weights = { W = native.tensor(w) } }
+    act(st, "x", act_dtype == "int16" and grid("int16", 0.001, 0) or grid("uint8", 0.1, 100))
+    adapter.LOWERINGS.quant(st, { op = "quant", ins = { "W" }, out = "Wq", obs = "w" })
+    adapter.LOWERINGS.linear(st, { op = "linear", ins = { "x", "Wq" }, out = "y", obs = "o", shape = "S D" })
+    local codes = { string.unpack(string.rep(dtype == "uint4" and "B" or "b", 8 * cols), st.T.Wq.codes) }
+    codes[#codes] = nil
+    return st, codes
+  end
+
+  for _, dtype in ipairs({ "uint4", "int4" }) do
+    it("linear: " .. dtype .. " weights two codes a byte, even column low, odd rows padded to a byte", function()
+      local st, codes = linear4_state(PORTABLE, dtype, 7, "uint8")
+      local s = st.steps[1]
+      assert.are.equal(dtype == "uint4" and "kiln_linear_u4" or "kiln_linear_s4", s.vars.kernel)
+      assert.are.equal("rows", st.weight_constants.W.layout)
+      local c = const_named(st, "T_W")
+      assert.are.equal(8 * 4, c.bytes) -- 8 rows of 7 codes: 4 bytes each, the last high nibble empty
+      assert.matches("two codes a byte", c.note)
+      local seen = {}
+      for o = 0, 7 do
+        for j = 0, 3 do
+          local lo, hi = codes[o * 7 + 2 * j + 1], 2 * j + 1 < 7 and codes[o * 7 + 2 * j + 2] or 0
+          assert.are.equal((lo & 15) | (hi & 15) << 4, c.packed:byte(o * 4 + j + 1), string.format("row %d byte %d", o, j))
+          seen[lo] = true
+        end
+      end
+      assert.is_true(seen[dtype == "uint4" and 15 or -8] and seen[0], "the codes span their range")
+      -- the weight table is half the one an 8-bit weight of the same shape takes, a row rounded up to a byte
+      assert.are.equal(8 * ((7 + 1) // 2), st.consts.bytes.weights)
+    end)
+
+    it("linear: " .. dtype .. " weights on x86-vnni in n16k4 nibbles, rows 0-7 low and 8-15 high", function()
+      local rules = targets.load(".", "x86-vnni")
+      local st, codes = linear4_state(rules, dtype, 8, "int16")
+      local s = st.steps[1]
+      local storage = dtype == "uint4" and "u4" or "s4"
+      assert.are.equal("kiln_linear_vnni_" .. storage .. "_a16", s.vars.kernel)
+      assert.are.equal("n16k4_nibbles", st.weight_constants.W.layout)
+      local c = const_named(st, "T_W_N16K4_NIBBLES")
+      assert.are.equal(16 * 8 // 2, c.bytes) -- 16 padded rows of 8 inputs, two codes a byte
+      local flip = dtype == "int4" and 8 or 0
+      for k = 0, 1 do
+        for j = 0, 31 do
+          local row, i = j // 4, 4 * k + j % 4
+          local lo = (codes[row * 8 + i + 1] & 15) ~ flip
+          local hi = 0 ~ flip -- rows 8-15 of the block: padding, code 0
+          assert.are.equal(lo | hi << 4, c.packed:byte(k * 32 + j + 1), string.format("step %d byte %d", k, j))
+        end
+      end
+      -- two planes: the x-independent terms with the nibbles' offset (0 for uint4, -8 for int4)
+      local sums = native.row_sums(st.T.Wq.codes, st.T.Wq.ctype, 8)
+      local offset = dtype == "uint4" and 0 or -8
+      assert.are.equal(-32768 * (sums[1] - offset * 8), const_named(st, "T_O_BIAS").values[1])
+    end)
+  end
+
+  it("linear: x86 rows whose length is no multiple of 4 run the portable 4-bit kernel on rows", function()
+    local st = linear4_state(targets.load(".", "x86-avx2"), "uint4", 7, "uint8")
+    assert.are.equal("kiln_linear_u4", st.steps[1].vars.kernel)
+    assert.are.equal("rows", st.weight_constants.W.layout)
+  end)
+
+  it("linear: a 4-bit kernel whose layout has no 4-bit form is refused, naming the rules file", function()
+    local rules = { name = "t", path = "t.lua", kernels = { linear = { { kernel = "k4", weight = { "u4" },
+      weight_layout = { name = "blocks", ctype = "u8", block_rows = 4, group = 4, doc = "4 x 4" } } } } }
+    local ok, err = pcall(linear4_state, rules, "uint4", 8, "uint8")
+    assert.is_false(ok)
+    assert.matches("t%.lua: kernels%.linear: k4 takes u4 weights, but its weight_layout blocks has no 4%-bit form",
+      tostring(err))
+  end)
+
   it("rope: take_half, concat_halves and mul_rows count heads per row", function()
     local st = new_state { observers = { h = obs("uint8", 0.1, 128), c = obs("uint8", 0.1, 128), m = obs("uint8", 0.1, 128) } }
     act(st, "t", grid("uint8", 0.1, 128), "S H d")

@@ -7,17 +7,7 @@
 local grids = require "plan.grids"
 local fixed = require "plan.fixed"
 local kernels = require "plan.kernels"
-
--- The weight codes as the kernel reads them: plain rows, or the rules' blocked layout.
-local function weight_codes(st, w, k)
-  local layout = k.weight_layout
-  if not layout then return st.consts:packed(w.base, w.ctype, w.codes, w.note), "rows" end
-  local codes = st.consts:cached(w.base .. " " .. layout.name, function()
-    return st.native.pack_blocks(w.codes, w.rows, w.cols, layout.block_rows, layout.group, layout.flip_sign)
-  end)
-  return st.consts:packed(w.base .. "_" .. layout.name:upper(), layout.ctype, codes,
-    w.note .. ", packed for " .. k.kernel .. " (" .. layout.doc .. ")"), layout.name
-end
+local weights = require "plan.weights"
 
 local function row_sums(st, w)
   return st.consts:cached(w.base .. " row sums", function() return st.native.row_sums(w.codes, w.ctype, w.rows) end)
@@ -31,9 +21,9 @@ return {
     local inv = grids.reciprocal(gr)
     local rqs = {}
     for r, s in ipairs(w.scales) do rqs[r] = fixed.rq(x.grid.scale * s * inv) end
-    local k = kernels.linear(st.rules, x.grid, w.ctype, w.cols, rqs)
-    local codes, layout = weight_codes(st, w, k)
-    st.weight_constants[w.param] = { codes = codes, zp = w.zp, ctype = w.ctype, layout = layout }
+    local k = kernels.linear(st.rules, x.grid, w.storage, w.cols, rqs)
+    local codes, layout = weights.place(st, w, k)
+    st.weight_constants[w.param] = { codes = codes, zp = w.zp, storage = w.storage, layout = layout }
     local vars = { note = grids.note(gr), out = dest.ptr, x = x.ptr, x_zp = x.grid.zero_point, rows = "rows",
       n_in = w.cols, w = codes, w_zp = w.zp, n_out = w.rows, kernel = k.kernel,
       rq = st.consts:rq_array(st:const_name(nd.obs, "_RQ"), rqs, "s_in * s_w[row] * (1/s_out)"),
