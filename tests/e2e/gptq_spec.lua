@@ -33,6 +33,22 @@ local function c_array(text, name)
   return list
 end
 
+-- A 4-bit weight's codes from its bytes as runtime/portable/kiln_rt_w4.h
+-- lays them out: each row on its own bytes, column 2j in byte j's low
+-- nibble and 2j + 1 in its high one; int4 as its two's-complement nibble.
+local function unpack_nibbles(bytes, rows, cols, signed)
+  local per_row, out = (cols + 1) // 2, {}
+  for r = 0, rows - 1 do
+    for c = 0, cols - 1 do
+      local b = bytes[r * per_row + c // 2 + 1] & 0xFF
+      local v = c % 2 == 0 and (b & 0xF) or (b >> 4)
+      if signed and v >= 8 then v = v - 16 end
+      out[#out + 1] = v
+    end
+  end
+  return out
+end
+
 -- model.layers.1.self_attn.k_proj.weight -> L1_ATTN_K_PROJ_WEIGHT (the emitter's names)
 local function c_name(path)
   local l, module, proj = path:match("^model%.layers%.(%d+)%.([%w_]+)%.([%w_]+)%.weight$")
@@ -81,9 +97,10 @@ describe("kiln gptq", function()
       local w = model.weights[tonumber(l) + 1][name]
       local rows = type(o.scale) == "table" and #o.scale or 1
       local cols = w:len() // rows
-      local codes = c_array(weights_c, c_name(path))
-      assert.are.equal(w:len(), #codes, path)
       local dt = qparams.DTYPES[o.dtype]
+      local codes = c_array(weights_c, c_name(path))
+      if dt.bits == 4 then codes = unpack_nibbles(codes, rows, cols, dt.signed) end
+      assert.are.equal(w:len(), #codes, path)
       for r = 0, rows - 1 do
         local s = f32.round(type(o.scale) == "table" and o.scale[r + 1] or o.scale)
         local zp = type(o.zero_point) == "table" and o.zero_point[r + 1] or o.zero_point
