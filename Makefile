@@ -81,6 +81,8 @@ demo: native
 	  model=$(MODELS)/stories260K.bin; tok=$(MODELS)/tok512.bin; text=$(MODELS)/tinystories_valid_first100.txt; \
 	else \
 	  echo "== ../shared/models not found: writing the synthetic default model"; \
+	  echo "   (random weights: its text is noise and its perplexity high; what this demo shows is the"; \
+	  echo "   integer C against its fake-quant reference, prefill against decode, and the memory)"; \
 	  $(KILN) synth -o $(DEMO)/synth >/dev/null; \
 	  model=$(DEMO)/synth/model.bin; tok=$(DEMO)/synth/tokenizer.bin; text=$(DEMO)/synth/text.txt; \
 	fi; \

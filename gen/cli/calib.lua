@@ -71,6 +71,33 @@ local function mixed_cost(context, opts, run, chosen_entries, finish, together, 
   return { preset = report(preset), mixed = report(chosen_entries) }
 end
 
+-- --mixed: the sensitivity of every unit, the fewest at int16 for the
+-- budget, and what they cost; said on stderr, returned for qparams.json.
+local function choose_mixed(context, opts, cfg, run, finish)
+  local native, entries, model = context.native, run.entries, run.model
+  local ref = fq_metrics.reference(model, run.token_lists)
+  local together = config.together(cfg)
+  local units = #mixed.units(entries, together)
+  local bar = progress.new(native, "sensitivity", units)
+  local sens = mixed.sensitivity(native, model, entries, ref, finish, together, bar)
+  bar:done()
+  local chosen = mixed.select(native, model, entries, ref, finish, together, cfg.mixed, sens)
+  chosen.sensitivity = sens
+  io.stderr:write(string.format("kiln calib: --mixed %g: %d of %d observer families at int16 (%s); fake-quant KL "
+    .. "%.5f on the calibration stories (all at the preset's: %.5f, all int16: %.5f)\n", cfg.mixed, #chosen.promoted,
+    units, #chosen.promoted > 0 and table.concat(chosen.promoted, ", ") or "none", chosen.kl, sens.low, sens.high))
+  chosen.memory = mixed_cost(context, opts, run, chosen.entries, finish, together, function(list)
+    return qparams_file.encode({ file = files.basename(opts.MODEL), sha256 = checkpoint.sha256(run.ckpt),
+      description = run.desc }, json.object(), list, run.smoothing)
+  end)
+  local c = chosen.memory
+  io.stderr:write(string.format("kiln calib: --mixed costs %+d bytes of RAM (arena %d -> %d, KV cache %d -> %d), "
+    .. "%+d of flash (constants) and decodes at %.0f tok/s against %.0f (portable target, this host)\n",
+    c.mixed.arena + c.mixed.kv - c.preset.arena - c.preset.kv, c.preset.arena, c.mixed.arena, c.preset.kv, c.mixed.kv,
+    c.mixed.constants - c.preset.constants, c.mixed.tok_s, c.preset.tok_s))
+  return chosen
+end
+
 function verb.run(opts, context)
   local native = context.native
   local cfg = config.resolve(opts, context.root)
@@ -83,27 +110,8 @@ function verb.run(opts, context)
   end
   local chosen
   if cfg.mixed then
-    local ref = fq_metrics.reference(model, run.token_lists)
-    local together = config.together(cfg)
-    local units = #mixed.units(entries, together)
-    local sbar = progress.new(native, "sensitivity", units)
-    local sens = mixed.sensitivity(native, model, entries, ref, finish, together, sbar)
-    sbar:done()
-    chosen = mixed.select(native, model, entries, ref, finish, together, cfg.mixed, sens)
-    chosen.sensitivity = sens
+    chosen = choose_mixed(context, opts, cfg, run, finish)
     entries = chosen.entries
-    io.stderr:write(string.format("kiln calib: --mixed %g: %d of %d observer families at int16 (%s); fake-quant KL "
-      .. "%.5f on the calibration stories (all at the preset's: %.5f, all int16: %.5f)\n", cfg.mixed, #chosen.promoted,
-      units, #chosen.promoted > 0 and table.concat(chosen.promoted, ", ") or "none", chosen.kl, sens.low, sens.high))
-    chosen.memory = mixed_cost(context, opts, run, entries, finish, together, function(list)
-      return qparams_file.encode({ file = files.basename(opts.MODEL), sha256 = checkpoint.sha256(run.ckpt),
-        description = desc }, json.object(), list, run.smoothing)
-    end)
-    local c = chosen.memory
-    io.stderr:write(string.format("kiln calib: --mixed costs %+d bytes of RAM (arena %d -> %d, KV cache %d -> %d), "
-      .. "%+d of flash (constants) and decodes at %.0f tok/s against %.0f (portable target, this host)\n",
-      c.mixed.arena + c.mixed.kv - c.preset.arena - c.preset.kv, c.preset.arena, c.mixed.arena, c.preset.kv, c.mixed.kv,
-      c.mixed.constants - c.preset.constants, c.mixed.tok_s, c.preset.tok_s))
   else
     finish(entries)
   end

@@ -122,6 +122,21 @@ end
 common.PRESET_OPTION = { "--preset", key = "preset", default = "w8a16", choices = { "w8a8", "w8a16" }, help = "TICO configuration" }
 common.OVERRIDES_OPTION = { "--overrides", key = "overrides", metavar = "FILE", help = "Lua table of per-observer dtype/qscheme overrides" }
 
+-- The tokens per story the scoring verbs take (--max-tokens): the option,
+-- refused past the model's context, or by default DEFAULT_MAX_TOKENS cut to
+-- the context, so a small model (the synthetic default, max_seq 128) needs
+-- no option to fit.
+common.DEFAULT_MAX_TOKENS = 512
+function common.max_tokens(opts, max_seq)
+  if opts.max_tokens == nil then return math.min(common.DEFAULT_MAX_TOKENS, max_seq) end
+  if opts.max_tokens > max_seq then
+    fail.usage(string.format("--max-tokens: %d exceeds the model's max_seq %d", opts.max_tokens, max_seq))
+  end
+  return opts.max_tokens
+end
+common.MAX_TOKENS_OPTION = { "--max-tokens", key = "max_tokens", type = "integer", min = 2, metavar = "N",
+  unset_default = "512, or max_seq if smaller", help = "tokens per story, BOS included" }
+
 -- Options every model-running verb takes.
 common.TOKENIZER_OPTION = { "-z", "--tokenizer", key = "tokenizer", metavar = "FILE",
   help = "tokenizer.json, llama2.c tokenizer.bin, or a folder with tokenizer.json (default: the model folder's)" }

@@ -27,8 +27,7 @@ local verb = {
     common.TARGET_OPTION,
     common.DTYPE_OPTION,
     { "--stories", key = "stories", type = "integer", min = 1, metavar = "N", help = "stories for the model metrics (default all)" },
-    { "--max-tokens", key = "max_tokens", type = "integer", min = 2, default = 512, metavar = "N",
-      help = "tokens per story, BOS included" },
+    common.MAX_TOKENS_OPTION,
     { "--layers-only", key = "layers_only", type = "flag", help = "skip the model-level metrics" },
     { "--keep", key = "keep", metavar = "DIR", help = "generate into DIR and keep it" },
     { "--html", key = "html", metavar = "DIR", help = "also write DIR/index.html: the per-layer tables, charts and scatter plots" },
@@ -58,9 +57,7 @@ function verb.run(opts, context)
     prefill_len = opts.prefill_len, append_len = opts.append_len, keep = opts.keep,
   }, function(g, dir)
     if g.desc.prefill_len < 2 then fail.usage("--prefill-len: eval needs at least 2 rows") end
-    if opts.max_tokens > g.desc.max_seq then
-      fail.usage(string.format("--max-tokens: %d exceeds max_seq %d", opts.max_tokens, g.desc.max_seq))
-    end
+    opts.max_tokens = common.max_tokens(opts, g.desc.max_seq)
     local ids = common.samples(native, opts, g.desc, opts.stories, opts.max_tokens)
     local ctx = {
       native = native, model = g.model, fq = float_model.with_fake_quant(native, g.model, g.qp), qp = g.qp,

@@ -21,8 +21,7 @@ local verb = {
     common.TOKENIZER_OPTION,
     common.SAMPLE_OPTIONS[1],
     common.SAMPLE_OPTIONS[2],
-    { "--max-tokens", key = "max_tokens", type = "integer", min = 2, default = 512, metavar = "N",
-      help = "tokens per story, BOS included" },
+    common.MAX_TOKENS_OPTION,
     { "--qparams", key = "qparams", metavar = "FILE", help = "score the generated C of this calibration instead" },
     common.TARGET_OPTION,
     common.DTYPE_OPTION,
@@ -37,9 +36,7 @@ local function report(n_stories, truncated, max_tokens, count, mean_nll)
 end
 
 local function check_length(opts, max_seq)
-  if opts.max_tokens > max_seq then
-    fail.usage(string.format("--max-tokens: %d exceeds the model's max_seq %d", opts.max_tokens, max_seq))
-  end
+  opts.max_tokens = common.max_tokens(opts, max_seq)
 end
 
 local function ppl_generated(opts, context)
