@@ -30,13 +30,17 @@ end
 -- In a busted test: true when stories260K is there, else marks the test
 -- pending (a fresh machine without ../shared) and returns false.
 -- busted gives `pending` to the spec file's environment, not to this
--- module's: it is found in the calling test's _ENV.
+-- module's: it is found in the _ENV of the nearest caller that has one
+-- (the test itself, or a helper of the spec file it calls).
 local function spec_pending()
-  local f = debug.getinfo(3, "f").func
-  for i = 1, math.huge do
-    local name, value = debug.getupvalue(f, i)
-    if not name then break end
-    if name == "_ENV" and type(value) == "table" and value.pending then return value.pending end
+  for level = 3, 64 do
+    local info = debug.getinfo(level, "f")
+    if not info then break end
+    for i = 1, math.huge do
+      local name, value = debug.getupvalue(info.func, i)
+      if not name then break end
+      if name == "_ENV" and type(value) == "table" and value.pending then return value.pending end
+    end
   end
   return pending
 end

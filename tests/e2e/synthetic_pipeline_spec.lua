@@ -41,4 +41,24 @@ describe("synthetic default model through the pipeline", function()
     assert.are.equal(2 * 64 + 11, n)
     assert.are.equal(8 * 4, doc.calibration.decode_tokens)
   end)
+
+  -- the verbs the stories260K specs cover, on the model a checkout alone has
+  it("encodes and decodes with its tokenizer, and ablates calibration choices", function()
+    local dir = support.tmpdir()
+    support.kiln_ok("synth", "-o", dir)
+    local model, tok, text = dir .. "/model.bin", dir .. "/tokenizer.bin", dir .. "/text.txt"
+    local ids = support.kiln_ok("encode", tok, "--vocab", "384", "Once upon a time")
+    assert.matches("^[%d ]+\n$", ids)
+    local args = { "decode", tok, "--vocab", "384" }
+    for id in ids:gmatch("%d+") do args[#args + 1] = id end
+    assert.are.equal(" Once upon a time", (support.kiln_ok(table.unpack(args))):gsub("\n$", ""))
+    local out = dir .. "/ablate"
+    local report = support.kiln_ok("ablate", model, "-z", tok, "--calib-text", text, "--eval-text", text,
+      "--calib-range", "0:6", "--eval-range", "6:10", "--samples", "2", "--repeats", "2", "--decode-steps", "2",
+      "--max-tokens", "48", "--prompt-len", "16", "-o", out)
+    assert.matches("no winner", report)
+    local results = cjson.decode(support.read(out .. "/results.json"))
+    assert.is_true(#results.runs == 8, "runs: " .. #results.runs) -- 2 presets x 2 sources x 2 repeats
+    assert.is_true(support.exists(out .. "/index.html"))
+  end)
 end)

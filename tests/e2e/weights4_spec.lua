@@ -8,7 +8,9 @@
 -- codes); the layers stay within 1 LSB of the exact fake-quant reference;
 -- and each weight table takes half the bytes of the same table with 8-bit
 -- weights, a row rounded up to a byte, in the memory report and in the linked
--- firmware image. A target the host cannot run is pending, with the reason.
+-- firmware image. The synthetic model's 8-bit twin is held to the same
+-- bytes on every target, so a checkout without ../shared still tests them
+-- all. A target the host cannot run is pending, with the reason.
 
 local support = require "support"
 local targets = require "emit.targets"
@@ -128,9 +130,9 @@ describe("4-bit Linear weights", function()
       local ok, log = sh("make -C " .. dir)
       assert(ok, target .. ": " .. log)
     end
-    local reference -- portable's split output
-    local function split(target)
-      local dir = generated(target)
+    local reference, reference8 -- portable's split output, 4-bit and 8-bit weights
+    local function split(target, eight_bit)
+      local dir = generated(target) .. (eight_bit and "-8bit" or "")
       make(dir, target)
       support.write(dir .. "/stories.bin", stories(files.vocab))
       local cmd = targets.run_command(targets.load(".", target).build, dir, "split " .. SPLIT)
@@ -151,6 +153,11 @@ describe("4-bit Linear weights", function()
         assert.are.equal(2 * files.vocab * n, #reference)
         assert.is_true(split(target) == reference, target .. ": logits differ from portable's")
         assert.matches("kiln_linear_[%w_]*[us]4", support.read(generated(target) .. "/layer_0.c"))
+        if c.model == "synthetic" then
+          -- and the same model with 8-bit weights: without ../shared this is what tests every target
+          reference8 = reference8 or split("portable", true)
+          assert.is_true(split(target, true) == reference8, target .. ": 8-bit logits differ from portable's")
+        end
       end)
     end
 
@@ -158,14 +165,15 @@ describe("4-bit Linear weights", function()
       if not needs() then return end
       local why = cannot_run("cortex-m4")
       if why then return pending(why) end
-      local function run(target)
-        local dir = generated(target)
+      local function run(target, eight_bit)
+        local dir = generated(target) .. (eight_bit and "-8bit" or "")
         make(dir, target)
         local ok, out = sh(targets.run_command(targets.load(".", target).build, dir, "generate 32 " .. PROMPT))
         assert(ok, target .. ": " .. out)
         return assert(out:match("^[%d ]+\nhidden[%d %-]+\n"), target .. ": " .. out)
       end
       assert.are.equal(run("portable"), run("cortex-m4"))
+      if c.model == "synthetic" then assert.are.equal(run("portable", true), run("cortex-m4", true)) end
       -- its weights section is the memory report's, to the byte
       local dir = generated("cortex-m4")
       local ok, out = sh("arm-none-eabi-size -A " .. dir .. "/firmware.elf")
