@@ -56,7 +56,6 @@ function config.finisher(cfg)
   end
 end
 
-
 -- together(cfg) -> the observer pairs that share one grid under cfg (mixed
 -- precision promotes them as one).
 function config.together(cfg)

@@ -25,10 +25,7 @@ function pipeline.run(native, opts, cfg)
     fail.usage(string.format("--max-tokens: %d does not fit the model's max_seq %d", max_tokens, max_seq))
   end
   local token_lists, total, source = common.samples(native, opts, ckpt.description, cfg.samples, max_tokens)
-  if total < cfg.samples then
-    local what = source.option == "text" and "stories" or "samples"
-    fail.raise(source.path, what, string.format("has %d %s, fewer than --samples %d", total, what, cfg.samples))
-  end
+  common.require_samples(total, cfg.samples, source)
   -- the executor's buffers for the longest sample only, not the model's whole context
   local load_opts = { max_seq = math.min(max_seq, max_tokens + cfg.decode_steps) }
   local model = float_model.load(native, ckpt, load_opts)

@@ -88,6 +88,7 @@ static void admit(kiln_reservoir *r, float v) {
 }
 
 void kiln_reservoir_offer(kiln_reservoir *r, const float *x, size_t n) {
+  if (r->cap == 0) return; /* an observer nobody asked a percentile of */
   size_t finite = 0;
   for (size_t i = 0; i < n; i++) {
     if (!isfinite(x[i])) continue;
