@@ -28,27 +28,42 @@ end
 -- failure leaves an existing output untouched. A file's content is a string
 -- or a list of strings written one after another.
 function generate.write_tree(dir, tree)
+  local last = dir:gsub("/+$", ""):match("([^/]*)$")
+  if last == "" or last == "." or last == ".." then
+    fail.usage("-o: '" .. dir .. "' is not a directory kiln can replace as a whole; name a new one (out/NAME)")
+  end
   local parent = dir:match("^(.*)/[^/]+/*$") or "."
   files.make_dir(parent)
   local tmp = string.format("%s/.%s.kiln-tmp-%d", parent, files.basename(dir), math.random(1 << 30))
   local names = {}
   for name in pairs(tree) do names[#names + 1] = name end
   table.sort(names)
-  for _, name in ipairs(names) do
-    local path = tmp .. "/" .. name
-    files.make_dir(path:match("^(.*)/[^/]+$"))
-    local f = assert(io.open(path, "wb"))
-    local content = tree[name]
-    if type(content) == "table" then
-      for _, part in ipairs(content) do assert(f:write(part)) end
-    else
-      assert(f:write(content))
+  local function write_all()
+    for _, name in ipairs(names) do
+      local path = tmp .. "/" .. name
+      files.make_dir(path:match("^(.*)/[^/]+$"))
+      local f, err = io.open(path, "wb")
+      if not f then return err end
+      local content = type(tree[name]) == "table" and tree[name] or { tree[name] }
+      for _, part in ipairs(content) do
+        local ok, werr = f:write(part)
+        if not ok then f:close(); return werr end
+      end
+      local ok, cerr = f:close()
+      if not ok then return cerr end
     end
-    assert(f:close())
+  end
+  local werr = write_all()
+  if werr then -- a full disk or a file-size limit: nothing of the new tree stays
+    os.execute("rm -rf " .. files.quote(tmp))
+    fail.raise(dir, nil, "cannot write: " .. tostring(werr))
   end
   local old = tmp .. ".old"
   local had_old = files.exists(dir)
-  if had_old then assert(os.rename(dir, old)) end
+  if had_old and not os.rename(dir, old) then
+    os.execute("rm -rf " .. files.quote(tmp))
+    fail.raise(dir, nil, "cannot move the existing directory aside")
+  end
   local ok, err = os.rename(tmp, dir)
   if not ok then
     if had_old then os.rename(old, dir) end

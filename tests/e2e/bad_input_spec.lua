@@ -121,3 +121,23 @@ describe("bad input", function()
     assert.are.equal("keep me", support.read(q))
   end)
 end)
+
+describe("-o that kiln cannot replace as a whole", function()
+  after_each(function() support.cleanup() end)
+
+  it("is refused in one line, before anything is written", function()
+    local dir = support.tmpdir()
+    support.kiln_ok("synth", "-o", dir .. "/s")
+    local q = dir .. "/q.json"
+    support.kiln_ok("calib", dir .. "/s/model.bin", "-z", dir .. "/s/tokenizer.bin", "--text", dir .. "/s/text.txt",
+      "--samples", "2", "--decode-steps", "0", "--max-tokens", "32", "-o", q)
+    local before = select(2, support.sh("ls -a " .. support.quote(dir)))
+    for _, o in ipairs({ ".", "..", "/", "", dir .. "/.", dir .. "/s/.." }) do
+      local _, err, code = support.kiln_run("gen", dir .. "/s/model.bin", "--qparams", q, "-o", o)
+      assert.are.equal(2, code, o)
+      assert.matches("^kiln: %-o: .* is not a directory kiln can replace as a whole", err)
+      assert.are.equal(1, select(2, err:gsub("\n", "")), err)
+    end
+    assert.are.equal(before, select(2, support.sh("ls -a " .. support.quote(dir))))
+  end)
+end)
