@@ -106,30 +106,28 @@ function observers.check_overrides(value, path)
       percentile = spec.percentile }
   end
   table.sort(list, function(a, b) return a.key < b.key end)
-  return { path = path, list = list }
+  local by_key = {}
+  for _, o in ipairs(list) do by_key[o.key] = o end
+  return { path = path, list = list, by_key = by_key }
 end
 
-local function components(s)
-  local n = 0
-  for _ in s:gmatch("[^.]+") do n = n + 1 end
-  return n
-end
-
--- The most specific override matching an observer, or nil. A key matches the
--- observer's path or a module prefix of it; more path components win, and a
--- layer-specific key beats a relative one of the same depth.
 local function find_override(overrides, layer_prefix, rel)
   if not overrides then return nil end
-  local best, best_rank
-  for _, o in ipairs(overrides.list) do
-    local key, specific = o.key, false
-    if key:sub(1, #layer_prefix) == layer_prefix then
-      key, specific = key:sub(#layer_prefix + 1), true
+  -- each module prefix of rel, then rel itself: n components deep; a key for
+  -- this layer (layer_prefix .. prefix) beats the relative one of its depth.
+  -- Looked up by name, so a file of many keys costs no more per observer.
+  local by_key = overrides.by_key
+  local best, best_rank, n, from = nil, nil, 0, 1
+  while from <= #rel + 1 do
+    local dot = rel:find(".", from, true) or (#rel + 1)
+    local prefix = rel:sub(1, dot - 1)
+    n = n + 1
+    for specific = 0, 1 do
+      local o = by_key[specific == 1 and (layer_prefix .. prefix) or prefix]
+      local rank = n * 2 + specific
+      if o and (not best_rank or rank > best_rank) then best, best_rank = o, rank end
     end
-    if not key:match("^model%.layers%.") and (rel == key or rel:sub(1, #key + 1) == key .. ".") then
-      local rank = components(key) * 2 + (specific and 1 or 0)
-      if not best_rank or rank > best_rank then best, best_rank = o, rank end
-    end
+    from = dot + 1
   end
   if best then best.used = true end
   return best

@@ -76,3 +76,26 @@ describe("observer specs", function()
     assert.is_true(fail.is(err))
   end)
 end)
+
+describe("overrides with many keys", function()
+  it("are looked up by name: 100,000 keys resolve in well under a second", function()
+    local value = {}
+    for i = 1, 100000 do value["model.layers.0.mlp.x" .. i] = { dtype = "int16" } end
+    value["model.layers.1.mlp"] = { dtype = "int16" }
+    value["mlp.down_proj.weight"] = { dtype = "uint4" }
+    local o = observers.check_overrides(value, "o.lua")
+    local t0 = os.clock()
+    local ok, err = pcall(observers.resolve, 2, "w8a8", o)
+    assert.is_true(os.clock() - t0 < 5, "took " .. (os.clock() - t0) .. " s")
+    assert.is_false(ok)
+    assert.matches("matches no observer", tostring(err))
+    -- the two real keys, and the most specific wins
+    local t = {}
+    for _, e in ipairs(observers.resolve(2, "w8a8", observers.check_overrides({
+      ["model.layers.1.mlp"] = { dtype = "int16" }, ["mlp.down_proj.weight"] = { dtype = "uint4" },
+    }, "o.lua"))) do t[e.path] = e end
+    assert.are.equal("uint4", t["model.layers.1.mlp.down_proj.weight"].dtype)
+    assert.are.equal("int16", t["model.layers.1.mlp.mul"].dtype)
+    assert.are.equal("uint8", t["model.layers.0.mlp.mul"].dtype)
+  end)
+end)
