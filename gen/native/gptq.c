@@ -326,6 +326,17 @@ static int l_gptq(lua_State *L) {
   return 2;
 }
 
+/* The per-row grids of arguments 2 and 3 for the rows of t [rows][cols]
+ * (numbers: one grid for every row), in buffers that live on the stack. */
+static size_t row_grids(lua_State *L, const tensor *t, float **scale, int **zp) {
+  const size_t rows = lua_istable(L, 2) ? (size_t)lua_rawlen(L, 2) : 1;
+  luaL_argcheck(L, rows > 0 && t->n % rows == 0, 2, "one scale and zero point per row");
+  *scale = lua_newuserdatauv(L, rows * sizeof **scale, 0);
+  *zp = lua_newuserdatauv(L, rows * sizeof **zp, 0);
+  grid_arg(L, 2, (int)rows, *scale, *zp);
+  return rows;
+}
+
 /* native.grid_offset(w, scale, zero_point, qmin, qmax) -> the largest distance,
  * in steps of its row's grid, of a value of w (any dtype, [rows][cols]) from
  * the nearest point of that grid (codes clamped to [qmin, qmax]): 0 for
@@ -333,11 +344,9 @@ static int l_gptq(lua_State *L) {
 static int l_grid_offset(lua_State *L) {
   const tensor *t = tensor_check(L, 1);
   const int qmin = (int)luaL_checkinteger(L, 4), qmax = (int)luaL_checkinteger(L, 5);
-  const size_t rows = lua_istable(L, 2) ? (size_t)lua_rawlen(L, 2) : 1;
-  luaL_argcheck(L, rows > 0 && t->n % rows == 0, 2, "one scale and zero point per row");
-  float *scale = lua_newuserdatauv(L, rows * sizeof *scale, 0);
-  int *zp = lua_newuserdatauv(L, rows * sizeof *zp, 0);
-  grid_arg(L, 2, (int)rows, scale, zp);
+  float *scale;
+  int *zp;
+  const size_t rows = row_grids(L, t, &scale, &zp);
   const size_t cols = t->n / rows;
   double worst = 0.0;
   for (size_t r = 0; r < rows; r++)
@@ -359,11 +368,9 @@ static int l_row_error(lua_State *L) {
   const tensor *t = tensor_check(L, 1);
   const int qmin = (int)luaL_checkinteger(L, 4), qmax = (int)luaL_checkinteger(L, 5);
   const double norm = luaL_checknumber(L, 6);
-  const size_t rows = lua_istable(L, 2) ? (size_t)lua_rawlen(L, 2) : 1;
-  luaL_argcheck(L, rows > 0 && t->n % rows == 0, 2, "one scale and zero point per row");
-  float *scale = lua_newuserdatauv(L, rows * sizeof *scale, 0);
-  int *zp = lua_newuserdatauv(L, rows * sizeof *zp, 0);
-  grid_arg(L, 2, (int)rows, scale, zp);
+  float *scale;
+  int *zp;
+  const size_t rows = row_grids(L, t, &scale, &zp);
   const size_t cols = t->n / rows;
   lua_createtable(L, (int)rows, 0);
   for (size_t r = 0; r < rows; r++) {

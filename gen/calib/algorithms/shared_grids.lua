@@ -63,9 +63,10 @@ function shared_grids.apply(entries)
     end
   end
   table.sort(layers)
+  local pairs_ = shared_grids.pairs()
   for _, l in ipairs(layers) do
     local prefix = string.format("model.layers.%d.", l)
-    for _, p in ipairs(shared_grids.pairs()) do
+    for _, p in ipairs(pairs_) do
       local e, src = by_path[prefix .. p.observer], by_path[prefix .. p.from]
       local safe = p.op ~= "add_mask" or lowest(src) <= shared_grids.MASK_FLOOR
       if e and src and e.dtype == src.dtype and e.qscheme == src.qscheme and not e.tied and safe then
