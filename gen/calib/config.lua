@@ -39,6 +39,9 @@ function config.resolve(opts, root)
   if cfg.smoothquant and cfg.smoothquant.alpha and not (cfg.smoothquant.alpha >= 0 and cfg.smoothquant.alpha <= 1) then
     fail.usage("--smoothquant: alpha must be in [0, 1]")
   end
+  if cfg.mixed ~= nil and not (cfg.mixed > 0 and cfg.mixed < math.huge) then
+    fail.usage("--mixed: the KL budget must be a positive number, got " .. tostring(cfg.mixed))
+  end
   if cfg.gptq and not opts.weights then
     fail.usage("--recipe: " .. cfg.recipe.name .. " has GPTQ weights: run `kiln gptq MODEL --recipe "
       .. cfg.recipe.name .. " -o DIR` first, then calibrate DIR with --weights DIR/gptq.json (README, GPTQ)")

@@ -82,6 +82,14 @@ describe("calibration algorithms", function()
     local _, err, code = calib(dir .. "/x.json", "--percentile", "99")
     assert.are.equal(2, code)
     assert.matches("percentile is only for observer", err)
+    for _, bad in ipairs({ { "--smoothquant", "1.5", "alpha must be in %[0, 1%]" }, { "--mixed", "-0.1", "must be a positive number" },
+      { "--mixed", "0", "must be a positive number" }, { "--observer", "mse", "expected one of minmax, ema, percentile" } }) do
+      _, err, code = calib(dir .. "/x.json", bad[1], bad[2])
+      assert.are.equal(2, code, bad[1] .. " " .. bad[2])
+      assert.matches(bad[3], err)
+      assert.are.equal(1, select(2, err:gsub("\n", "")), err)
+    end
+    assert.is_nil(io.open(dir .. "/x.json"))
   end)
 
   it("shared grids, SmoothQuant: recorded in qparams.json, folded by gen, the C exact against fake quant", function()
