@@ -175,7 +175,8 @@ local function statistic_for(role, override, default, where, path)
     return observers.DEFAULT_STATISTIC
   end
   if kind == "percentile" then
-    return { kind = kind, percentile = override and override.percentile or default.percentile or 99.99 }
+    return { kind = kind, percentile = override and override.percentile or default.percentile
+      or require("calib.statistics").DEFAULT_PERCENTILE }
   end
   return { kind = kind }
 end

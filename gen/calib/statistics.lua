@@ -18,6 +18,7 @@ statistics.EMA_MOMENTUM = 0.9
 statistics.MAX_SAMPLES = 131072
 statistics.SAMPLES_PER_BATCH = 4096
 statistics.SEED = 0
+statistics.DEFAULT_PERCENTILE = 99.99 -- TICO's PercentileObserver default
 
 -- The executor's index of an observer in its block: the layers' observers
 -- layer by layer, then the head's.
@@ -87,7 +88,7 @@ function statistics.describe(default)
   local d = { { "observer", default.kind } }
   if default.kind == "ema" then d[#d + 1] = { "ema_momentum", statistics.EMA_MOMENTUM } end
   if default.kind == "percentile" then
-    d[#d + 1] = { "percentile", default.percentile or 99.99 }
+    d[#d + 1] = { "percentile", default.percentile or statistics.DEFAULT_PERCENTILE }
     d[#d + 1] = { "max_samples", statistics.MAX_SAMPLES }
     d[#d + 1] = { "samples_per_batch", statistics.SAMPLES_PER_BATCH }
     d[#d + 1] = { "seed", statistics.SEED }
