@@ -9,6 +9,7 @@
 local fail = require "util.fail"
 local qparams = require "calib.qparams"
 local sandbox = require "util.sandbox"
+local statistics = require "calib.statistics"
 
 local observers = {}
 
@@ -176,7 +177,7 @@ local function statistic_for(role, override, default, where, path)
   end
   if kind == "percentile" then
     return { kind = kind, percentile = override and override.percentile or default.percentile
-      or require("calib.statistics").DEFAULT_PERCENTILE }
+      or statistics.DEFAULT_PERCENTILE }
   end
   return { kind = kind }
 end
