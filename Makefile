@@ -92,7 +92,7 @@ demo: native
 	echo "== kiln calib --preset w8a16"; \
 	$(KILN) calib $$model -z $$tok --text $$text --samples 16 --decode-steps 8 -o $(DEMO)/qparams.json; \
 	echo "== kiln gen (portable integer C) -> $(DEMO)/model"; \
-	$(KILN) gen $$model --qparams $(DEMO)/qparams.json -o $(DEMO)/model; \
+	$(KILN) gen $$model --qparams $(DEMO)/qparams.json -o $(DEMO)/model --force; \
 	$(MAKE) -s -C $(DEMO)/model; \
 	echo "== kiln run --qparams (the generated C, greedy, 64 steps)"; \
 	$(KILN) run $$model -z $$tok --qparams $(DEMO)/qparams.json -n 64; \
@@ -141,7 +141,7 @@ golden: native
 	$(KILN) synth -o $$d >/dev/null; \
 	$(KILN) calib $$d/model.bin -z $$d/tokenizer.bin --text $$d/text.txt --samples 8 --decode-steps 4 \
 	  --preset w8a16 -o $(GOLDEN).qparams.json; \
-	$(KILN) gen $$d/model.bin --qparams $(GOLDEN).qparams.json -o $(GOLDEN)
+	$(KILN) gen $$d/model.bin --qparams $(GOLDEN).qparams.json -o $(GOLDEN) --force
 
 clean:
 	rm -rf .build out/demo

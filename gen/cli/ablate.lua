@@ -30,6 +30,7 @@ local verb = {
     { "--eval-text", key = "eval_text", required = true, metavar = "FILE", help = "held-out stories to measure on" },
     { "--eval-range", key = "eval_range", default = "200:400", metavar = "A:B", help = "its stories A..B-1" },
     { "-o", "--output", key = "output", required = true, metavar = "DIR", help = "report directory (replaced on success)" },
+    common.FORCE_OPTION,
     { "--presets", key = "presets", default = "w8a8,w8a16", metavar = "LIST", help = "TICO configurations" },
     { "--sources", key = "sources", default = "float,quantized", metavar = "LIST",
       help = "decode sources (float, quantized, none)" },
@@ -69,6 +70,7 @@ local function list(text, option, allowed)
 end
 
 function verb.run(opts, context)
+  generate.check_output(opts.output, opts.force)
   local o = {
     model = opts.MODEL, calib_text = opts.calib_text, eval_text = opts.eval_text,
     calib_range = range(opts.calib_range, "--calib-range"), eval_range = range(opts.eval_range, "--eval-range"),
@@ -111,7 +113,7 @@ function verb.run(opts, context)
     ["index.html"] = html_report.ablation(results),
   }
   for name, text in pairs(qparams) do tree["qparams/" .. name] = text end
-  generate.write_tree(opts.output, tree)
+  generate.write_tree(opts.output, tree, { force = opts.force })
   io.stdout:write(md_report.ablation(results))
   io.stderr:write(string.format("kiln ablate: %d runs -> %s (index.html, report.md, results.json)\n", #results.runs,
     opts.output))

@@ -69,6 +69,24 @@ local function truncate(lists, max_tokens)
   return cut
 end
 
+-- Encodes (with BOS) only as much of a story as max_tokens needs: a prefix
+-- of whole UTF-8 characters long enough for max_tokens + PREFIX_MARGIN
+-- tokens, grown until it is, so a 50 MB story costs what its first tokens
+-- cost. The margin keeps merges across the cut away from the tokens kept.
+local PREFIX_MARGIN = 64
+function common.encode_prefix(tok, text, max_tokens)
+  if not max_tokens then return tok:encode(text, true, false) end
+  local want = max_tokens + PREFIX_MARGIN
+  local bytes = 8 * want
+  while true do
+    if bytes >= #text then return tok:encode(text, true, false) end
+    while bytes > 1 and (text:byte(bytes + 1) or 0) & 0xC0 == 0x80 do bytes = bytes - 1 end
+    local ids = tok:encode(text:sub(1, bytes), true, false)
+    if #ids >= want then return ids end
+    bytes = 2 * bytes
+  end
+end
+
 -- The first count samples (all without count) of --text (its stories,
 -- encoded with BOS by the model's tokenizer) or of --tokens (id lists, as
 -- given), each cut to max_tokens; how many the file holds; where they came
@@ -87,7 +105,7 @@ function common.samples(native, opts, desc, count, max_tokens)
     local path = common.tokenizer_path(opts.tokenizer, opts.MODEL)
     local tok = common.open_tokenizer(native, path, desc)
     lists, total = {}, #texts
-    for i = 1, math.min(total, count or total) do lists[i] = tok:encode(texts[i], true, false) end
+    for i = 1, math.min(total, count or total) do lists[i] = common.encode_prefix(tok, texts[i], max_tokens) end
     source = { option = "text", path = opts.text, tokenizer = path }
   end
   return lists, total, source, truncate(lists, max_tokens)
@@ -150,6 +168,9 @@ common.SHAPE_OPTIONS = {
   { "--prefill-len", key = "prefill_len", type = "integer", min = 1, metavar = "S", help = "static prefill block" },
   { "--append-len", key = "append_len", type = "integer", min = 1, metavar = "Q", help = "static append-prefill block" },
 }
+-- The verbs that write a directory replace only one kiln wrote, unless told.
+common.FORCE_OPTION = { "--force", key = "force", type = "flag",
+  help = "replace -o even if it is an existing directory kiln did not write" }
 common.TARGET_OPTION = { "--target", key = "target", default = "portable", metavar = "T", help = "rules/T.lua" }
 
 -- options(list, ...) -> list followed by the extra options

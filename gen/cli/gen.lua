@@ -12,6 +12,7 @@ local verb = {
   options = common.options({
     { "--qparams", key = "qparams", required = true, metavar = "FILE", help = "qparams.json from kiln calib" },
     { "-o", "--output", key = "output", required = true, metavar = "DIR", help = "output directory (replaced on success)" },
+    common.FORCE_OPTION,
     common.TARGET_OPTION,
     common.DTYPE_OPTION,
     { "--max-seq", key = "max_seq", type = "integer", min = 2, metavar = "M", help = "KV cache capacity" },
@@ -24,7 +25,7 @@ function verb.run(opts, context)
     root = context.root, native = context.native, model_path = opts.MODEL, dtype = opts.dtype,
     qparams_path = opts.qparams,
     target = opts.target, prefill_len = opts.prefill_len, append_len = opts.append_len, max_seq = opts.max_seq,
-    output = opts.output, blob = opts.blob,
+    output = opts.output, blob = opts.blob, force = opts.force,
   }
   local r = g.report
   if #r.untied > 0 then

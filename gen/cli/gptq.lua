@@ -30,6 +30,7 @@ local verb = {
   positional = { "MODEL" },
   options = common.options({
     { "-o", "--output", key = "output", required = true, metavar = "DIR", help = "the Hugging Face folder to write" },
+    common.FORCE_OPTION,
     { "--recipe", key = "recipe", metavar = "R", help = "a calibration recipe with gptq = {...} (w4a16-gptq): its specs and settings" },
     { "--samples", key = "samples", type = "integer", min = 1, unset_default = 16, metavar = "N", help = "stories to take the Hessians from" },
     { "--max-tokens", key = "max_tokens", type = "integer", min = 2, metavar = "N",
@@ -119,6 +120,7 @@ local function settings_of(opts, source, token_lists, max_tokens, overrides)
 end
 
 function verb.run(opts, context)
+  generate.check_output(opts.output, opts.force)
   local native = context.native
   local overrides = apply_recipe(opts, context.root)
   local ckpt = checkpoint.open(opts.MODEL, opts.dtype)
@@ -155,7 +157,7 @@ function verb.run(opts, context)
   }
   local own_tokenizer = opts.MODEL:gsub("/+$", "") .. "/tokenizer.json"
   if hf.is_folder(opts.MODEL) and files.exists(own_tokenizer) then tree["tokenizer.json"] = files.read(own_tokenizer) end
-  generate.write_tree(opts.output, tree)
+  generate.write_tree(opts.output, tree, { force = opts.force })
   io.stderr:write(string.format("kiln gptq: %d Linear weights (%d layers%s), %d samples -> %s\n", #results, desc.layers,
     opts.lm_head and ", lm_head" or "", #token_lists, opts.output))
 end

@@ -24,53 +24,104 @@ local function weight_count(desc)
   return desc.layers * per_layer + 2 * desc.vocab * D
 end
 
--- Generates into a fresh directory beside the target and swaps it in, so a
--- failure leaves an existing output untouched. A file's content is a string
--- or a list of strings written one after another.
-function generate.write_tree(dir, tree)
+-- The file kiln writes into every tree it generates: a directory without it
+-- is not kiln's to replace (unless --force).
+generate.MARKER = ".kiln-output"
+
+-- Names an output directory may have: they are pasted into the generated
+-- Makefile and C comments, so nothing a shell or make would read.
+local NAME_PATTERN = "^[%w._-]+$"
+
+-- The temporary trees of killed runs (.NAME.kiln-tmp-PID-N, and their .old)
+-- beside dir whose process is gone: removed, except that an .old tree is put
+-- back when dir itself is missing (the run died between its two renames).
+local function remove_stale(parent, name, dir)
+  local prefix = "." .. name .. ".kiln-tmp-"
+  for _, entry in ipairs(files.list(parent)) do
+    local pid = entry:sub(1, #prefix) == prefix and tonumber(entry:sub(#prefix + 1):match("^(%d+)%-"))
+    if pid and pid ~= files.pid() and not files.alive(pid) then
+      local path = parent .. "/" .. entry
+      if entry:match("%.old$") and not files.exists(dir) then
+        os.rename(path, dir)
+      else
+        os.execute("rm -rf -- " .. files.quote(path))
+      end
+    end
+  end
+end
+
+-- Refuses, before anything is written, an output kiln cannot replace as a
+-- whole: '.', '..', '/' or '', a name with characters outside NAME_PATTERN,
+-- an existing file, or an existing directory without generate.MARKER
+-- (unless force).
+function generate.check_output(dir, force)
   local last = dir:gsub("/+$", ""):match("([^/]*)$")
   if last == "" or last == "." or last == ".." then
     fail.usage("-o: '" .. dir .. "' is not a directory kiln can replace as a whole; name a new one (out/NAME)")
   end
-  local parent = dir:match("^(.*)/[^/]+/*$") or "."
-  files.make_dir(parent)
-  local tmp = string.format("%s/.%s.kiln-tmp-%d", parent, files.basename(dir), math.random(1 << 30))
-  local names = {}
-  for name in pairs(tree) do names[#names + 1] = name end
-  table.sort(names)
-  local function write_all()
-    for _, name in ipairs(names) do
-      local path = tmp .. "/" .. name
-      files.make_dir(path:match("^(.*)/[^/]+$"))
-      local f, err = io.open(path, "wb")
-      if not f then return err end
-      local content = type(tree[name]) == "table" and tree[name] or { tree[name] }
-      for _, part in ipairs(content) do
-        local ok, werr = f:write(part)
-        if not ok then f:close(); return werr end
-      end
-      local ok, cerr = f:close()
-      if not ok then return cerr end
+  if not last:match(NAME_PATTERN) then
+    fail.usage("-o: the name " .. files.quoted(last) .. " has characters other than letters, digits, '.', '_' and '-'")
+  end
+  if files.exists(dir) then
+    if not files.is_dir(dir) then fail.raise(dir, nil, "exists and is not a directory; kiln replaces only its own") end
+    if not force and not files.exists(dir .. "/" .. generate.MARKER) then
+      fail.raise(dir, nil, "exists and is not a kiln output (no " .. generate.MARKER .. "); --force replaces it")
     end
   end
-  local werr = write_all()
+  return last
+end
+
+-- Generates into a fresh directory beside the target and swaps it in, so a
+-- failure leaves an existing output untouched. A file's content is a string
+-- or a list of strings written one after another. opts.force: replace a
+-- directory that is not a kiln output.
+function generate.write_tree(dir, tree, opts)
+  local name = generate.check_output(dir, opts and opts.force)
+  dir = dir:gsub("/+$", "")
+  local parent = dir:match("^(.*)/[^/]+$") or "."
+  if parent == "" then parent = "/" end
+  files.make_dir(parent)
+  remove_stale(parent, name, dir)
+  local tmp = string.format("%s/.%s.kiln-tmp-%d-%d", parent, name, files.pid() or 0, math.random(1 << 30))
+  local names = { generate.MARKER }
+  for file in pairs(tree) do names[#names + 1] = file end
+  table.sort(names)
+  local function write_file(file)
+    local path = tmp .. "/" .. file
+    local made, merr = fail.catch(files.make_dir, path:match("^(.*)/[^/]+$"))
+    if not made then return tostring(merr.message) end
+    local f, err = io.open(path, "wb")
+    if not f then return err end
+    local content = tree[file] or "kiln output: replaced as a whole by the next kiln run with this -o\n"
+    for _, part in ipairs(type(content) == "table" and content or { content }) do
+      local ok, werr = f:write(part)
+      if not ok then f:close(); return werr end
+    end
+    local ok, cerr = f:close()
+    if not ok then return cerr end
+  end
+  local werr
+  for _, file in ipairs(names) do
+    werr = write_file(file)
+    if werr then break end
+  end
   if werr then -- a full disk or a file-size limit: nothing of the new tree stays
-    os.execute("rm -rf " .. files.quote(tmp))
-    fail.raise(dir, nil, "cannot write: " .. tostring(werr))
+    os.execute("rm -rf -- " .. files.quote(tmp))
+    fail.raise(dir, nil, "cannot write: " .. tostring(werr):gsub("^[^:]*: ", ""))
   end
   local old = tmp .. ".old"
   local had_old = files.exists(dir)
   if had_old and not os.rename(dir, old) then
-    os.execute("rm -rf " .. files.quote(tmp))
+    os.execute("rm -rf -- " .. files.quote(tmp))
     fail.raise(dir, nil, "cannot move the existing directory aside")
   end
   local ok, err = os.rename(tmp, dir)
   if not ok then
     if had_old then os.rename(old, dir) end
-    os.execute("rm -rf " .. files.quote(tmp))
-    fail.raise(dir, nil, "cannot replace: " .. tostring(err))
+    os.execute("rm -rf -- " .. files.quote(tmp))
+    fail.raise(dir, nil, "cannot replace: " .. tostring(err):gsub("^[^:]*: ", ""))
   end
-  if had_old then os.execute("rm -rf " .. files.quote(old)) end
+  if had_old then os.execute("rm -rf -- " .. files.quote(old)) end
 end
 
 -- The description with the static shapes of this generation.
@@ -103,6 +154,7 @@ end
 -- keep_model: also build the float model (the verbs that measure against it)
 -- trace: emit a kiln_trace() call after every step (evaluation builds only)
 function generate.run(o)
+  generate.check_output(o.output, o.force) -- before the work, not after it
   local rules = targets.load(o.root, o.target or "portable")
   local ckpt = checkpoint.open(o.model_path, o.dtype)
   local qp = qparams_file.read(o.qparams_path, ckpt.description)
@@ -112,11 +164,12 @@ function generate.run(o)
   local tree, report = c_model.generate {
     root = o.root, native = o.native, model = model, qp = qp, desc = desc, rules = rules, name = name,
     prefill_len = desc.prefill_len, append_len = desc.append_len,
-    source = { model = files.basename(o.model_path), qparams = files.basename(o.qparams_path) },
+    source = { model = files.display_name(files.basename(o.model_path)),
+      qparams = files.display_name(files.basename(o.qparams_path)) },
     trace = o.trace, layer_input_grids = o.layer_input_grids,
     blob = o.blob or weight_count(desc) > generate.BLOB_BYTES,
   }
-  generate.write_tree(o.output, tree)
+  generate.write_tree(o.output, tree, { force = o.force })
   return { report = report, desc = desc, qp = qp, model = model, rules = rules, output = o.output }
 end
 

@@ -11,6 +11,98 @@ local targets = {}
 
 local REQUIRED = { "name", "summary", "dtypes", "runtime", "build", "code_size" }
 
+-- What a rules file's words may hold. Build commands reach make and a shell
+-- as text, and names are pasted into C and linker scripts, so every word is
+-- checked against a plain alphabet: no quotes, $, ;, |, &, backquotes,
+-- redirections, spaces inside a word or newlines.
+local WORD = "^[%w_.,=+:/%-]+$"      -- a compiler flag or a command's argument
+local TOOL = "^[%w_.+][%w_.+/%-]*$"  -- a program: a name or a path, not an option
+local SECTION = "^[%w_.]+$"
+
+local function check_words(path, field, text, allow_placeholders)
+  if type(text) ~= "string" then fail.raise(path, field, "must be a string") end
+  for word in text:gmatch("%S+") do
+    local bare = allow_placeholders and word:gsub("{image}", "x"):gsub("{args}", "") or word
+    if bare ~= "" and not bare:match(WORD) then
+      fail.raise(path, field, string.format("%q: only letters, digits and _ . , = + : / - may appear in a word", word))
+    end
+  end
+end
+
+-- A relative path of plain names, none of them '.' or '..'.
+local function is_relative(rel)
+  if type(rel) ~= "string" or rel == "" or rel:sub(1, 1) == "/" or rel:sub(-1) == "/" then return false end
+  for part in (rel .. "/"):gmatch("([^/]*)/") do
+    if not part:match("^[%w_.%-]+$") or part == "." or part == ".." then return false end
+  end
+  return true
+end
+
+-- rel names a file inside root/dir: relative, no '..', and present.
+local function check_inside(root, path, field, dir, rel)
+  if not is_relative(rel) then
+    fail.raise(path, field, string.format("%s: must be a relative path inside %s/ without '..'", tostring(rel), dir))
+  end
+  if not files.exists(root .. "/" .. dir .. "/" .. rel) then
+    fail.raise(path, field, string.format("%s: no such file in %s/", rel, dir))
+  end
+end
+
+local function check_list(root, path, field, list)
+  if type(list) ~= "table" then fail.raise(path, field, "must be a list of runtime files") end
+  for i, rel in ipairs(list) do check_inside(root, path, string.format("%s[%d]", field, i), "runtime", rel) end
+end
+
+-- Everything of a rules file that becomes a command, a path or a name in
+-- the generated files.
+local function check_rules(root, path, rules)
+  if type(rules.name) ~= "string" or not rules.name:match("^[%w_%-]+$") then
+    fail.raise(path, "name", "must be a name of letters, digits, _ and -")
+  end
+  check_list(root, path, "runtime", rules.runtime)
+  if rules.weight_runtime ~= nil then
+    if type(rules.weight_runtime) ~= "table" then fail.raise(path, "weight_runtime", "must be a table") end
+    for storage, list in pairs(rules.weight_runtime) do check_list(root, path, "weight_runtime." .. tostring(storage), list) end
+  end
+  local build = rules.build
+  if type(build) ~= "table" or type(build.run) ~= "table" or type(build.run.command) ~= "string" then
+    fail.raise(path, "build.run.command", "missing: how the built program runs")
+  end
+  if type(build.cc) ~= "string" or not build.cc:match(TOOL) then
+    fail.raise(path, "build.cc", string.format("%q: must be one program name or path", tostring(build.cc)))
+  end
+  check_words(path, "build.cflags", build.cflags)
+  if build.ldflags ~= nil then check_words(path, "build.ldflags", build.ldflags) end
+  check_words(path, "build.run.command", build.run.command, true)
+  local first = build.run.command:match("^%s*(%S+)")
+  if first and not first:match("^{image}") and not first:match(TOOL) then
+    fail.raise(path, "build.run.command", string.format("%q: must start with a program or {image}", first))
+  end
+  if build.run.args ~= nil and build.run.args ~= "semihosting" then
+    fail.raise(path, "build.run.args", "must be \"semihosting\" or absent")
+  end
+  if not is_relative(build.image) then
+    fail.raise(path, "build.image", "must be a relative path inside the output without '..'")
+  end
+  if type(build.makefile) ~= "string" or not build.makefile:match("^[%w_.%-]+$") then
+    fail.raise(path, "build.makefile", "must name a file in templates/")
+  end
+  check_inside(root, path, "build.makefile", "templates", build.makefile)
+  for key, section in pairs(type(rules.sections) == "table" and rules.sections or {}) do
+    if type(section) ~= "string" or not section:match(SECTION) then
+      fail.raise(path, "sections." .. tostring(key), "must be a section name of letters, digits, _ and .")
+    end
+  end
+  for key, region in pairs(type(rules.memory) == "table" and rules.memory or {}) do
+    for _, f in ipairs({ "origin", "size" }) do
+      local v = type(region) == "table" and region[f]
+      if math.type(v) ~= "integer" or v < 0 or v >= 1 << 32 then
+        fail.raise(path, string.format("memory.%s.%s", tostring(key), f), "must be an integer in [0, 2^32)")
+      end
+    end
+  end
+end
+
 local function load_file(root, path)
   local env = {}
   function env.runtime_lua(rel)
@@ -25,9 +117,7 @@ local function load_file(root, path)
   for _, field in ipairs(REQUIRED) do
     if rules[field] == nil then fail.raise(path, field, "missing") end
   end
-  if type(rules.build) ~= "table" or type(rules.build.run) ~= "table" or type(rules.build.run.command) ~= "string" then
-    fail.raise(path, "build.run.command", "missing: how the built program runs")
-  end
+  check_rules(root, path, rules)
   rules.path = path
   return rules
 end

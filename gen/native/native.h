@@ -76,7 +76,7 @@ extern const luaL_Reg model_observe_methods[];
 extern const luaL_Reg measure_functions[];
 /* sampling.c: native.argmax, native.sample */
 extern const luaL_Reg sampling_functions[];
-/* host.c: native.isatty, native.monotonic, native.matmul_kernels */
+/* host.c: native.isatty, native.monotonic, native.matmul_kernels, native.memory_budget */
 extern const luaL_Reg host_functions[];
 
 /* gguf_q8_0.c: adds native.dequantize_q8_0 to the module table on top of the stack */

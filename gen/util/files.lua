@@ -84,9 +84,58 @@ function files.make_dir(dir)
   end
 end
 
+-- is_dir(path): path names a directory (it opens but does not read).
+function files.is_dir(path)
+  local f = io.open(path, "rb")
+  if not f then return false end
+  local data, _, code = f:read(1)
+  f:close()
+  return data == nil and code == 21 -- EISDIR
+end
+
+-- list(dir) -> the names in dir (without . and ..), sorted; {} when it cannot be read.
+function files.list(dir)
+  local names = {}
+  local p = io.popen("ls -A -- " .. files.quote(dir) .. " 2>/dev/null")
+  if not p then return names end
+  for line in p:lines() do names[#names + 1] = line end
+  p:close()
+  table.sort(names)
+  return names
+end
+
+-- pid() -> this process's id (Linux: /proc/self/stat), or nil.
+local own_pid
+function files.pid()
+  if own_pid == nil then
+    local f = io.open("/proc/self/stat", "rb")
+    own_pid = f and tonumber((f:read("l") or ""):match("^(%d+)")) or false
+    if f then f:close() end
+  end
+  return own_pid or nil
+end
+
+-- alive(pid): a process with that id runs on this machine (Linux: /proc/PID).
+function files.alive(pid)
+  return files.is_dir("/proc/" .. tostring(pid))
+end
+
 -- basename("a/b/c.bin") -> "c.bin": outputs record names, never absolute paths.
 function files.basename(path)
   return path:match("([^/]+)/*$") or path
+end
+
+-- quoted(s) -> s as a Lua string literal on one line (a newline as \n), for
+-- a refusal that shows what was given.
+function files.quoted(s)
+  return (string.format("%q", tostring(s)):gsub("\\\n", "\\n"))
+end
+
+-- display_name(s) -> s with every byte outside letters, digits and _ . - +
+-- as '?': a file's name as the generated files quote it (in C comments and
+-- Makefiles, where '*/', a newline or a '$' would be read as code).
+function files.display_name(s)
+  return (tostring(s):gsub("[^%w_.+%-]", "?"))
 end
 
 return files
