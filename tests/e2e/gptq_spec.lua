@@ -129,6 +129,7 @@ describe("kiln gptq", function()
   it("refuses bad input in one line and leaves an existing output as it was", function()
     local out = dir .. "/kept"
     os.execute("mkdir -p " .. support.quote(out))
+    support.write(out .. "/.kiln-output", "") -- an earlier kiln output
     support.write(out .. "/marker", "old")
     local _, err, code = gptq(out, "--samples", "100000")
     assert.are.equal(1, code)
