@@ -70,7 +70,6 @@ local function list(text, option, allowed)
 end
 
 function verb.run(opts, context)
-  generate.check_output(opts.output, opts.force)
   local o = {
     model = opts.MODEL, calib_text = opts.calib_text, eval_text = opts.eval_text,
     calib_range = range(opts.calib_range, "--calib-range"), eval_range = range(opts.eval_range, "--eval-range"),
@@ -92,6 +91,7 @@ function verb.run(opts, context)
     and o.eval_range[1] < o.calib_range[2] and o.calib_range[1] < o.eval_range[2] then
     fail.usage("--eval-range: overlaps --calib-range in the same text; the evaluation must be held out")
   end
+  generate.check_output(opts.output, opts.force) -- before the work, not after it
   local rules = targets.load(context.root, o.target)
   if rules.firmware then fail.usage("--target: ablate drives the host test program; " .. rules.name .. " builds firmware") end
   host.check_cpu(rules)
