@@ -32,24 +32,6 @@ generate.MARKER = ".kiln-output"
 -- Makefile and C comments, so nothing a shell or make would read.
 local NAME_PATTERN = "^[%w._-]+$"
 
--- The temporary trees of killed runs (.NAME.kiln-tmp-PID-N, and their .old)
--- beside dir whose process is gone: removed, except that an .old tree is put
--- back when dir itself is missing (the run died between its two renames).
-local function remove_stale(parent, name, dir)
-  local prefix = "." .. name .. ".kiln-tmp-"
-  for _, entry in ipairs(files.list(parent)) do
-    local pid = entry:sub(1, #prefix) == prefix and tonumber(entry:sub(#prefix + 1):match("^(%d+)%-"))
-    if pid and pid ~= files.pid() and not files.alive(pid) then
-      local path = parent .. "/" .. entry
-      if entry:match("%.old$") and not files.exists(dir) then
-        os.rename(path, dir)
-      else
-        os.execute("rm -rf -- " .. files.quote(path))
-      end
-    end
-  end
-end
-
 -- Refuses, before anything is written, an output kiln cannot replace as a
 -- whole: '.', '..', '/' or '', a name with characters outside NAME_PATTERN,
 -- an existing file, or an existing directory without generate.MARKER
@@ -81,8 +63,15 @@ function generate.write_tree(dir, tree, opts)
   local parent = dir:match("^(.*)/[^/]+$") or "."
   if parent == "" then parent = "/" end
   files.make_dir(parent)
-  remove_stale(parent, name, dir)
-  local tmp = string.format("%s/.%s.kiln-tmp-%d-%d", parent, name, files.pid() or 0, math.random(1 << 30))
+  -- a killed run's tree is removed, but its .old put back when dir itself is
+  -- missing (the run died between its two renames)
+  local tmp = files.temp_beside(dir, function(stale)
+    if stale:match("%.old$") and not files.exists(dir) then
+      os.rename(stale, dir)
+    else
+      os.execute("rm -rf -- " .. files.quote(stale))
+    end
+  end)
   local names = { generate.MARKER }
   for file in pairs(tree) do names[#names + 1] = file end
   table.sort(names)

@@ -28,21 +28,41 @@ function files.read(path)
   return data
 end
 
+-- temp_beside(path[, on_stale]) -> a fresh temporary name beside path,
+-- .NAME.kiln-tmp-PID-N. The temporaries of earlier runs for the same path
+-- whose process is gone (killed) are removed first, or handed to
+-- on_stale(their path) when given.
+function files.temp_beside(path, on_stale)
+  path = path:gsub("/+$", "")
+  local parent, base = path:match("^(.*)/([^/]+)$")
+  if not parent then parent, base = ".", path end
+  if parent == "" then parent = "/" end
+  local prefix = "." .. base .. ".kiln-tmp-"
+  for _, entry in ipairs(files.list(parent)) do
+    local pid = entry:sub(1, #prefix) == prefix and tonumber(entry:sub(#prefix + 1):match("^(%d+)%-"))
+    if pid and pid ~= files.pid() and not files.alive(pid) then
+      local stale = parent .. "/" .. entry
+      if on_stale then on_stale(stale) else os.execute("rm -rf -- " .. files.quote(stale)) end
+    end
+  end
+  return string.format("%s/%s%d-%d", parent, prefix, files.pid() or 0, math.random(1 << 30))
+end
+
 -- write_atomic(path, data): the old file (if any) stays until the new one is complete.
 function files.write_atomic(path, data)
-  local tmp = path .. ".tmp-" .. tostring(os.time()) .. "-" .. tostring(math.random(1 << 30))
+  local tmp = files.temp_beside(path)
   local f, err = io.open(tmp, "wb")
   if not f then fail.raise(path, nil, "cannot write: " .. (err or "?"):gsub("^[^:]*: ", "")) end
   local ok, werr = f:write(data)
-  local closed = f:close()
+  local closed, cerr = f:close()
   if not ok or not closed then
     os.remove(tmp)
-    fail.raise(path, nil, "cannot write: " .. tostring(werr))
+    fail.raise(path, nil, "cannot write: " .. tostring(werr or cerr):gsub("^[^:]*: ", ""))
   end
   local renamed, rerr = os.rename(tmp, path)
   if not renamed then
     os.remove(tmp)
-    fail.raise(path, nil, "cannot replace: " .. tostring(rerr))
+    fail.raise(path, nil, "cannot replace: " .. tostring(rerr):gsub("^[^:]*: ", ""))
   end
 end
 

@@ -83,6 +83,13 @@ describe("outputs kiln may replace", function()
     assert.is_true(support.exists(live))
   end)
 
+  it("a killed run's temporary file is removed by the next write of that file", function()
+    local stale = dir .. "/synth/.model.bin.kiln-tmp-999999999-3"
+    support.write(stale, "half a model")
+    support.kiln_ok("synth", "-o", dir .. "/synth")
+    assert.is_false(support.exists(stale))
+  end)
+
   it("a run killed at any moment leaves nothing the next run does not clean", function()
     local out = dir .. "/k"
     for _, delay in ipairs({ "0.05", "0.2", "0.4" }) do
