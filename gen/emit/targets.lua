@@ -106,7 +106,8 @@ end
 local function load_file(root, path)
   local env = {}
   function env.runtime_lua(rel)
-    if type(rel) ~= "string" or not rel:match("^[%w_%-/]+%.lua$") or rel:find("..", 1, true) then
+    -- runs inside the sandbox, where strings have no pattern methods
+    if type(rel) ~= "string" or not string.match(rel, "^[%w_%-/]+%.lua$") or string.find(rel, "..", 1, true) then
       fail.raise(path, "runtime_lua", "bad runtime path " .. tostring(rel))
     end
     local chunk, err = loadfile(root .. "/runtime/" .. rel, "t", {})

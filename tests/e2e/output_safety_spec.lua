@@ -126,11 +126,12 @@ describe("rules files", function()
   end)
   after_each(function() support.cleanup() end)
 
-  -- rules/portable.lua with one text replaced
-  local function rules_with(old, new)
-    local text = support.read("rules/portable.lua")
+  -- rules/portable.lua (or base) with one text replaced
+  local function rules_with(old, new, base)
+    base = base or "rules/portable.lua"
+    local text = support.read(base)
     local i, j = text:find(old, 1, true)
-    assert(i, "rules/portable.lua has no " .. old)
+    assert(i, base .. " has no " .. old)
     local path = dir .. "/bad.lua"
     support.write(path, text:sub(1, i - 1) .. new .. text:sub(j + 1))
     return path
@@ -166,6 +167,19 @@ describe("rules files", function()
     end
     assert.is_false(support.exists(marker))
   end)
+
+  it("run their functions under the same budgets when kiln calls them", function()
+    local kernels = 'kernels = avx2_ops.kernels(packed_linear.widened_entries("kiln_linear_avx2")),'
+    for _, body in ipairs({ "while true do end", 'return ("x"):rep(1 << 30)', 'return ("a"):rep(40):find(("a*"):rep(40) .. "b")' }) do
+      local path = rules_with(kernels, "kernels = (function() local k = avx2_ops.kernels(packed_linear.widened_entries("
+        .. '"kiln_linear_avx2")) for i = 1, #k.linear do k.linear[i].bias = function() ' .. body .. " end end return k end)(),",
+        "rules/x86-avx2.lua")
+      local out = dir .. "/m"
+      local _, err, code = support.kiln_run("gen", model, "--qparams", QPARAMS, "-o", out, "--target", path)
+      assert_one_line(err, code, path .. ": rules.kernels.linear.")
+      assert.is_false(support.exists(out))
+    end
+  end)
 end)
 
 describe("Lua data files", function()
@@ -180,6 +194,8 @@ describe("Lua data files", function()
       'return { x = ("x"):rep(1 << 30) }',
       'local t = {} for i = 1, 1e9 do t[i] = ("y"):rep(4096) .. i end return t',
       'local s = "z" while true do s = s .. s end',
+      'return { x = ("a"):rep(40):find(("a*"):rep(40) .. "b") }', -- backtracking inside one C call
+      'local function f() return 1 + f() end return { f() }',
     }) do
       local path = dir .. "/overrides.lua"
       support.write(path, body)
