@@ -17,11 +17,37 @@ function files.exists(path)
   return f ~= nil
 end
 
+-- Bytes read from a file whose size is unknown (a pipe, a device such as
+-- /dev/zero) before it is refused: no input kiln reads whole is larger.
+files.STREAM_LIMIT = 256 * 1024 * 1024
+
+local function read_stream(f, path)
+  local parts, total = {}, 0
+  while true do
+    local chunk, err = f:read(1 << 20)
+    if not chunk then return err == nil and table.concat(parts) or nil, err end
+    total = total + #chunk
+    if total > files.STREAM_LIMIT then
+      f:close()
+      fail.raise(path, nil, string.format("more than %d MB and no end (not a regular file?)", files.STREAM_LIMIT >> 20))
+    end
+    parts[#parts + 1] = chunk
+  end
+end
+
 -- read(path) -> contents; a missing or unreadable file is a one-line failure.
 function files.read(path)
   local f, err = io.open(path, "rb")
   if not f then fail.raise(path, nil, "cannot read: " .. (err or "?"):gsub("^[^:]*: ", "")) end
-  local data, read_err = f:read("a")
+  local size = f:seek("end")
+  local data, read_err
+  if size and size > 0 then
+    f:seek("set")
+    data, read_err = f:read("a")
+  else -- empty, or a pipe or a device: read until its end, within a limit
+    f:seek("set")
+    data, read_err = read_stream(f, path)
+  end
   f:close()
   -- a directory opens but does not read
   if not data then fail.raise(path, nil, "cannot read: " .. (read_err or "?"):gsub("^[^:]*: ", "")) end

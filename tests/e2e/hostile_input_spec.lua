@@ -1,7 +1,8 @@
 -- Hostile but fair input that aims at the machine rather than the model:
 -- outputs kiln did not write, names a shell or make would read, rules files
 -- that try to run commands or reach files outside runtime/, data files that
--- would exhaust memory, killed runs and full disks. Each is a one-line
+-- would exhaust memory, inputs without an end, killed runs and full disks.
+-- Each is a one-line
 -- refusal (exit 1 or 2) that writes nothing and leaves no temporary tree.
 -- The synthetic model and the committed golden qparams: no ../shared needed.
 
@@ -205,5 +206,25 @@ describe("Lua data files", function()
       assert_one_line(err, code, path .. ": overrides: ")
       assert.is_false(support.exists(q))
     end
+  end)
+end)
+
+describe("inputs without an end", function()
+  after_each(function() support.cleanup() end)
+
+  it("(a device such as /dev/zero) are refused at a size limit, not read forever", function()
+    local dir = support.tmpdir()
+    support.kiln_ok("synth", "-o", dir .. "/synth")
+    local s = dir .. "/synth"
+    for _, argv in ipairs({
+      { "run", s .. "/model.bin", "-z", "/dev/zero", "-n", "2" },
+      { "ppl", s .. "/model.bin", "-z", s .. "/tokenizer.bin", "--text", "/dev/zero" },
+      { "ppl", s .. "/model.bin", "-z", s .. "/tokenizer.bin", "--tokens", "/dev/zero" },
+      { "gen", s .. "/model.bin", "--qparams", "/dev/zero", "-o", dir .. "/m" },
+    }) do
+      local _, err, code = support.kiln_run(table.unpack(argv))
+      assert_one_line(err, code, "/dev/zero: more than 256 MB and no end")
+    end
+    assert.is_false(support.exists(dir .. "/m"))
   end)
 end)
