@@ -2,8 +2,8 @@
 -- outputs kiln did not write, names a shell or make would read, rules files
 -- that try to run commands or reach files outside runtime/, data files that
 -- would exhaust memory, inputs without an end, killed runs and full disks.
--- Each is a one-line
--- refusal (exit 1 or 2) that writes nothing and leaves no temporary tree.
+-- Each is a one-line refusal (exit 1 or 2) that writes nothing and leaves
+-- no temporary tree.
 -- The synthetic model and the committed golden qparams: no ../shared needed.
 
 local support = require "support"
