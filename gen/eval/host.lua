@@ -7,16 +7,20 @@ local targets = require "emit.targets"
 
 local host = {}
 
--- A scratch directory for one verb run, removed by host.cleanup().
+-- A scratch directory for one verb run, removed by host.cleanup(); those of
+-- killed runs are removed by the next (files.temp_beside). mkdir without -p
+-- fails on a name someone else made first, so the directory is ours alone.
+local SCRATCH = "/tmp/kiln"
 function host.workspace()
-  local p = io.popen("mktemp -d /tmp/kiln.XXXXXX")
-  local dir = p:read("l")
-  p:close()
-  return dir
+  for _ = 1, 8 do
+    local dir = files.temp_beside(SCRATCH)
+    if os.execute("mkdir -m 700 -- " .. files.quote(dir) .. " 2>/dev/null") then return dir end
+  end
+  fail.raise("/tmp", nil, "cannot create a scratch directory")
 end
 
 function host.cleanup(dir)
-  if dir and dir:match("^/tmp/kiln%.") then os.execute("rm -rf " .. files.quote(dir)) end
+  if dir and dir:find("^/tmp/%.kiln%.kiln%-tmp%-") then os.execute("rm -rf -- " .. files.quote(dir)) end
 end
 
 -- check_cpu(rules): a target whose C runs on this host and needs CPU

@@ -91,6 +91,13 @@ describe("outputs kiln may replace", function()
     assert.is_false(support.exists(stale))
   end)
 
+  it("a killed run's scratch directory in /tmp is removed by the next run that builds", function()
+    local stale = string.format("/tmp/.kiln.kiln-tmp-999999999-%d", math.random(1 << 30))
+    os.execute("mkdir " .. stale)
+    support.kiln_ok("run", model, "-z", dir .. "/synth/tokenizer.bin", "--qparams", QPARAMS, "-n", "2")
+    assert.is_false(support.exists(stale))
+  end)
+
   it("a run killed at any moment leaves nothing the next run does not clean", function()
     local out = dir .. "/k"
     for _, delay in ipairs({ "0.05", "0.2", "0.4" }) do
