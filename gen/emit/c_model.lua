@@ -51,7 +51,7 @@ local ROWS = { prefill = "valid_len", decode = "1", append = "valid_len", head =
 local CHECKS = {
   prefill = { why = "more rows than the static prefill block would write past y, new_k, new_v and scratch",
     cond = "valid_len < 1 || valid_len > KILN_PREFILL_LEN" },
-  decode = { why = "the past and this row must fit the cache (a negative past leaves nothing to attend to)",
+  decode = { why = "the past and this row must fit the cache; a negative past leaves the softmax no key to divide by",
     cond = "past_len < 0 || past_len >= KILN_MAX_SEQ" },
   append = { why = "more rows than the static append block would overrun scratch; the past and the rows must fit "
       .. "the cache",
@@ -114,8 +114,8 @@ local function render_function(root, name, kind, plan, words, trace)
   local prologue = {}
   local check = CHECKS[kind]
   if check then
-    prologue[#prologue + 1] = string.format("#ifndef KILN_UNCHECKED\n  /* %s */\n  if (%s) return KILN_E_RANGE;\n#endif",
-      check.why, check.cond)
+    prologue[#prologue + 1] = string.format(
+      "#ifndef KILN_UNCHECKED\n  /* %s */\n  if (%s)\n    return KILN_E_RANGE;\n#endif", check.why, check.cond)
   end
   prologue[#prologue + 1] = string.format("  const int32_t rows = %s;", ROWS[kind])
   for _, p in ipairs(PARAMS[kind]) do

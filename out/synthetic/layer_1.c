@@ -14,7 +14,8 @@ kiln_status kiln_layer1_prefill(const int16_t *x, int32_t valid_len, const int16
 {
 #ifndef KILN_UNCHECKED
   /* more rows than the static prefill block would write past y, new_k, new_v and scratch */
-  if (valid_len < 1 || valid_len > KILN_PREFILL_LEN) return KILN_E_RANGE;
+  if (valid_len < 1 || valid_len > KILN_PREFILL_LEN)
+    return KILN_E_RANGE;
 #endif
   const int32_t rows = valid_len;
   int16_t *const h = scratch + 0; /* 3072 words */
@@ -149,8 +150,9 @@ kiln_status kiln_layer1_decode(const int16_t *x, const int16_t *cos, const int16
     int16_t *y, int16_t *new_k, int16_t *new_v, int16_t *scratch)
 {
 #ifndef KILN_UNCHECKED
-  /* the past and this row must fit the cache (a negative past leaves nothing to attend to) */
-  if (past_len < 0 || past_len >= KILN_MAX_SEQ) return KILN_E_RANGE;
+  /* the past and this row must fit the cache; a negative past leaves the softmax no key to divide by */
+  if (past_len < 0 || past_len >= KILN_MAX_SEQ)
+    return KILN_E_RANGE;
 #endif
   const int32_t rows = 1;
   int16_t *const h = scratch + 0; /* 48 words */
@@ -287,7 +289,8 @@ kiln_status kiln_layer1_append(const int16_t *x, int32_t valid_len, const int16_
 {
 #ifndef KILN_UNCHECKED
   /* more rows than the static append block would overrun scratch; the past and the rows must fit the cache */
-  if (valid_len < 1 || valid_len > KILN_APPEND_LEN || past_len < 0 || past_len > KILN_MAX_SEQ - valid_len) return KILN_E_RANGE;
+  if (valid_len < 1 || valid_len > KILN_APPEND_LEN || past_len < 0 || past_len > KILN_MAX_SEQ - valid_len)
+    return KILN_E_RANGE;
 #endif
   const int32_t rows = valid_len;
   int16_t *const h = scratch + 0; /* 384 words */

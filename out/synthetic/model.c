@@ -42,7 +42,8 @@ int32_t kiln_position(void) { return state.pos; }
 kiln_status kiln_rope_rows(int32_t layer, int32_t pos, int32_t rows, const int16_t **cos, const int16_t **sin) {
 #ifndef KILN_UNCHECKED
   /* the tables hold KILN_MAX_SEQ rows for each of KILN_LAYERS layers */
-  if (layer < 0 || layer >= KILN_LAYERS || rows < 1 || pos < 0 || pos > KILN_MAX_SEQ - rows) return KILN_E_RANGE;
+  if (layer < 0 || layer >= KILN_LAYERS || rows < 1 || pos < 0 || pos > KILN_MAX_SEQ - rows)
+    return KILN_E_RANGE;
 #else
   (void)rows;
 #endif
