@@ -1,6 +1,6 @@
 /* scratch: ${scratch_words} int16 words of the shared arena */
-void ${name}(${signature})
+${result} ${name}(${signature})
 {
 ${prologue}
 
-${body}}
+${body}${epilogue}}

@@ -42,21 +42,39 @@
  * real = (code - KILN_LOGITS_ZERO_POINT) * ${logits_scale} */
 #define KILN_LOGITS_ZERO_POINT ${logits_zero_point}
 
+/* ---- status codes -------------------------------------------------------- */
+/* Every call that takes a length, a position, a layer index or a token checks
+ * it against the static shapes above before it touches memory; one that is
+ * out of range returns KILN_E_RANGE and leaves every buffer and the model's
+ * state as they were. Pointers are not checked: each must point to the
+ * buffer its comment sizes.
+ *
+ * -DKILN_UNCHECKED removes the checks from the layer adapters and
+ * kiln_rope_rows (which the driver calls once per layer and block), for a
+ * firmware that proves its calls instead; an out-of-range call is then
+ * undefined behaviour. kiln_prefill, kiln_prefill_rows and kiln_decode check
+ * their tokens and lengths whatever the build: they take outside input. */
+typedef int32_t kiln_status;
+#define KILN_OK 0
+#define KILN_E_RANGE (-1) /* a length, position, layer or token outside the static shapes */
+
 /* ---- the model ---------------------------------------------------------- */
 
 /* Forgets every token: the next call starts at position 0. */
 void kiln_reset(void);
 
 /* Runs n prompt tokens (the first block through the prefill adapter, the
- * rest in append blocks); returns the greedy next token, or -1 if a token is
- * out of range or the sequence would exceed KILN_MAX_SEQ. */
+ * rest in append blocks); returns the greedy next token, or KILN_E_RANGE
+ * (nothing run, the state unchanged) if n < 1, a token is outside
+ * [0, KILN_VOCAB) or the sequence would exceed KILN_MAX_SEQ. */
 int32_t kiln_prefill(const int32_t *tokens, int32_t n);
 
 /* The same, with the logits of every token run: logits [n][KILN_VOCAB]
- * (the head runs on every row: for scoring each prompt position). */
+ * (the head runs on every row: for scoring each prompt position); logits
+ * is untouched on KILN_E_RANGE. */
 int32_t kiln_prefill_rows(const int32_t *tokens, int32_t n, int16_t *logits);
 
-/* Runs one token; returns the greedy next token, or -1 as above. */
+/* Runs one token; returns the greedy next token, or KILN_E_RANGE as above. */
 int32_t kiln_decode(int32_t token);
 
 /* Logits of the last token run, KILN_VOCAB codes. */
@@ -69,30 +87,38 @@ const int16_t *kiln_hidden(void);
 /* Tokens run since the last reset. */
 int32_t kiln_position(void);
 
-/* The RoPE rows layer `layer` reads at position `pos`, on its cos/sin grids. */
-void kiln_rope_rows(int32_t layer, int32_t pos, const int16_t **cos, const int16_t **sin);
+/* The RoPE rows [pos, pos + rows) of layer `layer`, on its cos/sin grids:
+ * *cos and *sin point to rows * KILN_HEAD_DIM codes each. KILN_E_RANGE
+ * (*cos and *sin untouched) unless 0 <= layer < KILN_LAYERS, rows >= 1,
+ * pos >= 0 and pos + rows <= KILN_MAX_SEQ. */
+kiln_status kiln_rope_rows(int32_t layer, int32_t pos, int32_t rows, const int16_t **cos, const int16_t **sin);
 
 /* ---- the layers: fixed-signature adapters -------------------------------- */
 /* x, y: [rows][KILN_HIDDEN] on the layer's input / output grids.
  * new_k, new_v: [KILN_KV_HEADS][rows][KILN_HEAD_DIM], the cache delta.
  * cache_k, cache_v: [KILN_KV_HEADS][KILN_MAX_SEQ][KILN_HEAD_DIM], past_len tokens valid.
  * cos, sin: RoPE rows [rows][KILN_HEAD_DIM] from the positions of x.
- * scratch: KILN_SCRATCH_WORDS words. */
+ * scratch: KILN_SCRATCH_WORDS words.
+ * rows is valid_len for prefill (1 to KILN_PREFILL_LEN) and append (1 to
+ * KILN_APPEND_LEN), 1 for decode; decode and append need past_len >= 0 and
+ * past_len + rows <= KILN_MAX_SEQ. Each returns KILN_OK, or KILN_E_RANGE with
+ * nothing written when valid_len or past_len is outside those bounds. */
 
 ${prototypes}
 
 /* The adapters of every layer, by layer index. */
-typedef void (*kiln_prefill_fn)(const int16_t *, int32_t, const int16_t *, const int16_t *, int16_t *, int16_t *,
-                                int16_t *, int16_t *);
-typedef void (*kiln_decode_fn)(const int16_t *, const int16_t *, const int16_t *, const int16_t *, const int16_t *,
-                               int32_t, int16_t *, int16_t *, int16_t *, int16_t *);
-typedef void (*kiln_append_fn)(const int16_t *, int32_t, const int16_t *, const int16_t *, const int16_t *,
-                               const int16_t *, int32_t, int16_t *, int16_t *, int16_t *, int16_t *);
+typedef kiln_status (*kiln_prefill_fn)(const int16_t *, int32_t, const int16_t *, const int16_t *, int16_t *,
+                                       int16_t *, int16_t *, int16_t *);
+typedef kiln_status (*kiln_decode_fn)(const int16_t *, const int16_t *, const int16_t *, const int16_t *,
+                                      const int16_t *, int32_t, int16_t *, int16_t *, int16_t *, int16_t *);
+typedef kiln_status (*kiln_append_fn)(const int16_t *, int32_t, const int16_t *, const int16_t *, const int16_t *,
+                                      const int16_t *, int32_t, int16_t *, int16_t *, int16_t *, int16_t *);
 extern const kiln_prefill_fn kiln_prefill_adapters[KILN_LAYERS];
 extern const kiln_decode_fn kiln_decode_adapters[KILN_LAYERS];
 extern const kiln_append_fn kiln_append_adapters[KILN_LAYERS];
 
-/* Final RMSNorm and classifier on one row: y = KILN_VOCAB logits. */
+/* Final RMSNorm and classifier on one row: y = KILN_VOCAB logits. Returns no
+ * status: it takes no length, position or index, only buffers of fixed size. */
 void kiln_head(const int16_t *x, int16_t *y, int16_t *scratch);
 ${trace_decl}
 #endif

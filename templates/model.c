@@ -39,9 +39,17 @@ const int16_t *kiln_hidden(void) { return state.final; }
 
 int32_t kiln_position(void) { return state.pos; }
 
-void kiln_rope_rows(int32_t layer, int32_t pos, const int16_t **cos, const int16_t **sin) {
+kiln_status kiln_rope_rows(int32_t layer, int32_t pos, int32_t rows, const int16_t **cos, const int16_t **sin) {
+#ifndef KILN_UNCHECKED
+  /* the tables hold KILN_MAX_SEQ rows for each of KILN_LAYERS layers */
+  if (layer < 0 || layer >= KILN_LAYERS || rows < 1 || pos < 0 || pos > KILN_MAX_SEQ - rows)
+    return KILN_E_RANGE;
+#else
+  (void)rows;
+#endif
   *cos = ROPE_COS[layer] + (size_t)pos * KILN_HEAD_DIM;
   *sin = ROPE_SIN[layer] + (size_t)pos * KILN_HEAD_DIM;
+  return KILN_OK;
 }
 
 /* model.embed_tokens.act_out: each looked-up row of ${embed_note}
@@ -71,23 +79,26 @@ static void head_of_row(const int16_t *x, int32_t row, int16_t *logits) {
   kiln_head(state.final, logits, state.scratch);
 }
 
-/* n tokens (n <= KILN_BLOCK) through every layer at the current position;
- * with row_logits, the head also runs on every earlier row of the block,
- * into row_logits [n][KILN_VOCAB]. */
+/* n tokens through every layer at the current position; with row_logits,
+ * the head also runs on every earlier row of the block, into row_logits
+ * [n][KILN_VOCAB]. prefill() checked the tokens and made n fit both the
+ * block (at most KILN_PREFILL_LEN at position 0, KILN_APPEND_LEN after) and
+ * the cache, so the RoPE rows are inside their tables and the adapters
+ * return KILN_OK here by construction: their status is not tested. */
 static void run_block(const int32_t *tokens, int32_t n, int16_t *row_logits) {
   int16_t *x = state.hidden[0], *y = state.hidden[1];
   embed(x, tokens, n);
   for (int32_t l = 0; l < KILN_LAYERS; l++) {
-    const int16_t *cos, *sin;
-    kiln_rope_rows(l, state.pos, &cos, &sin);
+    const int16_t *cos = ROPE_COS[l] + (size_t)state.pos * KILN_HEAD_DIM;
+    const int16_t *sin = ROPE_SIN[l] + (size_t)state.pos * KILN_HEAD_DIM;
     if (state.pos == 0)
-      kiln_prefill_adapters[l](x, n, cos, sin, y, state.new_k, state.new_v, state.scratch);
+      (void)kiln_prefill_adapters[l](x, n, cos, sin, y, state.new_k, state.new_v, state.scratch);
     else if (n == 1)
-      kiln_decode_adapters[l](x, cos, sin, cache_k[l], cache_v[l], state.pos, y, state.new_k, state.new_v,
-                state.scratch);
+      (void)kiln_decode_adapters[l](x, cos, sin, cache_k[l], cache_v[l], state.pos, y, state.new_k, state.new_v,
+                                    state.scratch);
     else
-      kiln_append_adapters[l](x, n, cos, sin, cache_k[l], cache_v[l], state.pos, y, state.new_k, state.new_v,
-                state.scratch);
+      (void)kiln_append_adapters[l](x, n, cos, sin, cache_k[l], cache_v[l], state.pos, y, state.new_k, state.new_v,
+                                    state.scratch);
     store_kv(cache_k[l], state.new_k, state.pos, n);
     store_kv(cache_v[l], state.new_v, state.pos, n);
     int16_t *t = x;
@@ -104,10 +115,11 @@ static void run_block(const int32_t *tokens, int32_t n, int16_t *row_logits) {
   state.pos += n;
 }
 
+/* Checks everything before it runs anything: a refused call changes no state. */
 static int32_t prefill(const int32_t *tokens, int32_t n, int16_t *row_logits) {
-  if (n < 1 || n > KILN_MAX_SEQ - state.pos) return -1;
+  if (n < 1 || n > KILN_MAX_SEQ - state.pos) return KILN_E_RANGE;
   for (int32_t i = 0; i < n; i++)
-    if (tokens[i] < 0 || tokens[i] >= KILN_VOCAB) return -1;
+    if (tokens[i] < 0 || tokens[i] >= KILN_VOCAB) return KILN_E_RANGE;
   while (n > 0) {
     int32_t chunk = state.pos == 0 ? KILN_PREFILL_LEN : KILN_APPEND_LEN;
     if (chunk > n) chunk = n;

@@ -44,6 +44,19 @@ local PARAMS = {
   head = { "x", "y", "scratch" },
 }
 local ROWS = { prefill = "valid_len", decode = "1", append = "valid_len", head = "1" }
+-- What each adapter checks before it touches memory (kiln_model.h): the rows
+-- of the call against its static block, and the past against the cache
+-- (valid_len first, so past_len's bound cannot overflow). The head takes no
+-- length and returns nothing.
+local CHECKS = {
+  prefill = { why = "more rows than the static prefill block would write past y, new_k, new_v and scratch",
+    cond = "valid_len < 1 || valid_len > KILN_PREFILL_LEN" },
+  decode = { why = "the past and this row must fit the cache; a negative past leaves the softmax no key to divide by",
+    cond = "past_len < 0 || past_len >= KILN_MAX_SEQ" },
+  append = { why = "more rows than the static append block would overrun scratch; the past and the rows must fit "
+      .. "the cache",
+    cond = "valid_len < 1 || valid_len > KILN_APPEND_LEN || past_len < 0 || past_len > KILN_MAX_SEQ - valid_len" },
+}
 
 -- The op that reads an observer's grid, for messages: the weight's consumer,
 -- or the node that writes the activation.
@@ -98,7 +111,13 @@ local function render_function(root, name, kind, plan, words, trace)
     end
   end
   local code = table.concat(body)
-  local prologue = { string.format("  const int32_t rows = %s;", ROWS[kind]) }
+  local prologue = {}
+  local check = CHECKS[kind]
+  if check then
+    prologue[#prologue + 1] = string.format(
+      "#ifndef KILN_UNCHECKED\n  /* %s */\n  if (%s)\n    return KILN_E_RANGE;\n#endif", check.why, check.cond)
+  end
+  prologue[#prologue + 1] = string.format("  const int32_t rows = %s;", ROWS[kind])
   for _, p in ipairs(PARAMS[kind]) do
     if p ~= "valid_len" and not (code .. table.concat(lines, "\n")):find("%f[%w_]" .. p .. "%f[^%w_]") then
       prologue[#prologue + 1] = string.format("  (void)%s;", p)
@@ -110,6 +129,8 @@ local function render_function(root, name, kind, plan, words, trace)
     signature = SIGNATURE[kind],
     prologue = table.concat(prologue, "\n") .. (#lines > 0 and ("\n" .. table.concat(lines, "\n")) or ""),
     body = code,
+    result = check and "kiln_status" or "void",
+    epilogue = check and "  return KILN_OK;\n" or "",
     scratch_words = words,
   }), calls
 end
@@ -310,7 +331,7 @@ function c_model.generate(spec)
   local protos, pf, df, af = {}, {}, {}, {}
   for l = 0, desc.layers - 1 do
     for _, kind in ipairs(ADAPTERS) do
-      protos[#protos + 1] = string.format("void kiln_layer%d_%s(%s);", l, kind, SIGNATURE[kind])
+      protos[#protos + 1] = string.format("kiln_status kiln_layer%d_%s(%s);", l, kind, SIGNATURE[kind])
     end
     pf[#pf + 1] = string.format("kiln_layer%d_prefill", l)
     df[#df + 1] = string.format("kiln_layer%d_decode", l)

@@ -18,11 +18,17 @@
  *                                      stdin: int32 rows, int32 past_len, int16 x[rows][hidden],
  *                                      and for decode/append the cache K and V [kv][max_seq][d];
  *                                      stdout: int16 y, new_k, new_v
+ *
+ * Exit status: 0 on success, 1 when the input or the model's API fails (a
+ * one-line message on stderr), 2 for arguments it refuses (not an integer,
+ * a token outside the vocabulary, a count past KILN_MAX_SEQ, ...).
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 
 #include "kiln_model.h"
 
+#include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +48,44 @@ static void die(const char *what) {
   exit(1);
 }
 
+/* Refuses the command line: one line on stderr, exit status 2. */
+static void refuse(const char *format, ...) {
+  va_list args;
+  va_start(args, format);
+  fprintf(stderr, "kiln_host: ");
+  vfprintf(stderr, format, args);
+  fprintf(stderr, "\n");
+  va_end(args);
+  exit(2);
+}
+
+/* The largest REPS and MB the benchmarks take: far beyond any real run. */
+#define MAX_COUNT (1L << 20)
+
+/* text as a decimal integer in [lo, hi], or refused as `what`. */
+static int32_t arg_int(const char *text, long lo, long hi, const char *what) {
+  char *end;
+  errno = 0;
+  const long v = strtol(text, &end, 10);
+  if (end == text || *end != '\0' || errno != 0 || v < lo || v > hi)
+    refuse("%s must be an integer from %ld to %ld, not '%.40s'", what, lo, hi, text);
+  return (int32_t)v;
+}
+
+/* A status other than KILN_OK from the model's API is an error exit. */
+static void check(kiln_status status, const char *call) {
+  if (status == KILN_OK) return;
+  fprintf(stderr, "kiln_host: %s returned %s (%d)\n", call, status == KILN_E_RANGE ? "KILN_E_RANGE" : "an error",
+          (int)status);
+  exit(1);
+}
+
+/* kiln_prefill and kiln_decode return the next token or a negative status. */
+static int32_t checked_token(int32_t next, const char *call) {
+  if (next < 0) check(next, call);
+  return next;
+}
+
 static void read_exact(void *p, size_t size, size_t n) {
   if (fread(p, size, n, stdin) != n) die("short input");
 }
@@ -50,18 +94,20 @@ static void write_exact(const void *p, size_t size, size_t n) {
   if (fwrite(p, size, n, stdout) != n) die("write failed");
 }
 
+/* STEPS tokens after the prompt, fewer when the sequence reaches KILN_MAX_SEQ. */
 static int generate(int argc, char **argv) {
-  int32_t steps = atoi(argv[2]);
-  int32_t n = argc - 3;
-  int32_t *prompt = malloc(((size_t)n + 1) * sizeof *prompt);
-  if (!prompt || n < 1) die("generate needs a prompt");
-  for (int32_t i = 0; i < n; i++) prompt[i] = atoi(argv[3 + i]);
+  const int32_t steps = arg_int(argv[2], 0, KILN_MAX_SEQ, "generate: STEPS");
+  const int32_t n = argc - 3;
+  if (n < 1 || n > KILN_MAX_SEQ) refuse("generate: the prompt must be 1 to %d tokens, not %d", KILN_MAX_SEQ, (int)n);
+  int32_t *prompt = malloc((size_t)n * sizeof *prompt);
+  if (!prompt) die("out of memory");
+  for (int32_t i = 0; i < n; i++) prompt[i] = arg_int(argv[3 + i], 0, KILN_VOCAB - 1, "generate: a TOKEN");
   kiln_reset();
-  int32_t next = kiln_prefill(prompt, n);
-  for (int32_t i = 0; i < steps && next >= 0; i++) {
+  int32_t next = checked_token(kiln_prefill(prompt, n), "kiln_prefill");
+  for (int32_t i = 0; i < steps; i++) {
     printf(i ? " %d" : "%d", (int)next);
     if (kiln_position() >= KILN_MAX_SEQ) break;
-    next = kiln_decode(next);
+    next = checked_token(kiln_decode(next), "kiln_decode");
   }
   printf("\nhidden");
   for (int32_t i = 0; i < KILN_HIDDEN; i++) printf(" %d", (int)kiln_hidden()[i]);
@@ -91,12 +137,11 @@ static int logits(void) {
  * position: the first L (or n) through kiln_prefill_rows, the prefill and
  * append adapters, the rest one token at a time, the decode adapter. */
 static int split(const char *prompt_text) {
-  const int32_t prompt = (int32_t)atoi(prompt_text);
+  const int32_t prompt = arg_int(prompt_text, 1, KILN_MAX_SEQ, "split: L");
   int32_t n;
   int32_t *tokens = malloc(KILN_MAX_SEQ * sizeof *tokens);
   int16_t *rows = malloc((size_t)KILN_MAX_SEQ * KILN_VOCAB * sizeof *rows);
   if (!tokens || !rows) die("out of memory");
-  if (prompt < 1) die("bad prompt length");
   while (fread(&n, sizeof n, 1, stdin) == 1) {
     if (n < 1 || n > KILN_MAX_SEQ) die("bad story length");
     read_exact(tokens, sizeof *tokens, (size_t)n);
@@ -114,29 +159,33 @@ static int split(const char *prompt_text) {
   return 0;
 }
 
+/* The adapters check rows and past_len against their blocks; this checks
+ * only what its own buffers (KILN_BLOCK rows) and the adapters' signatures
+ * (prefill has no past, decode one row) need. */
 static int layer(const char *which, const char *kind) {
-  int32_t l = atoi(which), rows, past_len;
-  if (l < 0 || l >= KILN_LAYERS) die("no such layer");
+  const int32_t l = arg_int(which, 0, KILN_LAYERS - 1, "layer: L");
+  int32_t rows, past_len;
+  if (strcmp(kind, "prefill") != 0 && strcmp(kind, "decode") != 0 && strcmp(kind, "append") != 0)
+    refuse("layer: the adapter must be prefill, decode or append");
   read_exact(&rows, sizeof rows, 1);
   read_exact(&past_len, sizeof past_len, 1);
-  if (rows < 1 || rows > KILN_BLOCK || past_len < 0 || past_len + rows > KILN_MAX_SEQ) die("bad shape");
+  if (rows < 1 || rows > KILN_BLOCK || past_len < 0 || past_len > KILN_MAX_SEQ - rows) die("bad shape");
   read_exact(x, sizeof(int16_t), (size_t)rows * KILN_HIDDEN);
   const int16_t *cos, *sin;
-  kiln_rope_rows(l, past_len, &cos, &sin);
+  check(kiln_rope_rows(l, past_len, rows, &cos, &sin), "kiln_rope_rows");
   if (strcmp(kind, "prefill") == 0) {
-    if (past_len != 0 || rows > KILN_PREFILL_LEN) die("prefill: no past, at most KILN_PREFILL_LEN rows");
-    kiln_prefill_adapters[l](x, rows, cos, sin, y, new_k, new_v, scratch);
+    if (past_len != 0) die("prefill: no past");
+    check(kiln_prefill_adapters[l](x, rows, cos, sin, y, new_k, new_v, scratch), "the prefill adapter");
   } else {
     read_exact(cache_k, sizeof(int16_t), KV_WORDS);
     read_exact(cache_v, sizeof(int16_t), KV_WORDS);
     if (strcmp(kind, "decode") == 0) {
       if (rows != 1) die("decode: one row");
-      kiln_decode_adapters[l](x, cos, sin, cache_k, cache_v, past_len, y, new_k, new_v, scratch);
-    } else if (strcmp(kind, "append") == 0) {
-      if (rows > KILN_APPEND_LEN) die("append: at most KILN_APPEND_LEN rows");
-      kiln_append_adapters[l](x, rows, cos, sin, cache_k, cache_v, past_len, y, new_k, new_v, scratch);
+      check(kiln_decode_adapters[l](x, cos, sin, cache_k, cache_v, past_len, y, new_k, new_v, scratch),
+            "the decode adapter");
     } else {
-      die("adapter must be prefill, decode or append");
+      check(kiln_append_adapters[l](x, rows, cos, sin, cache_k, cache_v, past_len, y, new_k, new_v, scratch),
+            "the append adapter");
     }
   }
   write_exact(y, sizeof(int16_t), (size_t)rows * KILN_HIDDEN);
@@ -207,9 +256,9 @@ static uint64_t *big_buffer(size_t bytes) {
 
 static volatile uint64_t sink; /* keeps the reads */
 
-static int bench_stream(const char *mb_text, int reps) {
-  size_t bytes = (size_t)atoi(mb_text) << 20;
-  if (bytes == 0 || reps < 1) die("bench-stream MB REPS");
+static int bench_stream(const char *mb_text, const char *reps_text) {
+  const size_t bytes = (size_t)arg_int(mb_text, 1, MAX_COUNT, "bench-stream: MB") << 20;
+  const int reps = arg_int(reps_text, 1, MAX_COUNT, "bench-stream: REPS");
   uint64_t *p = big_buffer(bytes);
   double *t = malloc((size_t)reps * sizeof *t);
   if (!t) die("out of memory");
@@ -231,10 +280,10 @@ static int bench_stream(const char *mb_text, int reps) {
   return 0;
 }
 
-static int bench_layer(const char *which, int reps, const char *flush_mb) {
-  int32_t l = atoi(which);
-  size_t flush = (size_t)atoi(flush_mb) << 20;
-  if (l < 0 || l >= KILN_LAYERS || reps < 1) die("bench-layer L REPS MB");
+static int bench_layer(const char *which, const char *reps_text, const char *flush_mb) {
+  const int32_t l = arg_int(which, 0, KILN_LAYERS - 1, "bench-layer: L");
+  const int reps = arg_int(reps_text, 1, MAX_COUNT, "bench-layer: REPS");
+  const size_t flush = (size_t)arg_int(flush_mb, 0, MAX_COUNT, "bench-layer: MB") << 20;
   uint64_t *evict = flush ? big_buffer(flush) : NULL;
   int32_t past = KILN_MAX_SEQ / 2 < 512 ? KILN_MAX_SEQ / 2 : 512;
   double *t = malloc((size_t)reps * sizeof *t);
@@ -243,19 +292,21 @@ static int bench_layer(const char *which, int reps, const char *flush_mb) {
   fill(cache_k, KV_WORDS, 2);
   fill(cache_v, KV_WORDS, 3);
   const int16_t *cos, *sin;
-  kiln_rope_rows(l, past, &cos, &sin);
+  check(kiln_rope_rows(l, past, 1, &cos, &sin), "kiln_rope_rows");
   for (int i = 0; i <= reps; i++) {
     if (evict) sink += read_all(evict, flush); /* the weights come from memory, as in a large model */
     double t0 = seconds();
-    kiln_decode_adapters[l](x, cos, sin, cache_k, cache_v, past, y, new_k, new_v, scratch);
+    const kiln_status status = kiln_decode_adapters[l](x, cos, sin, cache_k, cache_v, past, y, new_k, new_v, scratch);
     if (i > 0) t[i - 1] = seconds() - t0;
+    check(status, "the decode adapter");
   }
   printf("decode_us %.3f\n", 1e6 * median(t, reps));
-  kiln_rope_rows(l, 0, &cos, &sin);
+  check(kiln_rope_rows(l, 0, KILN_PREFILL_LEN, &cos, &sin), "kiln_rope_rows");
   for (int i = 0; i <= reps; i++) {
     double t0 = seconds();
-    kiln_prefill_adapters[l](x, KILN_PREFILL_LEN, cos, sin, y, new_k, new_v, scratch);
+    const kiln_status status = kiln_prefill_adapters[l](x, KILN_PREFILL_LEN, cos, sin, y, new_k, new_v, scratch);
     if (i > 0) t[i - 1] = seconds() - t0;
+    check(status, "the prefill adapter");
   }
   printf("prefill_us %.3f\n", 1e6 * median(t, reps));
   free(t);
@@ -263,9 +314,9 @@ static int bench_layer(const char *which, int reps, const char *flush_mb) {
   return 0;
 }
 
-static int bench_model(const char *steps_text, int reps) {
-  int32_t steps = atoi(steps_text);
-  if (steps < 1 || steps >= KILN_MAX_SEQ || reps < 1) die("bench-model STEPS REPS");
+static int bench_model(const char *steps_text, const char *reps_text) {
+  const int32_t steps = arg_int(steps_text, 1, KILN_MAX_SEQ - 1, "bench-model: STEPS");
+  const int reps = arg_int(reps_text, 1, MAX_COUNT, "bench-model: REPS");
   double *t = malloc((size_t)reps * sizeof *t);
   int32_t *prompt = malloc(KILN_PREFILL_LEN * sizeof *prompt);
   if (!t || !prompt) die("out of memory");
@@ -275,14 +326,16 @@ static int bench_model(const char *steps_text, int reps) {
     int32_t next = kiln_decode(1);
     for (int32_t s = 1; s < steps && next >= 0; s++) next = kiln_decode(next);
     if (i > 0) t[i - 1] = seconds() - t0;
+    checked_token(next, "kiln_decode");
   }
   printf("decode_tok_s %.1f\n", steps / median(t, reps));
   for (int32_t s = 0; s < KILN_PREFILL_LEN; s++) prompt[s] = s == 0 ? 1 : 3 + (s * 37) % (KILN_VOCAB - 3);
   for (int i = 0; i <= reps; i++) {
     kiln_reset();
     double t0 = seconds();
-    kiln_prefill(prompt, KILN_PREFILL_LEN);
+    const int32_t next = kiln_prefill(prompt, KILN_PREFILL_LEN);
     if (i > 0) t[i - 1] = seconds() - t0;
+    checked_token(next, "kiln_prefill");
   }
   printf("prefill_tok_s %.1f\n", KILN_PREFILL_LEN / median(t, reps));
   free(t);
@@ -295,9 +348,9 @@ int main(int argc, char **argv) {
   if (argc == 2 && strcmp(argv[1], "logits") == 0) return logits();
   if (argc == 3 && strcmp(argv[1], "split") == 0) return split(argv[2]);
   if (argc == 4 && strcmp(argv[1], "layer") == 0) return layer(argv[2], argv[3]);
-  if (argc == 5 && strcmp(argv[1], "bench-layer") == 0) return bench_layer(argv[2], atoi(argv[3]), argv[4]);
-  if (argc == 4 && strcmp(argv[1], "bench-stream") == 0) return bench_stream(argv[2], atoi(argv[3]));
-  if (argc == 4 && strcmp(argv[1], "bench-model") == 0) return bench_model(argv[2], atoi(argv[3]));
+  if (argc == 5 && strcmp(argv[1], "bench-layer") == 0) return bench_layer(argv[2], argv[3], argv[4]);
+  if (argc == 4 && strcmp(argv[1], "bench-stream") == 0) return bench_stream(argv[2], argv[3]);
+  if (argc == 4 && strcmp(argv[1], "bench-model") == 0) return bench_model(argv[2], argv[3]);
   fprintf(stderr, "usage: kiln_host generate STEPS TOKEN... | logits | split L | layer L prefill|decode|append | "
                   "bench-layer L REPS MB | bench-stream MB REPS | bench-model STEPS REPS\n");
   return 2;

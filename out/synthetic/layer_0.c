@@ -9,9 +9,14 @@
 #include <stddef.h>
 
 /* scratch: 41984 int16 words of the shared arena */
-void kiln_layer0_prefill(const int16_t *x, int32_t valid_len, const int16_t *cos, const int16_t *sin,
+kiln_status kiln_layer0_prefill(const int16_t *x, int32_t valid_len, const int16_t *cos, const int16_t *sin,
     int16_t *y, int16_t *new_k, int16_t *new_v, int16_t *scratch)
 {
+#ifndef KILN_UNCHECKED
+  /* more rows than the static prefill block would write past y, new_k, new_v and scratch */
+  if (valid_len < 1 || valid_len > KILN_PREFILL_LEN)
+    return KILN_E_RANGE;
+#endif
   const int32_t rows = valid_len;
   int16_t *const h = scratch + 0; /* 3072 words */
   int16_t *const q = scratch + 3072; /* 3072 words */
@@ -136,13 +141,19 @@ void kiln_layer0_prefill(const int16_t *x, int32_t valid_len, const int16_t *cos
   kiln_linear_u8(down, prod, 0, rows, 128, L0_MLP_DOWN_PROJ_WEIGHT, L0_MLP_DOWN_PROJ_WEIGHT_ZP, 48, L0_MLP_DOWN_PROJ_ACT_OUT_RQ, &L0_MLP_DOWN_PROJ_ACT_OUT);
   /* model.layers.0.mlp_residual_out: int16, scale 0.00031305177, zero point 0 */
   kiln_add(y, x, 0, o, 0, down, 0, rows * 48, &L0_MLP_RESIDUAL_OUT_ADD, &L0_MLP_RESIDUAL_OUT);
+  return KILN_OK;
 }
 
 /* scratch: 656 int16 words of the shared arena */
-void kiln_layer0_decode(const int16_t *x, const int16_t *cos, const int16_t *sin,
+kiln_status kiln_layer0_decode(const int16_t *x, const int16_t *cos, const int16_t *sin,
     const int16_t *cache_k, const int16_t *cache_v, int32_t past_len,
     int16_t *y, int16_t *new_k, int16_t *new_v, int16_t *scratch)
 {
+#ifndef KILN_UNCHECKED
+  /* the past and this row must fit the cache; a negative past leaves the softmax no key to divide by */
+  if (past_len < 0 || past_len >= KILN_MAX_SEQ)
+    return KILN_E_RANGE;
+#endif
   const int32_t rows = 1;
   int16_t *const h = scratch + 0; /* 48 words */
   int16_t *const q = scratch + 48; /* 48 words */
@@ -268,13 +279,19 @@ void kiln_layer0_decode(const int16_t *x, const int16_t *cos, const int16_t *sin
   kiln_linear_u8(down, prod, 0, rows, 128, L0_MLP_DOWN_PROJ_WEIGHT, L0_MLP_DOWN_PROJ_WEIGHT_ZP, 48, L0_MLP_DOWN_PROJ_ACT_OUT_RQ, &L0_MLP_DOWN_PROJ_ACT_OUT);
   /* model.layers.0.mlp_residual_out: int16, scale 0.00031305177, zero point 0 */
   kiln_add(y, x, 0, o, 0, down, 0, rows * 48, &L0_MLP_RESIDUAL_OUT_ADD, &L0_MLP_RESIDUAL_OUT);
+  return KILN_OK;
 }
 
 /* scratch: 5248 int16 words of the shared arena */
-void kiln_layer0_append(const int16_t *x, int32_t valid_len, const int16_t *cos, const int16_t *sin,
+kiln_status kiln_layer0_append(const int16_t *x, int32_t valid_len, const int16_t *cos, const int16_t *sin,
     const int16_t *cache_k, const int16_t *cache_v, int32_t past_len,
     int16_t *y, int16_t *new_k, int16_t *new_v, int16_t *scratch)
 {
+#ifndef KILN_UNCHECKED
+  /* more rows than the static append block would overrun scratch; the past and the rows must fit the cache */
+  if (valid_len < 1 || valid_len > KILN_APPEND_LEN || past_len < 0 || past_len > KILN_MAX_SEQ - valid_len)
+    return KILN_E_RANGE;
+#endif
   const int32_t rows = valid_len;
   int16_t *const h = scratch + 0; /* 384 words */
   int16_t *const q = scratch + 384; /* 384 words */
@@ -400,5 +417,6 @@ void kiln_layer0_append(const int16_t *x, int32_t valid_len, const int16_t *cos,
   kiln_linear_u8(down, prod, 0, rows, 128, L0_MLP_DOWN_PROJ_WEIGHT, L0_MLP_DOWN_PROJ_WEIGHT_ZP, 48, L0_MLP_DOWN_PROJ_ACT_OUT_RQ, &L0_MLP_DOWN_PROJ_ACT_OUT);
   /* model.layers.0.mlp_residual_out: int16, scale 0.00031305177, zero point 0 */
   kiln_add(y, x, 0, o, 0, down, 0, rows * 48, &L0_MLP_RESIDUAL_OUT_ADD, &L0_MLP_RESIDUAL_OUT);
+  return KILN_OK;
 }
 
