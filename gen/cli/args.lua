@@ -21,8 +21,12 @@ local function convert(spec, name, text)
       n = i
     end
   end
+  if n ~= n or n == math.huge or n == -math.huge then fail.usage(name .. ": expected a finite number, got '" .. text .. "'") end
   if spec.min and n < spec.min then
     fail.usage(name .. ": must be at least " .. spec.min .. ", got " .. text)
+  end
+  if spec.max and n > spec.max then
+    fail.usage(name .. ": must be at most " .. spec.max .. ", got " .. text)
   end
   return n
 end
@@ -72,7 +76,7 @@ function args.parse(argv, verb)
           text = argv[i]
           if text == nil then fail.usage(name .. ": missing value") end
         end
-        local value = convert({ type = spec.type or "string", min = spec.min }, name, text)
+        local value = convert({ type = spec.type or "string", min = spec.min, max = spec.max }, name, text)
         check_choice(spec, name, value)
         result[spec.key] = value
       end

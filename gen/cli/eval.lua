@@ -68,6 +68,13 @@ function verb.run(opts, context)
       if #t >= g.desc.prefill_len + g.desc.append_len + 2 then ctx.tokens = t; break end
     end
     ctx.tokens = ctx.tokens or ids[1]
+    -- the decode and append adapters need a past: a prefill row, an append block and one more token
+    local need = g.desc.append_len + 2
+    if #ctx.tokens < need then
+      fail.raise(opts.text or opts.tokens, "stories", string.format("no story reaches %d tokens (--max-tokens %d; the "
+        .. "layer checks need a prefill row, an append block of %d and a decode step)", need, opts.max_tokens,
+        g.desc.append_len))
+    end
     if #g.report.untied > 0 then
       print(string.format("note: %d KV cache observer pairs are untied (%s, ...): decode reads the past "
         .. "requantized, so prefill and decode are not expected to agree", #g.report.untied, g.report.untied[1]))

@@ -35,7 +35,7 @@ local verb = {
     { "--samples", key = "samples", type = "integer", min = 1, unset_default = 16, metavar = "N", help = "stories to take the Hessians from" },
     { "--max-tokens", key = "max_tokens", type = "integer", min = 2, metavar = "N",
       help = "tokens per sample, BOS included (default max_seq)" },
-    { "--block", key = "block", type = "integer", min = 1, unset_default = gptq.DEFAULTS.block, metavar = "B",
+    { "--block", key = "block", type = "integer", min = 1, max = 1 << 24, unset_default = gptq.DEFAULTS.block, metavar = "B",
       help = "columns per lazy error update" },
     { "--damp", key = "damp", type = "number", min = 0, unset_default = gptq.DEFAULTS.damp, metavar = "F",
       help = "dampening, a fraction of the Hessian's mean diagonal" },

@@ -7,7 +7,7 @@ local VERB = {
   positional = { "MODEL" },
   options = {
     { "-z", "--tokenizer", key = "tokenizer", required = true },
-    { "-n", "--steps", key = "steps", type = "integer", default = 256, min = 0 },
+    { "-n", "--steps", key = "steps", type = "integer", default = 256, min = 0, max = 1000 },
     { "-t", key = "temperature", type = "number", default = 1.0 },
     { "--preset", key = "preset", default = "w8a16", choices = { "w8a8", "w8a16" } },
     { "--untied-kv", key = "untied_kv", type = "flag" },
@@ -34,6 +34,9 @@ describe("argument parsing", function()
     assert.matches("%-n: expected an integer", usage_error({ "m", "-z", "t", "-n", "2.5" }))
     assert.matches("%-n: must be at least 0", usage_error({ "m", "-z", "t", "-n", "-1" }))
     assert.matches("%-t: expected a number", usage_error({ "m", "-z", "t", "-t", "hot" }))
+    assert.matches("%-t: expected a finite number, got '1e999'", usage_error({ "m", "-z", "t", "-t", "1e999" }))
+    assert.matches("%-t: expected a finite number", usage_error({ "m", "-z", "t", "-t", "-1e400" }))
+    assert.matches("%-n: must be at most 1000, got 1e12", usage_error({ "m", "-z", "t", "-n", "1e12" }))
     assert.matches("%-%-preset: expected one of w8a8, w8a16", usage_error({ "m", "-z", "t", "--preset", "w4" }))
     assert.matches("unknown option %-%-nope", usage_error({ "m", "--nope" }))
     assert.matches("%-z: missing value", usage_error({ "m", "-z" }))
