@@ -235,3 +235,25 @@ describe("inputs without an end", function()
     assert.is_false(support.exists(dir .. "/m"))
   end)
 end)
+
+describe("command-line values", function()
+  after_each(function() support.cleanup() end)
+
+  it("out of any sensible range are refused in one line", function()
+    local dir = support.tmpdir()
+    support.kiln_ok("synth", "-o", dir .. "/synth")
+    local s = dir .. "/synth"
+    local m, z, text = s .. "/model.bin", s .. "/tokenizer.bin", s .. "/text.txt"
+    for _, case in ipairs({
+      { { "run", m, "-z", z, "-t", "1e999" }, "-t: expected a finite number" },
+      { { "run", m, "-z", z, "-p", "-1e999" }, "-p: expected a finite number" },
+      { { "gptq", m, "-z", z, "--text", text, "--samples", "2", "--block", "1e12", "-o", dir .. "/g" },
+        "--block: must be at most" },
+      { { "eval", m, "--qparams", QPARAMS, "-z", z, "--text", text, "--stories", "2", "--max-tokens", "3" },
+        "no story reaches" },
+    }) do
+      local _, err, code = support.kiln_run(table.unpack(case[1]))
+      assert_one_line(err, code, case[2])
+    end
+  end)
+end)
