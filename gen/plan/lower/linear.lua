@@ -20,7 +20,11 @@ return {
     local gr = st:result(nd, dest)
     local inv = grids.reciprocal(gr)
     local rqs = {}
-    for r, s in ipairs(w.scales) do rqs[r] = fixed.rq(x.grid.scale * s * inv) end
+    for r, s in ipairs(w.scales) do
+      local real = x.grid.scale * s * inv
+      -- the row is named only when it does not fit (a refusal)
+      rqs[r] = fixed.rq(real, not fixed.rq_fits(real) and string.format("s_in * s_w[row %d] * (1/s_out)", r - 1) or nil)
+    end
     local k = kernels.linear(st.rules, x.grid, w.storage, w.cols, rqs)
     local codes, layout = weights.place(st, w, k)
     st.weight_constants[w.param] = { codes = codes, zp = w.zp, storage = w.storage, layout = layout }
