@@ -54,7 +54,7 @@ function fail.within(file, field, fn, ...)
   if result[1] then return table.unpack(result, 2, result.n) end
   local e = result[2]
   if not fail.is(e) then error(e, 0) end
-  if e.file == nil then -- a refusal that named its file keeps its own field
+  if e.file == nil and not e.usage then -- a refusal that named its file keeps its own field
     e.file = file
     if e.field == nil then e.field = field end
   end
