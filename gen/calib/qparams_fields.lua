@@ -39,7 +39,7 @@ function fields.show(v)
   if t == "table" then return next(v) == nil and "[] (empty)" or (v[1] ~= nil and "an array" or "an object") end
   if t == "number" then
     if math.type(v) == "integer" then return tostring(v) end
-    if v ~= v then return "NaN" end
+    if v ~= v then return "nan" end
     return string.format("%.9g", v)
   end
   return tostring(v) .. " (a " .. t .. ")"
