@@ -20,6 +20,7 @@ local fail = require "util.fail"
 local files = require "util.files"
 local f32 = require "util.f32"
 local qparams = require "calib.qparams"
+local fields = require "calib.qparams_fields"
 local observers = require "calib.observers"
 local program = require "graph.program"
 local smoothing_pairs = require "model.smoothing"
@@ -28,6 +29,9 @@ local qparams_file = {}
 
 qparams_file.FORMAT = "kiln-qparams"
 qparams_file.VERSION = 1
+
+-- a sha256 digest as kiln writes it
+local function SHA256(v) return type(v) == "string" and #v == 64 and v:match("^%x+$") ~= nil end
 
 local MODEL_KEYS = { "arch", "hidden", "intermediate", "heads", "kv_heads", "head_dim", "layers", "vocab", "dtype" }
 
@@ -84,28 +88,6 @@ local function finite(x)
   return type(x) == "number" and x == x and x ~= math.huge and x ~= -math.huge
 end
 
-local function check_value(path, name, field, v, dt, symmetric)
-  if field == "scale" then
-    if not finite(v) then fail.raise(path, name, "scale is " .. tostring(v) .. ", not a finite number") end
-    if v <= 0 then fail.raise(path, name, string.format("scale %.9g is not positive", v)) end
-    local s = f32.round(v)
-    if s == 0 or s == math.huge then fail.raise(path, name, string.format("scale %.9g is not a positive float32", v)) end
-    return s
-  end
-  if math.type(v) ~= "integer" then
-    if type(v) == "number" and v == math.floor(v) and finite(v) then
-      v = math.tointeger(v)
-    else
-      fail.raise(path, name, "zero_point " .. tostring(v) .. " is not an integer")
-    end
-  end
-  if v < dt.qmin or v > dt.qmax then
-    fail.raise(path, name, string.format("zero_point %d is outside %s's range [%d, %d]", v, dt.name, dt.qmin, dt.qmax))
-  end
-  if symmetric and v ~= 0 then fail.raise(path, name, "zero_point " .. v .. " of a symmetric qscheme must be 0") end
-  return v
-end
-
 -- The "smoothing" block as float_model.load takes it: { alpha, layers =
 -- { [layer + 1] = { [norm] = { s_j } } } }, each factor a positive float32.
 local function read_smoothing(path, block, desc)
@@ -141,7 +123,7 @@ end
 -- check_value(path, name, "scale" | "zero_point", v, dtype, symmetric) -> v
 -- as qparams hold it (a float32 scale, an integer zero point in range), or
 -- a refusal naming the file and the observer (gptq_file reads the same fields).
-qparams_file.check_value = check_value
+qparams_file.check_value = fields.check_value
 
 -- read(path, desc) -> { observers = { [path] = { dtype, qscheme, axis, scale, zero_point, min, max } },
 -- calibration, model }. Every observer the graphs place for this model must be
@@ -153,19 +135,14 @@ function qparams_file.read(path, desc)
   local doc, err = json.decode(files.read(path))
   if type(doc) ~= "table" then fail.raise(path, "json", tostring(err or "not a JSON object")) end
   if doc.format ~= qparams_file.FORMAT then
-    fail.raise(path, "format", string.format("expected \"%s\", got %s", qparams_file.FORMAT, tostring(doc.format)))
+    fail.raise(path, "format", string.format("expected \"%s\", got %s", qparams_file.FORMAT, fields.show(doc.format)))
   end
   if doc.version ~= qparams_file.VERSION then
-    fail.raise(path, "version", "unsupported version " .. tostring(doc.version))
+    fail.raise(path, "version", "unsupported version " .. fields.show(doc.version))
   end
-  if type(doc.model) == "table" then
-    for _, k in ipairs(MODEL_KEYS) do
-      if doc.model[k] ~= nil and doc.model[k] ~= desc[k] then
-        fail.raise(path, "model." .. k, string.format("%s in the file, but %s in the model%s", tostring(doc.model[k]),
-          tostring(desc[k]), k == "dtype" and ("; --dtype " .. tostring(doc.model[k]) .. " holds the weights as calibrated")
-            or ""))
-      end
-    end
+  fields.model_keys(path, doc.model, desc, MODEL_KEYS, false)
+  if type(doc.model) == "table" and doc.model.sha256 ~= nil and not SHA256(doc.model.sha256) then
+    fail.raise(path, "model.sha256", fields.show(doc.model.sha256) .. " is not a sha256 digest (64 hex digits)")
   end
   if type(doc.observers) ~= "table" then fail.raise(path, "observers", "missing") end
 
@@ -191,6 +168,9 @@ function qparams_file.read(path, desc)
       fail.raise(path, name, "kiln's graphs have this observer, the file does not")
     end
     if type(o) ~= "table" then fail.raise(path, name, "not an object") end
+    for _, key in ipairs({ "dtype", "qscheme" }) do
+      if type(o[key]) ~= "string" then fail.raise(path, name, key .. " is " .. fields.show(o[key]) .. ", expected a string") end
+    end
     local problem = qparams.check(o.dtype, o.qscheme)
     if problem then fail.raise(path, name, problem) end
     local dt = qparams.DTYPES[o.dtype]
@@ -202,20 +182,26 @@ function qparams_file.read(path, desc)
       scheme = qparams.QSCHEMES[qscheme]
     end
     local entry = { dtype = o.dtype, qscheme = qscheme, min = o.min, max = o.max, role = e.role }
+    fields.axis(path, name, o.axis, scheme.per_channel)
+    local rows
     if scheme.per_channel then
       if e.role ~= "linear" and e.role ~= "embedding" then
         fail.raise(path, name, "per-channel qparams on an observer without a channel axis")
       end
-      if o.axis ~= 0 then fail.raise(path, name, "axis " .. tostring(o.axis) .. ": only axis 0 (output rows) is supported") end
-      local rows = program.numel(e.param.shape:match("^(%S+)"), dims)
+      rows = program.numel(e.param.shape:match("^(%S+)"), dims)
       for _, field in ipairs({ "scale", "zero_point" }) do
         local list = o[field]
-        if type(list) ~= "table" then fail.raise(path, name, field .. " must be an array of " .. rows) end
+        if type(list) ~= "table" then
+          fail.raise(path, name, string.format("%s is %s, expected an array of %d (one per output row)", field,
+            fields.show(list), rows))
+        end
         if #list ~= rows then
           fail.raise(path, name, string.format("%s has %d entries, but the weight has %d output rows", field, #list, rows))
         end
         local values = {}
-        for c, v in ipairs(list) do values[c] = check_value(path, name .. " channel " .. (c - 1), field, v, dt, scheme.symmetric) end
+        for c, v in ipairs(list) do
+          values[c] = fields.check_value(path, name .. " channel " .. (c - 1), field, v, dt, scheme.symmetric)
+        end
         entry[field] = values
       end
       entry.axis = 0
@@ -223,13 +209,34 @@ function qparams_file.read(path, desc)
       if type(o.scale) == "table" or type(o.zero_point) == "table" then
         fail.raise(path, name, "per-tensor qscheme with arrays of scales")
       end
-      entry.scale = check_value(path, name, "scale", o.scale, dt, scheme.symmetric)
-      entry.zero_point = check_value(path, name, "zero_point", o.zero_point, dt, scheme.symmetric)
+      entry.scale = fields.scale(path, name, o.scale)
+      entry.zero_point = fields.zero_point(path, name, o.zero_point, dt, scheme.symmetric)
     end
+    fields.range(path, name, o, entry, rows)
+    for _, key in ipairs({ "tied", "grid_from", "observer" }) do fields.optional_string(path, name, o, key) end
     out[name] = entry
   end
   return { observers = out, calibration = doc.calibration, model = doc.model, path = path,
     smoothing = doc.smoothing ~= nil and read_smoothing(path, doc.smoothing, desc) or nil }
+end
+
+-- check_checkpoint(qp, digest, allow) -> nil, or (with allow) a note for the
+-- generated files' provenance: the file's model.sha256 is the checkpoint's
+-- (digest() computes it, only when the file records one). qparams made for
+-- another checkpoint are refused unless allow (--allow-other-checkpoint):
+-- their ranges describe other weights.
+function qparams_file.check_checkpoint(qp, digest, allow)
+  local recorded = type(qp.model) == "table" and qp.model.sha256 or nil
+  if recorded == nil then return nil end
+  local actual = digest()
+  if recorded == actual then return nil end
+  local file = qp.model.file
+  local what = string.format("made for %s (sha256 %s...), not this checkpoint (sha256 %s...)",
+    type(file) == "string" and file or "another checkpoint", recorded:sub(1, 12), actual:sub(1, 12))
+  if not allow then
+    fail.raise(qp.path, "model.sha256", what .. "; --allow-other-checkpoint uses it anyway")
+  end
+  return what .. ", used with --allow-other-checkpoint"
 end
 
 return qparams_file

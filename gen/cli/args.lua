@@ -11,6 +11,8 @@ local fail = require "util.fail"
 local args = {}
 
 local function convert(spec, name, text)
+  -- an empty path would name no file in the messages ("kiln: : cannot replace")
+  if text == "" then fail.usage(name .. ": empty value") end
   if spec.type == "string" then return text end
   local n = tonumber(text)
   if n == nil then fail.usage(name .. ": expected a number, got '" .. text .. "'") end
@@ -94,6 +96,7 @@ function args.parse(argv, verb)
   if verb.rest then result.rest = table.move(positional, #names + 1, #positional, 1, {}) end
   for k, pname in ipairs(names) do
     if positional[k] == nil then fail.usage("missing " .. pname) end
+    if positional[k] == "" then fail.usage(pname .. ": empty value") end
     result[pname] = positional[k]
   end
   for _, spec in ipairs(verb.options or {}) do

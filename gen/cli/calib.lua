@@ -2,7 +2,9 @@
 -- every quantization point of the layer graph on story text, TICO's way,
 -- with the algorithms a recipe or the options ask for (gen/calib/algorithms/).
 
+local fail = require "util.fail"
 local files = require "util.files"
+local qparams = require "calib.qparams"
 local progress = require "util.progress"
 local common = require "cli.common"
 local checkpoint = require "read.checkpoint"
@@ -98,7 +100,37 @@ local function choose_mixed(context, opts, cfg, run, finish)
   return chosen
 end
 
-function verb.run(opts, context)
+-- The observers whose range was degenerate (constant, or narrower than
+-- TICO's eps floor allows): their scale is TICO's rule for it, not the data's.
+local function degenerate(entries)
+  local list = {}
+  for _, e in ipairs(entries) do
+    for _, s in ipairs(type(e.scale) == "table" and e.scale or { e.scale }) do
+      if s <= qparams.EPS then list[#list + 1] = e.path; break end
+    end
+  end
+  return list
+end
+
+-- kiln gen's own checks on the file about to be written (the reader's, and
+-- planning every adapter without writing anything), so that calib never
+-- writes a file gen refuses: a refusal names the model and the observer.
+local function preflight(context, opts, run, text)
+  local tmp = os.tmpname()
+  local ok, err = fail.catch(function()
+    files.write_atomic(tmp, text)
+    local qp = qparams_file.read(tmp, run.desc)
+    qp.path = opts.output
+    generate.memory { root = context.root, native = context.native, model = run.model, qp = qp }
+  end)
+  os.remove(tmp)
+  if not ok then
+    fail.raise(opts.MODEL, err.field, "this calibration gives a grid kiln gen cannot lower, so " .. opts.output
+      .. " is not written: " .. err.message)
+  end
+end
+
+local function run_calib(opts, context)
   local native = context.native
   local cfg = config.resolve(opts, context.root)
   local run = pipeline.run(native, opts, cfg)
@@ -124,9 +156,22 @@ function verb.run(opts, context)
   local text = qparams_file.encode(
     { file = files.basename(opts.MODEL), sha256 = checkpoint.sha256(run.ckpt), description = desc },
     settings, entries, run.smoothing)
+  local flat = degenerate(entries)
+  if #flat > 0 then
+    io.stderr:write(string.format("kiln calib: warning: %d observers saw a degenerate range (constant, or under "
+      .. "TICO's eps floor): they get TICO's scale for it (at least %.9g), not one from data (%s%s)\n", #flat,
+      qparams.EPS, flat[1], #flat > 1 and ", ..." or ""))
+  end
+  preflight(context, opts, run, text)
   files.write_atomic(opts.output, text)
   io.stderr:write(string.format("kiln calib: %d observers (model level, %d layers, head), %d prefill + %d decode tokens -> %s\n",
     #entries, desc.layers, did.prefill_tokens, did.decode_tokens, opts.output))
+end
+
+-- A refusal about the data (a range that is not finite, ...) names the
+-- checkpoint it came from.
+function verb.run(opts, context)
+  return fail.within(opts.MODEL, nil, run_calib, opts, context)
 end
 
 return verb

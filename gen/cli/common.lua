@@ -155,6 +155,12 @@ end
 common.MAX_TOKENS_OPTION = { "--max-tokens", key = "max_tokens", type = "integer", min = 2, metavar = "N",
   unset_default = "512, or max_seq if smaller", help = "tokens per story, BOS included" }
 
+-- The verbs that read qparams with a checkpoint: qparams whose model.sha256
+-- is another checkpoint's are refused unless asked for (and then recorded
+-- in the generated kiln_model.h).
+common.ALLOW_OTHER_OPTION = { "--allow-other-checkpoint", key = "allow_other_checkpoint", type = "flag",
+  help = "use qparams calibrated on another checkpoint (model.sha256 differs)" }
+
 -- Options every model-running verb takes.
 common.TOKENIZER_OPTION = { "-z", "--tokenizer", key = "tokenizer", metavar = "FILE",
   help = "tokenizer.json, llama2.c tokenizer.bin, or a folder with tokenizer.json (default: the model folder's)" }

@@ -26,6 +26,7 @@ local verb = {
     common.SAMPLE_OPTIONS[2],
     common.TARGET_OPTION,
     common.DTYPE_OPTION,
+    common.ALLOW_OTHER_OPTION,
     { "--stories", key = "stories", type = "integer", min = 1, metavar = "N", help = "stories for the model metrics (default all)" },
     common.MAX_TOKENS_OPTION,
     { "--layers-only", key = "layers_only", type = "flag", help = "skip the model-level metrics" },
@@ -53,7 +54,8 @@ function verb.run(opts, context)
       .. "`kiln run --target " .. opts.target .. "` runs")
   end
   host.with_model(context, {
-    model_path = opts.MODEL, dtype = opts.dtype, qparams_path = opts.qparams, target = opts.target,
+    model_path = opts.MODEL, dtype = opts.dtype, qparams_path = opts.qparams,
+    allow_other_checkpoint = opts.allow_other_checkpoint, target = opts.target,
     prefill_len = opts.prefill_len, append_len = opts.append_len, keep = opts.keep,
   }, function(g, dir)
     if g.desc.prefill_len < 2 then fail.usage("--prefill-len: eval needs at least 2 rows") end

@@ -15,6 +15,7 @@ local verb = {
     common.FORCE_OPTION,
     common.TARGET_OPTION,
     common.DTYPE_OPTION,
+    common.ALLOW_OTHER_OPTION,
     { "--max-seq", key = "max_seq", type = "integer", min = 2, metavar = "M", help = "KV cache capacity" },
     { "--weights-blob", key = "blob", type = "flag", help = "weights as a binary blob (automatic above 4 MB)" },
   }, common.SHAPE_OPTIONS),
@@ -23,7 +24,7 @@ local verb = {
 function verb.run(opts, context)
   local g = generate.run {
     root = context.root, native = context.native, model_path = opts.MODEL, dtype = opts.dtype,
-    qparams_path = opts.qparams,
+    qparams_path = opts.qparams, allow_other_checkpoint = opts.allow_other_checkpoint,
     target = opts.target, prefill_len = opts.prefill_len, append_len = opts.append_len, max_seq = opts.max_seq,
     output = opts.output, blob = opts.blob, force = opts.force,
   }

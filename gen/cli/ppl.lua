@@ -25,6 +25,7 @@ local verb = {
     { "--qparams", key = "qparams", metavar = "FILE", help = "score the generated C of this calibration instead" },
     common.TARGET_OPTION,
     common.DTYPE_OPTION,
+    common.ALLOW_OTHER_OPTION,
   },
 }
 
@@ -41,6 +42,7 @@ end
 
 local function ppl_generated(opts, context)
   host.with_model(context, { model_path = opts.MODEL, dtype = opts.dtype, qparams_path = opts.qparams,
+    allow_other_checkpoint = opts.allow_other_checkpoint,
     target = opts.target },
     function(g, dir)
       check_length(opts, g.desc.max_seq)

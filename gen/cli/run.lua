@@ -25,6 +25,7 @@ local verb = {
     { "--qparams", key = "qparams", metavar = "FILE", help = "run the generated C of this calibration instead" },
     common.TARGET_OPTION,
     common.DTYPE_OPTION,
+    common.ALLOW_OTHER_OPTION,
     { "--ids", key = "ids", type = "flag", help = "with --qparams: print the generated token ids, one line" },
   },
 }
@@ -45,6 +46,7 @@ local function run_generated(opts, context)
     fail.usage("-t: the generated C decodes greedily; use -t 0 with --qparams")
   end
   host.with_model(context, { model_path = opts.MODEL, dtype = opts.dtype, qparams_path = opts.qparams,
+    allow_other_checkpoint = opts.allow_other_checkpoint,
     target = opts.target },
     function(g, dir)
       local tok = common.tokenizer(context.native, opts.tokenizer, g.model, opts.MODEL)

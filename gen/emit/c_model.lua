@@ -258,7 +258,7 @@ function c_model.generate(spec)
     cos_list[l] = rope_rows[rope_of_layer[l] + 1].cos
     sin_list[l] = rope_rows[rope_of_layer[l] + 1].sin
   end
-  local embed = embedding.constants(consts, spec.model.embedding, qp, desc,
+  local embed = fail.within(qp.path, "model.embed_tokens.act_out", embedding.constants, consts, spec.model.embedding, qp, desc,
     head_plan.weight_constants["lm_head.weight"])
 
   local block = math.max(spec.prefill_len, spec.append_len)

@@ -137,9 +137,12 @@ function generate.shapes(desc, opts)
 end
 
 -- run{ root, native, model_path, dtype, qparams_path, target, prefill_len, append_len,
--- max_seq, output, trace, keep_model, blob, layer_input_grids } -> { report, desc, qp, model, rules, output }
+-- max_seq, output, trace, keep_model, blob, layer_input_grids, allow_other_checkpoint }
+-- -> { report, desc, qp, model, rules, output, other_checkpoint }
 -- dtype: --dtype, or nil for the checkpoint's own
 -- blob: weights as weights.bin even when the model is small
+-- allow_other_checkpoint: qparams whose model.sha256 is another checkpoint's
+-- are used (and the generated header says so) instead of refused
 -- keep_model: also build the float model (the verbs that measure against it)
 -- trace: emit a kiln_trace() call after every step (evaluation builds only)
 function generate.run(o)
@@ -147,6 +150,8 @@ function generate.run(o)
   local rules = targets.load(o.root, o.target or "portable")
   local ckpt = checkpoint.open(o.model_path, o.dtype)
   local qp = qparams_file.read(o.qparams_path, ckpt.description)
+  local other = qparams_file.check_checkpoint(qp, function() return checkpoint.sha256(ckpt) end, o.allow_other_checkpoint)
+  if other then io.stderr:write("kiln: note: ", o.qparams_path, ": ", other, "\n") end
   local model = float_model.load(o.native, ckpt, { weights_only = not o.keep_model, smoothing = qp.smoothing })
   local desc = generate.shapes(ckpt.description, o)
   local name = files.basename(o.output)
@@ -154,12 +159,13 @@ function generate.run(o)
     root = o.root, native = o.native, model = model, qp = qp, desc = desc, rules = rules, name = name,
     prefill_len = desc.prefill_len, append_len = desc.append_len,
     source = { model = files.display_name(files.basename(o.model_path)),
-      qparams = files.display_name(files.basename(o.qparams_path)) },
+      qparams = files.display_name(files.basename(o.qparams_path)) .. (other and (" (" .. other .. ")") or "") },
     trace = o.trace, layer_input_grids = o.layer_input_grids,
     blob = o.blob or weight_count(desc) > generate.BLOB_BYTES,
   }
   generate.write_tree(o.output, tree, { force = o.force })
-  return { report = report, desc = desc, qp = qp, model = model, rules = rules, output = o.output }
+  return { report = report, desc = desc, qp = qp, model = model, rules = rules, output = o.output,
+    other_checkpoint = other }
 end
 
 -- memory(o) -> { flash = { constants, weights }, ram = { arena, kv } } in

@@ -82,6 +82,7 @@ function host.with_model(context, o, fn)
       qparams_path = o.qparams_path,
       target = o.target, prefill_len = o.prefill_len, append_len = o.append_len, max_seq = o.max_seq,
       output = dir, trace = o.trace, keep_model = true, layer_input_grids = o.layer_input_grids,
+      allow_other_checkpoint = o.allow_other_checkpoint,
     }
     host.check_cpu(g.rules)
     host.build(dir)

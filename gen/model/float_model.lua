@@ -4,6 +4,7 @@
 -- native executor. with_fake_quant() gives the same model in TICO's QUANT
 -- mode: weights fake-quantized once, every activation observer applied.
 
+local fail = require "util.fail"
 local layer_graph = require "graph.llama_layer"
 local head_graph = require "graph.llama_head"
 local program = require "graph.program"
@@ -26,13 +27,21 @@ float_model.prescale_factor = prescale_factor
 
 local function new_native(native, model, params, head_params, embedding)
   local desc = model.desc
-  return native.model {
+  -- buffers that do not fit (a header's seq_len of 1e6) are the input's
+  -- fault, not kiln's: refused naming the checkpoint and its context length
+  local ok, m = pcall(native.model, {
     D = desc.hidden, H = desc.heads, Hk = desc.kv_heads, hd = desc.head_dim, I = desc.intermediate,
     vocab = desc.vocab, layers = desc.layers, max_seq = desc.max_seq,
     rms_eps = desc.rms_eps, rope = rope.native(desc),
     program = model.program, head_program = model.head_program,
     embedding = embedding, params = params, head_params = head_params,
-  }
+  })
+  if ok then return m end
+  if tostring(m):match("out of memory") then
+    fail.raise(desc.weights and desc.weights.file or nil, "max_seq", string.format("the float reference's buffers "
+      .. "for a context of %d tokens (%d layers, hidden %d) do not fit in memory", desc.max_seq, desc.layers, desc.hidden))
+  end
+  error(m, 0)
 end
 
 -- load(native, ckpt [, opts]) -> model: { native = Model, desc, ckpt, observers,

@@ -34,12 +34,15 @@ function adapter.build(spec)
   local fused = fusions.match(st, spec.graph.nodes)
   for idx, nd in ipairs(spec.graph.nodes) do
     local f = fused[idx]
+    -- a constant the runtime cannot hold is refused naming the qparams
+    -- file and the observer of the node (of a fused group, the one lowered here)
+    local where = spec.prefix .. tostring(nd.obs)
     if f then
-      if f.lowering then adapter.LOWERINGS[f.lowering](st, f.fused) end
+      if f.lowering then fail.within(spec.qp.path, where, adapter.LOWERINGS[f.lowering], st, f.fused) end
     else
       local lower = adapter.LOWERINGS[nd.op]
       if not lower then fail.raise(nil, spec.prefix .. tostring(nd.obs), "op '" .. nd.op .. "' has no integer kernel") end
-      lower(st, nd)
+      fail.within(spec.qp.path, where, lower, st, nd)
     end
   end
   return st:finish()

@@ -8,6 +8,7 @@
 -- for a null pointer and { per_row = n } for "n values per row of this
 -- call" (emit/ writes them as C).
 
+local fail = require "util.fail"
 local program = require "graph.program"
 local fixed = require "plan.fixed"
 local grids = require "plan.grids"
@@ -51,7 +52,8 @@ end
 
 -- The multiplier of one requantization into gr's grid, named after the node's observer.
 function state:rq_const(obs, real, what, suffix)
-  return self.consts:rq(self:const_name(obs, suffix or "_RQ"), fixed.rq(real), what)
+  local rq = fail.within(self.qp.path, self.prefix .. obs, fixed.rq, real, what)
+  return self.consts:rq(self:const_name(obs, suffix or "_RQ"), rq, what)
 end
 
 -- Elements per row of a token-major tensor, as a count of this call's rows.

@@ -49,7 +49,10 @@ function embedding.constants(consts, tensor, qp, desc, head_weight)
   end
   local inv = f32.div(1.0, act.scale)
   local rqs = {}
-  for r, s in ipairs(scales) do rqs[r] = fixed.rq(s * inv) end
+  for r, s in ipairs(scales) do
+    rqs[r] = fixed.rq(s * inv, not fixed.rq_fits(s * inv)
+      and string.format("s_row[%d] * (1/s_act_out) of model.embed_tokens.weight", r - 1) or nil)
+  end
   return {
     ctype = ctype, table = table_name, zp = zp_name, note = note,
     rq = consts:rq_array("EMBEDDING_RQ", rqs, "s_row * (1/s_act_out): model.embed_tokens.weight to .act_out"),

@@ -6,6 +6,7 @@
 -- so their products and ratios are computed exactly enough (53 bits) before
 -- being rounded to 31.
 
+local fail = require "util.fail"
 local f32 = require "util.f32"
 local detmath = require "util.detmath"
 local qparams = require "calib.qparams"
@@ -14,17 +15,41 @@ local fixed = {}
 
 local TWO31 = 2147483648 -- 2^31 (1.0 in Q31)
 
--- rq(real) -> { mult, shift } with mult * 2^-shift = real to 31 bits.
-function fixed.rq(real)
+-- The runtime's limits, which every constant the planner makes must fit
+-- (runtime/include: kiln_rq, kiln_add_rq, kiln_norm_rq). A ratio of scales
+-- outside them cannot be lowered: it is refused (util.fail, no file named
+-- here: plan/adapter.lua names the qparams file and the observer), never
+-- clamped, since the integer C would then compute something else.
+fixed.RQ_SHIFT_MAX = 95 -- kiln_rq: mult in [2^30, 2^31), shift 0..95
+fixed.RQ_MIN = 2.0 ^ (30 - fixed.RQ_SHIFT_MAX) -- 2^-65
+fixed.RQ_MAX = 2.0 ^ 31
+fixed.ADD_SHIFT_MAX = 62 -- kiln_add_rq: one shift 0..62, the largest weight 30 bits
+fixed.ADD_MIN = 2.0 ^ (29 - fixed.ADD_SHIFT_MAX) -- 2^-33
+fixed.ADD_MAX = 2.0 ^ 30
+fixed.NORM_SUM_MAX = 2.0 ^ 61 -- kiln_norm_rq: n * max_dev^2 + eps_term in int64, with headroom
+
+local function refuse(fmt, ...) fail.raise(nil, nil, string.format(fmt, ...)) end
+local function named(what) return what and ("multiplier " .. what .. " =") or "multiplier" end
+
+-- rq_fits(real) -> whether fixed.rq takes real (a cheap test for the loops
+-- over weight rows, which build a message only for the row that fails).
+function fixed.rq_fits(real)
+  return real >= fixed.RQ_MIN and real < fixed.RQ_MAX - 0.5
+end
+
+-- rq(real [, what]) -> { mult, shift } with mult * 2^-shift = real to 31 bits.
+-- what names the ratio in a refusal ("s_in * (1/s_out)").
+function fixed.rq(real, what)
   -- (the messages are built only on failure: rq runs once per weight row)
   if not (real > 0 and real < math.huge) then
-    error("multiplier must be positive and finite: " .. tostring(real), 0)
+    refuse("%s %s is not positive and finite (a scale's reciprocal overflows float32)", named(what), tostring(real))
   end
   local shift = 30 - detmath.floor_log2(real)
   local mult = math.floor(real * 2.0 ^ shift + 0.5) -- in [2^30, 2^31]
   if mult == TWO31 then mult, shift = TWO31 // 2, shift - 1 end
-  if not (shift >= 0 and shift < 96) then
-    error("multiplier out of the runtime's range: " .. tostring(real), 0)
+  if not (shift >= 0 and shift <= fixed.RQ_SHIFT_MAX) then
+    refuse("%s %.6g is outside the runtime's range [2^-65, 2^31) (kiln_rq: shift 0..%d)", named(what), real,
+      fixed.RQ_SHIFT_MAX)
   end
   return { mult = math.tointeger(mult), shift = shift, real = real }
 end
@@ -34,9 +59,15 @@ end
 -- 30 bits; |q| < 2^17 keeps every product below 2^48.
 function fixed.add_rq(reals)
   local largest = 0
-  for _, r in ipairs(reals) do largest = math.max(largest, r) end
+  for _, r in ipairs(reals) do
+    if not (r >= 0 and r < math.huge) then refuse("add: term ratio %s is not finite", tostring(r)) end
+    largest = math.max(largest, r)
+  end
+  if not (largest >= fixed.ADD_MIN and largest < fixed.ADD_MAX) then
+    refuse("add: the largest ratio s_term * (1/s_out) = %.6g is outside the runtime's range [2^-33, 2^30) "
+      .. "(kiln_add_rq: shift 0..%d)", largest, fixed.ADD_SHIFT_MAX)
+  end
   local shift = 30 - detmath.floor_log2(largest) - 1
-  assert(shift >= 0 and shift <= 62, "add: ratio out of range")
   local m = {}
   for i, r in ipairs(reals) do
     m[i] = math.tointeger(math.floor(r * 2.0 ^ shift + 0.5))
@@ -52,11 +83,16 @@ end
 -- with frac_bits even and n * max_dev^2 * 2^frac_bits + eps_term < 2^62.
 function fixed.norm_rq(sx, sg, inv_sy, n, eps, max_dev)
   local peak = n * max_dev * max_dev
+  local eps_codes = n * eps / (sx * sx) -- eps in the input's squared codes
+  if not (peak + eps_codes < fixed.NORM_SUM_MAX) then
+    refuse("RMSNorm's eps term n * eps / s_in^2 = %.6g (s_in %.6g) does not fit the runtime's int64 sum "
+      .. "(kiln_norm_rq: below 2^61)", eps_codes, sx)
+  end
   local frac = 0
-  while (peak + n * eps / (sx * sx)) * 2.0 ^ (frac + 2) < 2.0 ^ 61 do frac = frac + 2 end
-  local eps_term = math.floor(n * eps / (sx * sx) * 2.0 ^ frac + 0.5)
+  while (peak + eps_codes) * 2.0 ^ (frac + 2) < 2.0 ^ 61 do frac = frac + 2 end
+  local eps_term = math.floor(eps_codes * 2.0 ^ frac + 0.5)
   return {
-    gain = fixed.rq(sg * math.sqrt(n) * inv_sy),
+    gain = fixed.rq(sg * math.sqrt(n) * inv_sy, "RMSNorm gain s_gamma * sqrt(n) * (1/s_out)"),
     eps_term = math.tointeger(eps_term),
     frac_bits = frac,
   }

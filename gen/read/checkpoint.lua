@@ -51,6 +51,16 @@ end
 -- weight converted (rounded to nearest even) as it is loaded.
 function checkpoint.open(path, dtype)
   local ckpt = open_as_stored(path)
+  -- every reader's BOS/EOS ids must be tokens of the vocabulary: a prompt
+  -- starts with BOS, and the executors refuse ids past the vocabulary
+  local desc = ckpt.description
+  for _, k in ipairs({ "bos_id", "eos_id" }) do
+    local id, what = desc[k], k:sub(1, 3):upper()
+    if id ~= nil and not (id >= 0 and id < desc.vocab) then
+      fail.raise(path, "vocab", string.format("%d tokens, but the %s id is %d: the vocabulary must hold it", desc.vocab,
+        what, id))
+    end
+  end
   if dtype and dtype ~= ckpt.description.dtype then
     local load = ckpt.load
     ckpt.load = function(self, native, name)

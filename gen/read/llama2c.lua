@@ -49,6 +49,24 @@ function llama2c.layout(h)
   return list
 end
 
+-- The tables kiln skips must still be numbers: a NaN or an infinity there
+-- means the file is not what its header says (or was damaged), so it is
+-- refused like one in a weight. A float32 is not finite when its exponent
+-- bits are all ones.
+local function check_unused(path, t)
+  local f = assert(io.open(path, "rb"))
+  f:seek("set", t.offset)
+  local bytes = f:read(t.count * FLOAT_BYTES) or ""
+  f:close()
+  for i = 1, #bytes - 3, FLOAT_BYTES do
+    local u = string.unpack("<I4", bytes, i)
+    if u & 0x7f800000 == 0x7f800000 then
+      fail.raise(path, t.name, string.format("element %d is %s (a table kiln does not use, but a checkpoint holds "
+        .. "numbers there)", (i - 1) // FLOAT_BYTES, u & 0x007fffff ~= 0 and "nan" or "inf"))
+    end
+  end
+end
+
 local function file_size(f)
   local size = f:seek("end")
   f:seek("set", 0)
@@ -93,7 +111,7 @@ function llama2c.open(path)
   h.shared_classifier = h.vocab_size > 0
   h.vocab = math.abs(h.vocab_size)
 
-  local tensors, order = {}, {}
+  local tensors, order, unused = {}, {}, {}
   local offset = HEADER_BYTES
   for _, t in ipairs(llama2c.layout(h)) do
     local count = t.rows * t.cols
@@ -102,6 +120,8 @@ function llama2c.open(path)
       if not t.unused then
         tensors[name] = { offset = offset, rows = t.rows, cols = t.cols, count = count }
         order[#order + 1] = name
+      else
+        unused[#unused + 1] = { name = name, offset = offset, count = count }
       end
       offset = offset + count * FLOAT_BYTES
     end
@@ -116,6 +136,8 @@ function llama2c.open(path)
     fail.raise(path, "size", string.format("%d bytes, but the header (%s) needs %d: %d unexpected trailing bytes",
       size, dims, offset, size - offset))
   end
+
+  for _, t in ipairs(unused) do check_unused(path, t) end
 
   local hd = h.dim // h.n_heads
   local ckpt = {

@@ -34,6 +34,12 @@ function detmath.log(x)
 end
 
 function detmath.exp(y)
+  -- Far outside double's range the scaling loops below would run for ages
+  -- (a grid scale of 1e10 asks for exp(-6.5e14)) to reach what these give:
+  -- past |y| = 1100 the result is below half the smallest denormal, or above
+  -- the largest double, whatever the Taylor sum.
+  if y < -1100 then return 0.0 end
+  if y > 1100 then return math.huge end
   -- exp(y) = 2^k exp(r) with |r| <= ln2/2. The Taylor series up to r^20 is enough.
   local k = math.floor(y / LN2 + 0.5)
   local r = y - k * LN2

@@ -41,4 +41,24 @@ function fail.catch(fn, ...)
   error(result[2], 0)
 end
 
+-- within(file, field, fn, ...) -> fn's results. A refusal raised inside fn
+-- without a file (or a field) gets these: a helper that knows only the
+-- number it was given (plan/fixed.lua's multipliers) is named after the file
+-- and the observer the caller was working on. Internal errors pass through
+-- with the traceback of where they happened.
+function fail.within(file, field, fn, ...)
+  local result = table.pack(xpcall(fn, function(e)
+    if fail.is(e) then return e end
+    return debug.traceback(tostring(e), 2)
+  end, ...))
+  if result[1] then return table.unpack(result, 2, result.n) end
+  local e = result[2]
+  if not fail.is(e) then error(e, 0) end
+  if e.file == nil and not e.usage then -- a refusal that named its file keeps its own field
+    e.file = file
+    if e.field == nil then e.field = field end
+  end
+  error(e, 0)
+end
+
 return fail

@@ -4,6 +4,7 @@
 -- per-row constants the kernel folds (row_sums, or a bias hook computing
 -- each row's zero-point terms from its code sum).
 
+local fail = require "util.fail"
 local grids = require "plan.grids"
 local fixed = require "plan.fixed"
 local kernels = require "plan.kernels"
@@ -20,7 +21,14 @@ return {
     local gr = st:result(nd, dest)
     local inv = grids.reciprocal(gr)
     local rqs = {}
-    for r, s in ipairs(w.scales) do rqs[r] = fixed.rq(x.grid.scale * s * inv) end
+    for r, s in ipairs(w.scales) do
+      local real = x.grid.scale * s * inv
+      if fixed.rq_fits(real) then
+        rqs[r] = fixed.rq(real)
+      else -- refused, naming the weight's observer and its row
+        fail.within(st.qp.path, w.grid.path, fixed.rq, real, string.format("s_in * s_w[row %d] * (1/s_out)", r - 1))
+      end
+    end
     local k = kernels.linear(st.rules, x.grid, w.storage, w.cols, rqs)
     local codes, layout = weights.place(st, w, k)
     st.weight_constants[w.param] = { codes = codes, zp = w.zp, storage = w.storage, layout = layout }
