@@ -47,6 +47,7 @@ describe("bad qparams", function()
     out = dir .. "/out"
     os.execute("rm -rf " .. support.quote(out))
     os.execute("mkdir -p " .. support.quote(out))
+    support.write(out .. "/.kiln-output", "") -- an earlier kiln output, with a file of the reader's in it
     support.write(out .. "/marker", "keep me")
   end)
   teardown(function() support.cleanup() end)
@@ -55,7 +56,7 @@ describe("bad qparams", function()
     assert.are.equal("keep me", support.read(out .. "/marker"))
     local ok, listing = support.sh("ls -A " .. support.quote(out))
     assert.is_true(ok)
-    assert.are.equal("marker\n", listing)
+    assert.are.equal(".kiln-output\nmarker\n", listing)
   end
 
   -- gen with the base file changed by edit(doc); asserts the refusal
