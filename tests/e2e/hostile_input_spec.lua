@@ -195,7 +195,7 @@ describe("Lua data files", function()
   before_each(function() dir = support.tmpdir() end)
   after_each(function() support.cleanup() end)
 
-  it("that would exhaust memory stop at the memory budget", function()
+  it("that would exhaust memory or run forever stop at their budgets", function()
     support.kiln_ok("synth", "-o", dir .. "/synth")
     local s = dir .. "/synth"
     for _, body in ipairs({
@@ -204,13 +204,15 @@ describe("Lua data files", function()
       'local s = "z" while true do s = s .. s end',
       'return { x = ("a"):rep(40):find(("a*"):rep(40) .. "b") }', -- backtracking inside one C call
       'local function f() return 1 + f() end return { f() }',
+      'while true do end',
+      'local t = {} t[1] = t return t', -- a loop in the table itself
     }) do
       local path = dir .. "/overrides.lua"
       support.write(path, body)
       local q = dir .. "/q.json"
       local _, err, code = support.kiln_run("calib", s .. "/model.bin", "-z", s .. "/tokenizer.bin", "--text",
         s .. "/text.txt", "--samples", "2", "--decode-steps", "1", "--overrides", path, "-o", q)
-      assert_one_line(err, code, path .. ": overrides: ")
+      assert_one_line(err, code, path .. ": ")
       assert.is_false(support.exists(q))
     end
   end)
