@@ -37,7 +37,7 @@ function calibration.write(native, model_path, preset, out_path, opts)
     :set("samples", opts.samples):set("tokens", opts.tokens):set("decode_steps", opts.decode_steps)
     :set("kv_cache", "tied")
   files.write_atomic(out_path, qparams_file.encode(
-    { file = files.basename(model_path), sha256 = "not computed (benchmark)", description = ckpt.description },
+    { file = files.basename(model_path), description = ckpt.description }, -- no sha256: the benchmark skips hashing its files
     settings, entries))
 end
 

@@ -97,7 +97,10 @@ function fields.model_keys(path, model, desc, keys, required)
   for _, k in ipairs(keys) do
     local v = model[k]
     if (v ~= nil or required) and v ~= desc[k] then
-      fail.raise(path, "model." .. k, string.format("%s in the file, but %s in the model%s", show(v), show(desc[k]),
+      -- the types are named only when they differ ("64" against 64)
+      local same = type(v) == type(desc[k])
+      fail.raise(path, "model." .. k, string.format("%s in the file, but %s in the model%s",
+        same and tostring(v) or show(v), same and tostring(desc[k]) or show(desc[k]),
         k == "dtype" and type(v) == "string" and ("; --dtype " .. v .. " holds the weights as calibrated") or ""))
     end
   end

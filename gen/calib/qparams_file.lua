@@ -47,10 +47,11 @@ local function encode_smoothing(smoothing)
 end
 
 -- encode(model_info, calibration, entries [, smoothing]) -> JSON text.
--- model_info: { file, sha256, description }; calibration: ordered json object;
+-- model_info: { file, sha256 (or nil), description }; calibration: ordered json object;
 -- smoothing: SmoothQuant's factors the weights are to be folded with, or nil.
 function qparams_file.encode(model_info, calibration, entries, smoothing)
-  local model = json.object():set("file", model_info.file):set("sha256", model_info.sha256)
+  local model = json.object():set("file", model_info.file)
+  if model_info.sha256 then model:set("sha256", model_info.sha256) end -- without it, nothing is checked
   for _, k in ipairs(MODEL_KEYS) do model:set(k, model_info.description[k]) end
 
   local obs = json.object()
@@ -220,17 +221,21 @@ function qparams_file.read(path, desc)
     smoothing = doc.smoothing ~= nil and read_smoothing(path, doc.smoothing, desc) or nil }
 end
 
--- check_checkpoint(qp, digest, allow) -> nil, or (with allow) a note for the
--- generated files' provenance: the file's model.sha256 is the checkpoint's
--- (digest() computes it, only when the file records one). qparams made for
+-- check_checkpoint(qp, digest, allow, file_digest) -> nil, or (with allow) a
+-- note for the generated files' provenance: the file's model.sha256 is the
+-- checkpoint's (digest() computes it, only when the file records one), or
+-- that of the folder's weights file its model.file names (file_digest(name)).
+-- qparams made for
 -- another checkpoint are refused unless allow (--allow-other-checkpoint):
 -- their ranges describe other weights.
-function qparams_file.check_checkpoint(qp, digest, allow)
+function qparams_file.check_checkpoint(qp, digest, allow, file_digest)
   local recorded = type(qp.model) == "table" and qp.model.sha256 or nil
   if recorded == nil then return nil end
   local actual = digest()
   if recorded == actual then return nil end
   local file = qp.model.file
+  -- a file that names one weights file of the folder may hold that file's own digest
+  if type(file) == "string" and file_digest and file_digest(file:match("([^/]+)$")) == recorded then return nil end
   local what = string.format("made for %s (sha256 %s...), not this checkpoint (sha256 %s...)",
     type(file) == "string" and file or "another checkpoint", recorded:sub(1, 12), actual:sub(1, 12))
   if not allow then

@@ -150,7 +150,8 @@ function generate.run(o)
   local rules = targets.load(o.root, o.target or "portable")
   local ckpt = checkpoint.open(o.model_path, o.dtype)
   local qp = qparams_file.read(o.qparams_path, ckpt.description)
-  local other = qparams_file.check_checkpoint(qp, function() return checkpoint.sha256(ckpt) end, o.allow_other_checkpoint)
+  local other = qparams_file.check_checkpoint(qp, function() return checkpoint.sha256(ckpt) end, o.allow_other_checkpoint,
+    function(name) return checkpoint.file_sha256(ckpt, name) end)
   if other then io.stderr:write("kiln: note: ", o.qparams_path, ": ", other, "\n") end
   local model = float_model.load(o.native, ckpt, { weights_only = not o.keep_model, smoothing = qp.smoothing })
   local desc = generate.shapes(ckpt.description, o)

@@ -73,6 +73,17 @@ function checkpoint.open(path, dtype)
   return ckpt
 end
 
+-- The sha256 of one file of a model folder, by name (nil when the model has
+-- no such file): what a file records when it names the weights file itself
+-- (TICO-side exporters that hash model.safetensors), not kiln's folder digest.
+function checkpoint.file_sha256(ckpt, name)
+  if not ckpt.digest_files then return nil end
+  for _, f in ipairs(ckpt:digest_files()) do
+    if f == name then return files.sha256(ckpt.path .. "/" .. f) end
+  end
+  return nil
+end
+
 -- sha256 of the model: of its file, or for a folder of the list of its files' digests.
 function checkpoint.sha256(ckpt)
   if not ckpt.digest_files then return files.sha256(ckpt.path) end

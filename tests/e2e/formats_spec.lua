@@ -89,8 +89,13 @@ describe("checkpoint formats", function()
       local _, err, code = support.kiln_run("gen", bin, "--qparams", qp, "-o", support.tmpdir() .. "/c")
       assert.are.equal(1, code)
       assert.matches("model.dtype: " .. dtype .. " in the file, but fp32 in the model; --dtype " .. dtype, err, 1, true)
+      -- and another file: the same weights in the llama2c format are used only when asked
       local _, err2, code2 = support.kiln_run("gen", bin, "--dtype", dtype, "--qparams", qp, "-o", support.tmpdir() .. "/c")
-      assert.are.equal(0, code2, err2)
+      assert.are.equal(1, code2, err2)
+      assert.matches("model.sha256: made for ", err2, 1, true)
+      local _, err3, code3 = support.kiln_run("gen", bin, "--dtype", dtype, "--qparams", qp, "--allow-other-checkpoint",
+        "-o", support.tmpdir() .. "/c")
+      assert.are.equal(0, code3, err3)
     end)
   end
 
