@@ -159,6 +159,30 @@ fuzz-replay: fuzz-build
 fuzz-cli: native
 	@$(LUA) tests/fuzz/cli_mutator.lua --cases $(FUZZ_CLI_CASES) --seconds $(FUZZ_SECONDS)
 
+# The e2e specs under ASan+UBSan (gcc's): the native module built with the
+# sanitizers into .build/sanitize, which busted and the CLI load
+# (KILN_NATIVE_DIR, gen/kiln) with libasan preloaded (lua5.4 is not
+# instrumented), and the generated C the specs build and run on the host built
+# with them too (KILN_HOST_CFLAGS, gen/eval/host.lua). Any report stops the
+# program (-fno-sanitize-recover, halt_on_error): the spec fails. Leaks are not
+# checked (Lua's own state at exit). Then the fuzz corpora and regressions
+# replayed through their harnesses.
+SANITIZE_DIR := .build/sanitize
+SANITIZE_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g
+SANITIZE_SPECS := tests/e2e/bad_input_spec.lua tests/e2e/formats_bad_input_spec.lua tests/e2e/tokenizers_spec.lua \
+  tests/e2e/synthetic_pipeline_spec.lua tests/e2e/float_reference_spec.lua
+SANITIZE_ENV = LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) \
+  ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  KILN_NATIVE_DIR=$(CURDIR)/$(SANITIZE_DIR) KILN_HOST_CFLAGS='$(SANITIZE_FLAGS)'
+
+$(SANITIZE_DIR)/kiln_native.so: $(NATIVE_SRC) $(NATIVE_HDR) Makefile
+	@mkdir -p $(SANITIZE_DIR)
+	$(CC) $(subst -O3,-O1,$(CFLAGS_NATIVE)) $(SANITIZE_FLAGS) -shared -o $@ $(NATIVE_SRC) $(LDLIBS_NATIVE)
+
+test-sanitize: native $(SANITIZE_DIR)/kiln_native.so
+	@$(SANITIZE_ENV) $(LUA) /usr/bin/busted --lpath='gen/?.lua;tests/?.lua' --cpath='$(SANITIZE_DIR)/?.so' $(SANITIZE_SPECS)
+	@$(MAKE) -s --no-print-directory fuzz-replay
+
 # TICO in (optional, not on the path of demo or test): a venv with TICO 0.3.0
 # and the torch and transformers it was qualified with, from PyPI, for
 # gen/tico/export_qparams.py; and the README's walk-through from a Hugging
