@@ -13,6 +13,7 @@
 --
 -- From the repository root:
 --   lua5.4 tests/fuzz/cli_mutator.lua [--cases N] [--seconds S] [--seed K] [--save DIR] [--keep N] [--run N] [--verbose 1]
+--   lua5.4 tests/fuzz/cli_mutator.lua --replay tests/fuzz/cli_corpus
 -- (defaults 300 cases, no time limit, seed 1, DIR .build/fuzz/cli). The
 -- first --keep (default 3) inputs of each failure class are saved in DIR
 -- with the command and stderr beside them; the summary lists the classes.
@@ -20,16 +21,17 @@
 
 local cjson = require "cjson"
 
-local opts = { cases = 300, seconds = math.huge, seed = 1, save = ".build/fuzz/cli", keep = 3, verbose = 0, run = 10 }
+local opts = { cases = 300, seconds = math.huge, seed = 1, save = ".build/fuzz/cli", keep = 3, verbose = 0, run = 10,
+  replay = false }
 do
   local i = 1
   while i <= #arg do
     local k, v = arg[i]:match("^%-%-(%w+)$"), arg[i + 1]
     if not k or opts[k] == nil or v == nil then
-      io.stderr:write("usage: cli_mutator.lua [--cases N] [--seconds S] [--seed K] [--save DIR] [--keep N] [--run N] [--verbose 1]\n")
+      io.stderr:write("usage: cli_mutator.lua [--cases N] [--seconds S] [--seed K] [--save DIR] [--keep N] [--run N] [--verbose 1] [--replay DIR]\n")
       os.exit(2)
     end
-    opts[k] = k == "save" and v or assert(tonumber(v), arg[i] .. " takes a number")
+    opts[k] = (k == "save" or k == "replay") and v or assert(tonumber(v), arg[i] .. " takes a number")
     i = i + 2
   end
 end
@@ -248,6 +250,71 @@ local TEXT_MUTATIONS = {
   function(s) return "[" .. s .. "]", "an array of the document" end,
 }
 
+-- ---- edits: a mutated document as its differences from the valid one ------
+-- (small files for tests/fuzz/cli_corpus, replayed on a fresh calibration)
+
+local REMOVED = setmetatable({}, { __tostring = function() return "removed" end })
+
+local function lua_value(v)
+  if v == REMOVED then return "removed" end
+  if v == cjson.null then return "null" end
+  if type(v) == "table" and RAW[v] then return string.format("raw(%q)", RAW[v]) end
+  if type(v) == "string" then return string.format("%q", v) end
+  if type(v) == "number" then return math.type(v) == "integer" and tostring(v) or string.format("%.17g", v) end
+  if type(v) == "table" then
+    local parts, n = {}, #v
+    for i = 1, n do parts[i] = lua_value(v[i]) end
+    for k, x in pairs(v) do
+      if math.type(k) ~= "integer" or k < 1 or k > n then parts[#parts + 1] = string.format("[%q] = %s", k, lua_value(x)) end
+    end
+    return (n == 0 and next(v) == nil and getmetatable(v) == cjson.array_mt) and "array()" or "{ " .. table.concat(parts, ", ") .. " }"
+  end
+  return tostring(v)
+end
+
+local function same(a, b)
+  if type(a) ~= type(b) or type(a) ~= "table" or RAW[a] or RAW[b] then return a == b end
+  return false
+end
+
+-- the edits that make b from a: { { path, value }, ... }
+local function diff(a, b, path, out)
+  if type(a) == "table" and type(b) == "table" and not RAW[a] and not RAW[b] and (#a == 0) == (#b == 0)
+    and getmetatable(a) == getmetatable(b) then
+    local keys = {}
+    for k in pairs(a) do keys[#keys + 1] = k end
+    for k in pairs(b) do if a[k] == nil then keys[#keys + 1] = k end end
+    table.sort(keys, function(x, y) return tostring(x) < tostring(y) end)
+    for _, k in ipairs(keys) do
+      local p = table.move(path, 1, #path, 1, {})
+      p[#p + 1] = k
+      if b[k] == nil then out[#out + 1] = { p, REMOVED } else diff(a[k], b[k], p, out) end
+    end
+  elseif not same(a, b) then
+    out[#out + 1] = { path, b }
+  end
+  return out
+end
+
+local function edits_source(what, edits)
+  local lines = { "-- " .. what:gsub("\n", " "), "return {" }
+  for _, e in ipairs(edits) do lines[#lines + 1] = string.format("  { %s, %s },", lua_value(e[1]), lua_value(e[2])) end
+  lines[#lines + 1] = "}"
+  return table.concat(lines, "\n") .. "\n"
+end
+
+local function apply_edits(doc, edits)
+  for _, e in ipairs(edits) do
+    local t, path = doc, e[1]
+    for i = 1, #path - 1 do
+      if type(t[path[i]]) ~= "table" then t[path[i]] = {} end
+      t = t[path[i]]
+    end
+    if e[2] == REMOVED then t[path[#path]] = nil else t[path[#path]] = e[2] end
+  end
+  return doc
+end
+
 local function mutate_qparams()
   if math.random(8) == 1 then
     local text, what = pick(TEXT_MUTATIONS)(BASE_TEXT)
@@ -257,7 +324,8 @@ local function mutate_qparams()
   local whats = {}
   -- mostly one mutation: a second is often hidden behind the first's refusal
   for _ = 1, math.random(5) <= 3 and 1 or math.random(2, 3) do whats[#whats + 1] = pick(FIELD_MUTATIONS)(doc) end
-  return to_json(doc), table.concat(whats, "; ")
+  local what = table.concat(whats, "; ")
+  return to_json(doc), what, edits_source(what, diff(BASE, doc, {}, {}))
 end
 
 -- ---- overrides files ----------------------------------------------------
@@ -349,21 +417,47 @@ local ran, failed, refused, accepted = 0, 0, 0, 0
 os.execute("mkdir -p " .. quote(opts.save))
 local started = os.time()
 
+-- --replay DIR: the saved cases instead of new ones (NAME.qparams.lua edits,
+-- NAME.json qparams texts, NAME.overrides.lua files), each through gen (or
+-- run, for NAME.run.*), calib for overrides.
+local replay = {}
+if opts.replay then
+  local p = io.popen("ls " .. quote(opts.replay))
+  for name in p:lines() do
+    local path = opts.replay .. "/" .. name
+    if name:match("%.qparams%.lua$") then
+      local env = { raw = raw, null = cjson.null, removed = REMOVED,
+        array = function() return setmetatable({}, cjson.array_mt) end }
+      local edits = assert(loadfile(path, "t", env))()
+      local text = read(path)
+      replay[#replay + 1] = { kind = name:match("%.run%.") and "qparams-run" or "qparams", name = name,
+        input = to_json(apply_edits(deep_copy(BASE), edits)), what = text:match("^%-%- ([^\n]*)") or name }
+    elseif name:match("%.json$") then
+      replay[#replay + 1] = { kind = name:match("%.run%.") and "qparams-run" or "qparams", name = name, input = read(path), what = name }
+    elseif name:match("%.overrides%.lua$") then
+      replay[#replay + 1] = { kind = "overrides", name = name, input = read(path), what = name }
+    end
+  end
+  p:close()
+  opts.cases, opts.keep, opts.verbose = #replay, 0, 1
+end
+
 for case = 1, math.tointeger(opts.cases) or 300 do
   if os.time() - started >= opts.seconds then break end
-  local kind = math.random(4) == 1 and "overrides" or "qparams"
-  local input, what, cmd
-  if kind == "qparams" then
-    input, what = mutate_qparams()
+  local r = replay[case]
+  local kind = r and r.kind or (math.random(4) == 1 and "overrides" or "qparams")
+  local input, what, edits, cmd
+  if kind ~= "overrides" then
+    if r then input, what = r.input, r.what else input, what, edits = mutate_qparams() end
     write(work .. "/q.json", input)
-    if opts.run > 0 and math.random(math.tointeger(opts.run) or 10) == 1 then
+    if kind == "qparams-run" or not r and opts.run > 0 and math.random(math.tointeger(opts.run) or 10) == 1 then
       kind = "qparams-run"
       cmd = string.format("%s run %s -z %s --qparams %s -n 3 -t 0", KILN, quote(model), quote(tok), quote(work .. "/q.json"))
     else
       cmd = string.format("%s gen %s --qparams %s -o %s", KILN, quote(model), quote(work .. "/q.json"), quote(work .. "/out"))
     end
   else
-    input, what = mutate_overrides()
+    if r then input, what = r.input, r.what else input, what = mutate_overrides() end
     write(work .. "/o.lua", input)
     cmd = string.format("%s --overrides %s -o %s && %s gen %s --qparams %s -o %s", CALIB, quote(work .. "/o.lua"),
       quote(work .. "/cq.json"), KILN, quote(model), quote(work .. "/cq.json"), quote(work .. "/out"))
@@ -386,9 +480,13 @@ for case = 1, math.tointeger(opts.cases) or 300 do
     c.count = c.count + 1
     if c.count <= opts.keep then
       local base = string.format("%s/%s-%03d-%d", opts.save, kind, #order, c.count)
-      local ext = kind == "overrides" and ".lua" or ".json"
-      -- inputs of more than 64 KB are kept as the mutation's description only
-      if #input <= 65536 then write(base .. ext, input) end
+      -- a mutated qparams.json as its edits (a few lines), the rest as they are
+      -- when small; the description is always there
+      if edits and #edits <= 65536 then
+        write(base .. (kind == "qparams-run" and ".run" or "") .. ".qparams.lua", edits)
+      elseif #input <= 65536 then
+        write(base .. (kind == "overrides" and ".overrides.lua" or kind == "qparams-run" and ".run.json" or ".json"), input)
+      end
       write(base .. ".txt", string.format("mutation: %s\nclass: %s\ncommand: %s\nexit status: %d\nstderr:\n%s", what,
         class, cmd:gsub(work, "$WORK"), status, err))
     end
@@ -407,5 +505,5 @@ for _, class in ipairs(order) do
   local c = classes[class]
   print(string.format("  %4d  %s\n        e.g. (%s) %s", c.count, class, c.kind, c.example))
 end
-if failed > 0 then print("  inputs and stderr of each class: " .. opts.save) end
+if failed > 0 and opts.keep > 0 then print("  inputs and stderr of each class: " .. opts.save) end
 os.exit(failed == 0 and 0 or 1)
