@@ -37,7 +37,9 @@ local function llama2c(kv_heads, vocab_size)
   return table.concat(parts)
 end
 
-local tmp = os.tmpname()
+-- a fixed file name: GGUF's general.name is the checkpoint's
+local tmpdir = io.popen("mktemp -d"):read("l")
+local tmp = tmpdir .. "/tiny.bin"
 local function open_llama2c(bytes)
   local f = assert(io.open(tmp, "wb"))
   f:write(bytes)
@@ -57,7 +59,60 @@ for _, dtype in ipairs({ "fp32", "fp16", "bf16" }) do
   write("safetensors", "tiny_" .. dtype .. ".safetensors", st)
   write("hf", "tiny_" .. dtype, config .. SEPARATOR .. st)
 end
-os.remove(tmp)
+
+-- A GGUF with Q8_0 matrices (blocks of 32 along rows: dim and hidden 32).
+-- gen/write/gguf.lua writes F32, F16 and BF16 only: Q8_0 is added to its
+-- type table here, for this seed.
+do
+  local i = 1
+  while true do
+    local name, types = debug.getupvalue(gguf_write.header, i)
+    if not name then error("no TYPES in write.gguf") end
+    if name == "TYPES" then types.q8_0 = { 8, 34 / 32 } break end
+    i = i + 1
+  end
+end
+local function q8_0(bytes)
+  local out, n = {}, #bytes // 4
+  for b = 0, n // 32 - 1 do
+    local xs, amax = {}, 0
+    for j = 1, 32 do
+      xs[j] = string.unpack("<f", bytes, (b * 32 + j - 1) * 4 + 1)
+      amax = math.max(amax, math.abs(xs[j]))
+    end
+    local d = amax / 127
+    local dh = native.tensor({ d }):converted("fp16"):bytes()
+    local codes = {}
+    for j = 1, 32 do codes[j] = string.pack("<i1", d > 0 and math.floor(xs[j] / d + 0.5) or 0) end
+    out[#out + 1] = dh .. table.concat(codes)
+  end
+  return table.concat(out)
+end
+local function llama2c_32()
+  local dim, hidden, heads, kv, vocab, seq = 32, 32, 2, 1, 8, 4
+  local hd = dim // heads
+  local count = vocab * dim + dim + heads * hd * dim + 2 * kv * hd * dim + dim * heads * hd + dim + 3 * hidden * dim + dim
+    + 2 * seq * (hd // 2)
+  local parts = { string.pack("<i4i4i4i4i4i4i4", dim, hidden, 1, heads, kv, vocab, seq) }
+  local x = 777
+  for _ = 1, count do
+    x = (x * 1103515245 + 12345) % 2147483648
+    parts[#parts + 1] = string.pack("<f", (x / 2147483648 - 0.5) * 0.25)
+  end
+  return table.concat(parts)
+end
+do
+  local meta, entries, data = convert.gguf_parts(native, open_llama2c(llama2c_32()), "fp32")
+  for i, e in ipairs(entries) do
+    if #e.shape == 2 then
+      e.dtype = "q8_0"
+      local bytes = q8_0(data[i]:sub(1, e.shape[1] * e.shape[2] * 4))
+      data[i] = bytes .. string.rep("\0", gguf_write.padding(#bytes))
+    end
+  end
+  write("gguf", "dim32_q8_0.gguf", gguf_write.header(meta, entries) .. table.concat(data))
+end
+os.execute("rm -rf '" .. tmpdir .. "'")
 
 -- A tokenizer.bin of 8 tokens: max_token_length, then score, length, bytes.
 local toks = { "<unk>", "<s>", "</s>", " ", "a", "b", " a", "<0x41>" }
