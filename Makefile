@@ -14,10 +14,11 @@ MODELS := $(SHARED)/models
 # made into C tables at build time; bzip2 to read its NormalizationTest), the
 # cross compilers and emulators of the targets, and for the HTML reports'
 # test a real browser (chromium, headless) and zlib's headers (the test's
-# small PNG decoder checks the screenshot is not blank).
+# small PNG decoder checks the screenshot is not blank); clang's sanitizer and
+# libFuzzer runtimes for `make fuzz` (libclang-rt-14-dev).
 APT_PACKAGES := lua5.4 liblua5.4-dev libopenblas-dev lua-cjson lua-busted gcc clang make pkg-config time unicode-data \
   bzip2 gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user gcc-arm-none-eabi binutils-arm-none-eabi qemu-system-arm \
-  chromium zlib1g-dev
+  chromium zlib1g-dev libclang-rt-14-dev
 
 CC ?= gcc
 # -ffp-contract=off: no multiply and add is fused unless the code says so
@@ -42,7 +43,7 @@ NATIVE_HDR := gen/native/native.h gen/native/tensor.h gen/native/regex.h gen/nat
   runtime/float/dtype.h runtime/float/kiln_float.h runtime/float/graph_ops.inc runtime/float/kiln_math.h \
   runtime/float/matmul_tiles.inc runtime/float/matmul.h runtime/float/matmul_driver.inc
 
-.PHONY: all deps native demo test bench golden clean tico-env test-tico
+.PHONY: all deps native demo test bench golden clean tico-env test-tico fuzz fuzz-build fuzz-replay fuzz-cli test-sanitize
 
 all: native
 
@@ -102,6 +103,85 @@ demo: native
 
 test: native
 	@$(LUA) /usr/bin/busted --lpath='gen/?.lua;tests/?.lua' --cpath='.build/?.so' tests
+
+# Fuzzing (tests/fuzz/README.md): libFuzzer harnesses, built with clang's
+# -fsanitize=fuzzer,address,undefined, run each reader for FUZZ_SECONDS
+# (tests/fuzz/targets/*.lua: the real Lua readers over the native module,
+# which is built into each harness). New corpus entries go to
+# .build/fuzz/corpus/TARGET; a crash stops the run and leaves its input in
+# .build/fuzz/crashes/TARGET. Then the CLI mutator: mutated qparams.json and
+# overrides through `kiln gen` (FUZZ_CLI_CASES of them).
+FUZZ_SECONDS ?= 60
+FUZZ_CLI_CASES ?= 300
+FUZZ_TARGETS := llama2c gguf safetensors hf tokenizer_bin tokenizer_json regex unicode bpe
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS = -std=c99 -g -O1 -fno-trapping-math -ffp-contract=off -Wall -Wextra -Wpedantic -Werror \
+  -D_POSIX_C_SOURCE=200809L -I.build $(shell pkg-config --cflags lua5.4 openblas 2>/dev/null) $(FUZZ_SAN)
+FUZZ_OBJ := $(patsubst %.c,.build/fuzz/obj/%.o,$(NATIVE_SRC))
+FUZZ_BIN := $(FUZZ_TARGETS:%=.build/fuzz/fuzz_%)
+FUZZ_ENV := ASAN_OPTIONS=halt_on_error=1:detect_leaks=0:allocator_may_return_null=1 \
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+.SECONDARY: $(FUZZ_OBJ)
+FUZZ_FLAGS := -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=20 -max_len=65536
+
+.build/fuzz/obj/%.o: %.c $(NATIVE_HDR) Makefile
+	@mkdir -p $(dir $@)
+	@clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+.build/fuzz/fuzz_%: tests/fuzz/harness.c $(FUZZ_OBJ)
+	@echo "fuzz harness $@"; clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -DKILN_FUZZ_TARGET='"$*"' -DKILN_FUZZ_ROOT='"$(CURDIR)"' -o $@ \
+	  tests/fuzz/harness.c $(FUZZ_OBJ) $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4) $(LDLIBS_NATIVE)
+
+fuzz-build: deps $(FUZZ_BIN)
+
+fuzz: fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p .build/fuzz/corpus/$$t .build/fuzz/crashes/$$t; \
+	  echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
+	  $(FUZZ_ENV) .build/fuzz/fuzz_$$t $(FUZZ_FLAGS) -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=.build/fuzz/crashes/$$t/ .build/fuzz/corpus/$$t tests/fuzz/corpus/$$t \
+	    $$(test -d tests/fuzz/regressions/$$t && echo tests/fuzz/regressions/$$t) \
+	    2>.build/fuzz/$$t.log || { tail -60 .build/fuzz/$$t.log; exit 1; }; \
+	  grep -E '^stat::number_of_executed_units|^Done' .build/fuzz/$$t.log | tr '\n' ' '; echo; \
+	done
+	@$(MAKE) -s --no-print-directory fuzz-cli
+
+# Every committed corpus input and regression through its harness once.
+fuzz-replay: fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  files=$$(find tests/fuzz/corpus/$$t tests/fuzz/regressions/$$t -type f 2>/dev/null | sort); \
+	  $(FUZZ_ENV) .build/fuzz/fuzz_$$t -runs=0 $$files >.build/fuzz/$$t.replay.log 2>&1 \
+	    || { tail -60 .build/fuzz/$$t.replay.log; exit 1; }; \
+	  echo "fuzz-replay $$t: $$(echo $$files | wc -w) inputs"; \
+	done
+
+# The structure-aware mutator of qparams.json and overrides through `kiln gen`.
+fuzz-cli: native
+	@$(LUA) tests/fuzz/cli_mutator.lua --cases $(FUZZ_CLI_CASES) --seconds $(FUZZ_SECONDS)
+
+# The e2e specs under ASan+UBSan (gcc's): the native module built with the
+# sanitizers into .build/sanitize, which busted and the CLI load
+# (KILN_NATIVE_DIR, gen/kiln) with libasan preloaded (lua5.4 is not
+# instrumented), and the generated C the specs build and run on the host built
+# with them too (KILN_HOST_CFLAGS, gen/eval/host.lua). Any report stops the
+# program (-fno-sanitize-recover, halt_on_error): the spec fails. Leaks are not
+# checked (Lua's own state at exit). Then the fuzz corpora and regressions
+# replayed through their harnesses.
+SANITIZE_DIR := .build/sanitize
+SANITIZE_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g
+SANITIZE_SPECS := tests/e2e/bad_input_spec.lua tests/e2e/formats_bad_input_spec.lua tests/e2e/tokenizers_spec.lua \
+  tests/e2e/synthetic_pipeline_spec.lua tests/e2e/float_reference_spec.lua
+SANITIZE_ENV = LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) \
+  ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  KILN_NATIVE_DIR=$(CURDIR)/$(SANITIZE_DIR) KILN_HOST_CFLAGS='$(SANITIZE_FLAGS)'
+
+$(SANITIZE_DIR)/kiln_native.so: $(NATIVE_SRC) $(NATIVE_HDR) Makefile
+	@mkdir -p $(SANITIZE_DIR)
+	$(CC) $(subst -O3,-O1,$(CFLAGS_NATIVE)) $(SANITIZE_FLAGS) -shared -o $@ $(NATIVE_SRC) $(LDLIBS_NATIVE)
+
+test-sanitize: native $(SANITIZE_DIR)/kiln_native.so
+	@$(SANITIZE_ENV) $(LUA) /usr/bin/busted --lpath='gen/?.lua;tests/?.lua' --cpath='$(SANITIZE_DIR)/?.so' $(SANITIZE_SPECS)
+	@$(MAKE) -s --no-print-directory fuzz-replay
 
 # TICO in (optional, not on the path of demo or test): a venv with TICO 0.3.0
 # and the torch and transformers it was qualified with, from PyPI, for

@@ -36,8 +36,22 @@ function host.check_cpu(rules)
   end
 end
 
+-- KILN_HOST_CFLAGS (e.g. `make test-sanitize`'s -fsanitize flags): added to
+-- the generated Makefile's CFLAGS when the host builds it with its own
+-- compiler (CC cc, gcc or clang; never a cross compiler), unless make_args
+-- sets CFLAGS itself.
+local function extra_cflags(dir, make_args)
+  local extra = os.getenv("KILN_HOST_CFLAGS")
+  if not extra or extra == "" or (make_args or ""):match("CFLAGS=") then return make_args end
+  local makefile = files.read(dir .. "/Makefile")
+  local cc, cflags = makefile:match("\nCC = ([^\n]*)"), makefile:match("\nCFLAGS = ([^\n]*)")
+  if not cflags or not (cc == "cc" or cc == "gcc" or cc == "clang") then return make_args end
+  return (make_args or "") .. " " .. files.quote("CFLAGS=" .. cflags .. " " .. extra)
+end
+
 -- build(dir, make_args): runs make; a failure is reported with make's output.
 function host.build(dir, make_args)
+  make_args = extra_cflags(dir, make_args)
   local log = dir .. "/build.log"
   local ok = os.execute(string.format("make -s -C %s %s >%s 2>&1", files.quote(dir), make_args or "", files.quote(log)))
   if not ok then

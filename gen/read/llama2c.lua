@@ -111,9 +111,25 @@ function llama2c.open(path)
   h.shared_classifier = h.vocab_size > 0
   h.vocab = math.abs(h.vocab_size)
 
+  -- the size the header implies, checked before the tensor table is made (a
+  -- hostile n_layers would make that huge)
+  local layout = llama2c.layout(h)
+  local needed = HEADER_BYTES
+  for _, t in ipairs(layout) do
+    needed = needed + t.rows * t.cols * FLOAT_BYTES * (t.per_layer and h.n_layers or 1)
+  end
+  local dims = string.format("dim=%d hidden_dim=%d n_layers=%d n_heads=%d n_kv_heads=%d vocab_size=%d seq_len=%d",
+    h.dim, h.hidden_dim, h.n_layers, h.n_heads, h.n_kv_heads, h.vocab_size, h.seq_len)
+  if size < needed then
+    fail.raise(path, "size", string.format("truncated: %d bytes, but the header (%s) needs %d", size, dims, needed))
+  elseif size > needed then
+    fail.raise(path, "size", string.format("%d bytes, but the header (%s) needs %d: %d unexpected trailing bytes",
+      size, dims, needed, size - needed))
+  end
+
   local tensors, order, unused = {}, {}, {}
   local offset = HEADER_BYTES
-  for _, t in ipairs(llama2c.layout(h)) do
+  for _, t in ipairs(layout) do
     local count = t.rows * t.cols
     for l = 0, (t.per_layer and h.n_layers - 1 or 0) do
       local name = t.per_layer and string.format(t.name, l) or t.name
@@ -127,15 +143,6 @@ function llama2c.open(path)
     end
   end
   if h.shared_classifier then tensors["lm_head.weight"] = tensors["model.embed_tokens.weight"] end
-
-  local dims = string.format("dim=%d hidden_dim=%d n_layers=%d n_heads=%d n_kv_heads=%d vocab_size=%d seq_len=%d",
-    h.dim, h.hidden_dim, h.n_layers, h.n_heads, h.n_kv_heads, h.vocab_size, h.seq_len)
-  if size < offset then
-    fail.raise(path, "size", string.format("truncated: %d bytes, but the header (%s) needs %d", size, dims, offset))
-  elseif size > offset then
-    fail.raise(path, "size", string.format("%d bytes, but the header (%s) needs %d: %d unexpected trailing bytes",
-      size, dims, offset, size - offset))
-  end
 
   for _, t in ipairs(unused) do check_unused(path, t) end
 

@@ -31,12 +31,25 @@ local tokenizer_json = {}
 
 local present, refuse, component_of = fields.present, fields.refuse, fields.component_of
 
+-- Every string of the document, keys too, is UTF-8, as tokenizers' own
+-- reader (serde_json) demands: lua-cjson passes invalid bytes, and a lone
+-- surrogate (\ud800) as three bytes that are not UTF-8, into the tokens.
+local function check_utf8(ctx, native, v, where)
+  for k, x in pairs(v) do
+    local field = type(k) == "string" and (where == "" and k or where .. "." .. k) or string.format("%s[%d]", where, k - 1)
+    if type(k) == "string" and native.utf8_invalid_at(k) then refuse(ctx, where == "" and "json" or where, "a key is not UTF-8") end
+    if type(x) == "string" and native.utf8_invalid_at(x) then refuse(ctx, field, "is not UTF-8") end
+    if type(x) == "table" then check_utf8(ctx, native, x, field) end
+  end
+end
+
 -- open(native, path, vocab_size, special) -> tokenizer. special: { bos = id, eos = id }.
 function tokenizer_json.open(native, path, vocab_size, special)
   local text = files.read(path)
   local doc, err = json.decode(text)
   local ctx = { path = path }
   if type(doc) ~= "table" or #doc > 0 then refuse(ctx, "json", "not a JSON object" .. (err and (": " .. tostring(err)) or "")) end
+  check_utf8(ctx, native, doc, "")
   if present(doc.truncation) then refuse(ctx, "truncation", "is not supported") end
   if present(doc.padding) then refuse(ctx, "padding", "is not supported") end
   local bpe, by_id = bpe_model.of(ctx, native, doc.model)

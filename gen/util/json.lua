@@ -107,8 +107,12 @@ function json.encode(value)
 end
 
 -- json.decode(text) -> value (lua-cjson); nil, message on malformed input.
--- JSON null decodes to json.decoded_null.
+-- JSON null decodes to json.decoded_null. A NUL byte is never JSON (inside a
+-- string it is written \u0000); lua-cjson would stop reading there and take
+-- what came before for the whole text.
 function json.decode(text)
+  local nul = text:find("\0", 1, true)
+  if nul then return nil, string.format("a NUL byte at character %d", nul) end
   local cjson = require "cjson.safe"
   return cjson.decode(text)
 end
