@@ -170,7 +170,8 @@ fuzz-cli: native
 SANITIZE_DIR := .build/sanitize
 SANITIZE_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g
 SANITIZE_SPECS := tests/e2e/bad_input_spec.lua tests/e2e/formats_bad_input_spec.lua tests/e2e/tokenizers_spec.lua \
-  tests/e2e/synthetic_pipeline_spec.lua tests/e2e/float_reference_spec.lua
+  tests/e2e/synthetic_pipeline_spec.lua tests/e2e/float_reference_spec.lua tests/e2e/hostile_input_spec.lua \
+  tests/e2e/qparams_bad_input_spec.lua
 SANITIZE_ENV = LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) \
   ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   KILN_NATIVE_DIR=$(CURDIR)/$(SANITIZE_DIR) KILN_HOST_CFLAGS='$(SANITIZE_FLAGS)'

@@ -133,8 +133,11 @@ qparams_file.check_value = fields.check_value
 -- weight without channels (TICO's RMSNorm weights) is per-tensor, as TICO
 -- computes it. Any problem is one line naming the file and the observer.
 function qparams_file.read(path, desc)
-  local doc, err = json.decode(files.read(path))
+  local text = files.read(path)
+  local doc, err = json.decode(text)
   if type(doc) ~= "table" then fail.raise(path, "json", tostring(err or "not a JSON object")) end
+  local repeated = json.repeated_key(text, true)
+  if repeated then fail.raise(path, repeated, "appears twice (which one is meant?)") end
   if doc.format ~= qparams_file.FORMAT then
     fail.raise(path, "format", string.format("expected \"%s\", got %s", qparams_file.FORMAT, fields.show(doc.format)))
   end

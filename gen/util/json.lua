@@ -118,14 +118,17 @@ function json.decode(text)
 end
 json.decoded_null = require("cjson.safe").null
 
--- json.repeated_key(text) -> the first key that a JSON object (text, already
--- known to decode) repeats at its top level, or nil. lua-cjson keeps the last
--- of repeated keys without a word; formats that forbid them need this.
-function json.repeated_key(text)
-  local seen, depth, i, n = {}, 0, 1, #text
-  local expect_key = false
-  while i <= n do
+-- json.repeated_key(text[, any_depth]) -> the first key that a JSON object
+-- (text, already known to decode) repeats at its top level (or, with
+-- any_depth, in any object of it), or nil. lua-cjson keeps the last of
+-- repeated keys without a word; formats that forbid them need this.
+function json.repeated_key(text, any_depth)
+  local frames, i = {}, 1 -- one frame per open object or array
+  while true do
+    i = text:find('["{}%[%],]', i) -- numbers, literals and spaces between are skipped
+    if not i then break end
     local c = text:sub(i, i)
+    local top = frames[#frames]
     if c == '"' then
       local j = i + 1
       while true do -- the end of the string: a quote not escaped
@@ -133,21 +136,22 @@ function json.repeated_key(text)
         if not q then return nil end
         if text:sub(q, q) == "\\" then j = q + 2 else j = q; break end
       end
-      if depth == 1 and expect_key then
+      if top and top.seen and top.expect_key and (any_depth or #frames == 1) then
         local key = json.decode(text:sub(i, j)) -- escapes decoded: "a\u0062" is "ab"
-        if seen[key] then return key end
-        seen[key] = true
-        expect_key = false
+        if top.seen[key] then return key end
+        top.seen[key] = true
       end
+      if top then top.expect_key = false end
       i = j + 1
     else
-      if c == "{" or c == "[" then
-        depth = depth + 1
-        expect_key = depth == 1 and c == "{"
+      if c == "{" then
+        frames[#frames + 1] = { seen = {}, expect_key = true }
+      elseif c == "[" then
+        frames[#frames + 1] = {}
       elseif c == "}" or c == "]" then
-        depth = depth - 1
-      elseif c == "," and depth == 1 then
-        expect_key = true
+        frames[#frames] = nil
+      elseif c == "," and top and top.seen then
+        top.expect_key = true
       end
       i = i + 1
     end

@@ -170,6 +170,21 @@ describe("bad qparams", function()
     end, "model.layers.9.mlp.act_fn.act_in")
   end)
 
+  it("an observer (or a field of one) given twice", function()
+    local text = support.read(base)
+    for _, key in ipairs({ "model.layers.0.mlp.act_fn.act_in", "scale" }) do
+      -- the first entry of that key repeated right after itself
+      local at = assert(text:find('"' .. key .. '": ', 1, true))
+      local value_end = key == "scale" and text:find(",", at, true) or select(2, text:find("%b{}", at))
+      local entry = text:sub(at, value_end)
+      local bad = dir .. "/bad.json"
+      support.write(bad, text:sub(1, value_end) .. (key == "scale" and " " or ", ") .. entry .. text:sub(value_end + 1))
+      local _, err, code = support.kiln_run("gen", model, "--qparams", bad, "-o", out)
+      assert_refused(err, code, bad .. ": " .. key .. ": appears twice")
+      unchanged()
+    end
+  end)
+
   it("qparams made for another checkpoint: refused, or with --allow-other-checkpoint used and recorded", function()
     local other = dir .. "/other.bin"
     local bytes = support.read(model)

@@ -36,4 +36,12 @@ describe("fuzz corpora and regressions", function()
       end
     end)
   end
+
+  it("the CLI mutator's failing inputs (tests/fuzz/cli_corpus): each refused in one line", function()
+    local p = io.popen("lua5.4 tests/fuzz/cli_mutator.lua --replay tests/fuzz/cli_corpus 2>&1")
+    local out = p:read("a")
+    p:close()
+    assert.matches("0 accepted, (%d+) refused in one line, 0 failed", out)
+    assert.is_nil(out:match(" 0 refused"), out)
+  end)
 end)
