@@ -165,7 +165,8 @@ fuzz-cli: native
 # instrumented), and the generated C the specs build and run on the host built
 # with them too (KILN_HOST_CFLAGS, gen/eval/host.lua). Any report stops the
 # program (-fno-sanitize-recover, halt_on_error): the spec fails. Leaks are not
-# checked (Lua's own state at exit). Then the fuzz corpora and regressions
+# checked (Lua's own state at exit); an allocation too large returns NULL, as
+# malloc does without ASan, so the refusals of huge shapes are tested too. Then the fuzz corpora and regressions
 # replayed through their harnesses.
 SANITIZE_DIR := .build/sanitize
 SANITIZE_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g
@@ -173,7 +174,7 @@ SANITIZE_SPECS := tests/e2e/bad_input_spec.lua tests/e2e/formats_bad_input_spec.
   tests/e2e/synthetic_pipeline_spec.lua tests/e2e/float_reference_spec.lua tests/e2e/hostile_input_spec.lua \
   tests/e2e/qparams_bad_input_spec.lua
 SANITIZE_ENV = LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) \
-  ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:abort_on_error=1:allocator_may_return_null=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   KILN_NATIVE_DIR=$(CURDIR)/$(SANITIZE_DIR) KILN_HOST_CFLAGS='$(SANITIZE_FLAGS)'
 
 $(SANITIZE_DIR)/kiln_native.so: $(NATIVE_SRC) $(NATIVE_HDR) Makefile
