@@ -26,12 +26,21 @@ local function temp_trees(dir)
   return list
 end
 
+-- A fresh directory holding the synthetic model in DIR/synth: the directory
+-- and the model's files (s.model, s.tok, s.text).
+local function synthetic()
+  local dir = support.tmpdir()
+  support.kiln_ok("synth", "-o", dir .. "/synth")
+  local s = dir .. "/synth"
+  return dir, { model = s .. "/model.bin", tok = s .. "/tokenizer.bin", text = s .. "/text.txt" }
+end
+
 describe("outputs kiln may replace", function()
   local dir, model
   before_each(function()
-    dir = support.tmpdir()
-    support.kiln_ok("synth", "-o", dir .. "/synth")
-    model = dir .. "/synth/model.bin"
+    local s
+    dir, s = synthetic()
+    model = s.model
   end)
   after_each(function() support.cleanup() end)
 
@@ -128,9 +137,9 @@ end)
 describe("rules files", function()
   local dir, model
   before_each(function()
-    dir = support.tmpdir()
-    support.kiln_ok("synth", "-o", dir .. "/synth")
-    model = dir .. "/synth/model.bin"
+    local s
+    dir, s = synthetic()
+    model = s.model
   end)
   after_each(function() support.cleanup() end)
 
@@ -191,13 +200,10 @@ describe("rules files", function()
 end)
 
 describe("Lua data files", function()
-  local dir
-  before_each(function() dir = support.tmpdir() end)
   after_each(function() support.cleanup() end)
 
   it("that would exhaust memory or run forever stop at their budgets", function()
-    support.kiln_ok("synth", "-o", dir .. "/synth")
-    local s = dir .. "/synth"
+    local dir, s = synthetic()
     for _, body in ipairs({
       'return { x = ("x"):rep(1 << 30) }',
       'local t = {} for i = 1, 1e9 do t[i] = ("y"):rep(4096) .. i end return t',
@@ -210,8 +216,8 @@ describe("Lua data files", function()
       local path = dir .. "/overrides.lua"
       support.write(path, body)
       local q = dir .. "/q.json"
-      local _, err, code = support.kiln_run("calib", s .. "/model.bin", "-z", s .. "/tokenizer.bin", "--text",
-        s .. "/text.txt", "--samples", "2", "--decode-steps", "1", "--overrides", path, "-o", q)
+      local _, err, code = support.kiln_run("calib", s.model, "-z", s.tok, "--text", s.text, "--samples", "2",
+        "--decode-steps", "1", "--overrides", path, "-o", q)
       assert_one_line(err, code, path .. ": ")
       assert.is_false(support.exists(q))
     end
@@ -222,14 +228,12 @@ describe("inputs without an end", function()
   after_each(function() support.cleanup() end)
 
   it("(a device such as /dev/zero) are refused at a size limit, not read forever", function()
-    local dir = support.tmpdir()
-    support.kiln_ok("synth", "-o", dir .. "/synth")
-    local s = dir .. "/synth"
+    local dir, s = synthetic()
     for _, argv in ipairs({
-      { "run", s .. "/model.bin", "-z", "/dev/zero", "-n", "2" },
-      { "ppl", s .. "/model.bin", "-z", s .. "/tokenizer.bin", "--text", "/dev/zero" },
-      { "ppl", s .. "/model.bin", "-z", s .. "/tokenizer.bin", "--tokens", "/dev/zero" },
-      { "gen", s .. "/model.bin", "--qparams", "/dev/zero", "-o", dir .. "/m" },
+      { "run", s.model, "-z", "/dev/zero", "-n", "2" },
+      { "ppl", s.model, "-z", s.tok, "--text", "/dev/zero" },
+      { "ppl", s.model, "-z", s.tok, "--tokens", "/dev/zero" },
+      { "gen", s.model, "--qparams", "/dev/zero", "-o", dir .. "/m" },
     }) do
       local _, err, code = support.kiln_run(table.unpack(argv))
       assert_one_line(err, code, "/dev/zero: more than 256 MB and no end")
@@ -242,10 +246,8 @@ describe("command-line values", function()
   after_each(function() support.cleanup() end)
 
   it("out of any sensible range are refused in one line", function()
-    local dir = support.tmpdir()
-    support.kiln_ok("synth", "-o", dir .. "/synth")
-    local s = dir .. "/synth"
-    local m, z, text = s .. "/model.bin", s .. "/tokenizer.bin", s .. "/text.txt"
+    local dir, s = synthetic()
+    local m, z, text = s.model, s.tok, s.text
     for _, case in ipairs({
       { { "run", m, "-z", z, "-t", "1e999" }, "-t: expected a finite number" },
       { { "run", m, "-z", z, "-p", "-1e999" }, "-p: expected a finite number" },
