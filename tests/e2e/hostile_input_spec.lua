@@ -187,7 +187,8 @@ describe("rules files", function()
 
   it("run their functions under the same budgets when kiln calls them", function()
     local kernels = 'kernels = avx2_ops.kernels(packed_linear.widened_entries("kiln_linear_avx2")),'
-    for _, body in ipairs({ "while true do end", 'return ("x"):rep(1 << 30)', 'return ("a"):rep(40):find(("a*"):rep(40) .. "b")' }) do
+    for _, body in ipairs({ "while true do end", 'return ("x"):rep(1 << 30)',
+      'return ("a"):rep(40):find(("a*"):rep(40) .. "b")' }) do
       local path = rules_with(kernels, "kernels = (function() local k = avx2_ops.kernels(packed_linear.widened_entries("
         .. '"kiln_linear_avx2")) for i = 1, #k.linear do k.linear[i].bias = function() ' .. body .. " end end return k end)(),",
         "rules/x86-avx2.lua")
