@@ -157,7 +157,7 @@ function c_model.generate(spec)
   local root, native, desc, qp, rules = spec.root, spec.native, spec.desc, spec.qp, spec.rules
   local observers = require "calib.observers"
   check_target(rules, qp, observers.resolve(desc.layers, "w8a8"))
-  local consts = constants.new(native, spec.blob)
+  local consts = constants.new(native, spec.blob, spec.measure_only)
   local out = {}
   local grid_of = grids.of
   grids.check_mask(qp, "model.causal_mask")
@@ -200,6 +200,9 @@ function c_model.generate(spec)
       functions[#functions + 1] = text
       functions_count, calls = functions_count + 1, calls + n
     end
+    -- measuring keeps no weight codes: this layer's go now, not when the
+    -- collector's pace gets to them (a 1 GB model's codes would pile up)
+    if spec.measure_only then collectgarbage() end
     -- RoPE tables, one set per distinct pair of cos/sin grids
     local cg, sg = grid_of(qp, prefix .. "cos"), grid_of(qp, prefix .. "sin")
     local key = string.format("%s/%s/%d|%s/%s/%d", cg.dtype, constants.real(cg.scale), cg.zero_point, sg.dtype,
@@ -216,6 +219,7 @@ function c_model.generate(spec)
     })
     x_grid = grid_of(qp, prefix .. "mlp_residual_out")
   end
+  if spec.measure_only then consts:forget_cached(); collectgarbage() end -- the layers' codes, before the head's
 
   -- head: final norm and classifier on the last row
   local head_weights = {}

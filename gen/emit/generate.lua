@@ -179,7 +179,7 @@ function generate.memory(o)
   local _, vars = c_model.generate {
     root = o.root, native = o.native, model = o.model, qp = o.qp, desc = desc, rules = rules, name = "memory",
     prefill_len = desc.prefill_len, append_len = desc.append_len, source = { model = "-", qparams = "-" },
-    blob = true,
+    blob = true, measure_only = true,
   }
   return { constants = vars.constants_bytes, weights = vars.weights_bytes, arena = vars.arena_bytes, kv = vars.kv_bytes }
 end

@@ -12,12 +12,19 @@ local BYTES = { u8 = 1, s8 = 1, s16 = 2, s32 = 4, u32 = 4, s64 = 8 }
 constants.CTYPES = CTYPES
 constants.BYTES = BYTES
 
--- new(native, blob) -> registry. With blob, weights go into one binary blob
--- (weights.bin) instead of C arrays.
-function constants.new(native, blob)
+-- new(native, blob, measure_only) -> registry. With blob, weights go into one
+-- binary blob (weights.bin) instead of C arrays. measure_only: the plan is
+-- for its sizes and checks alone (generate.memory, calib's check before it
+-- writes): the blob keeps no bytes and cached() keeps only its latest
+-- entries, so a 1 GB model's weight codes are never all held at once.
+function constants.new(native, blob, measure_only)
   return setmetatable({ native = native, list = {}, by_name = {}, bytes = { constants = 0, weights = 0 },
-    blob = blob and { parts = {}, size = 0 } or nil }, constants)
+    blob = blob and { parts = {}, size = 0 } or nil, measure_only = measure_only }, constants)
 end
+
+-- Entries cached() keeps when measuring: two layers' weights (their
+-- codes and packed forms), whose adapters are planned one after another.
+local MEASURE_MEMO = 16
 
 local BLOB_ALIGN = 64
 
@@ -85,8 +92,19 @@ function constants:cached(key, make)
   if v == nil then
     v = make()
     self.memo[key] = v
+    if self.measure_only then -- forget the oldest entries (recomputed, the same, if asked again)
+      self.memo_order = self.memo_order or {}
+      table.insert(self.memo_order, key)
+      if #self.memo_order > MEASURE_MEMO then self.memo[table.remove(self.memo_order, 1)] = nil end
+    end
   end
   return v
+end
+
+-- forget_cached(): drops what cached() holds (measuring: what later planning
+-- will not ask for again).
+function constants:forget_cached()
+  self.memo, self.memo_order = nil, nil
 end
 
 -- Integer arrays: ctype "u8" | "s8" | "s16" | "s32" | "u32" | "s64".
@@ -107,9 +125,11 @@ function constants:packed(name, ctype, packed, note, section)
   if self.blob and (section or "weights") == "weights" then
     local b = self.blob
     local offset = b.size
-    b.parts[#b.parts + 1] = packed
     local pad = (BLOB_ALIGN - #packed % BLOB_ALIGN) % BLOB_ALIGN
-    b.parts[#b.parts + 1] = string.rep("\0", pad)
+    if not self.measure_only then
+      b.parts[#b.parts + 1] = packed
+      b.parts[#b.parts + 1] = string.rep("\0", pad)
+    end
     b.size = b.size + #packed + pad
     return add(self, { name = name, kind = "blob", ctype = ctype, bytes = #packed, section = "weights", offset = offset,
       note = (note and (note .. ", ") or "") .. string.format("%d values at byte %d of weights.bin", n, offset) })
