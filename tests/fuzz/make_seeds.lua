@@ -21,15 +21,17 @@ local function write(target, name, bytes)
   f:close()
 end
 
--- A tiny llama2.c checkpoint: dim 4, hidden 8, 1 layer, 2 heads (kv_heads
--- given), vocab 8 (negative: a separate classifier), seq_len 4.
-local function llama2c(kv_heads, vocab_size)
-  local dim, hidden, layers, heads, seq = 4, 8, 1, 2, 4
+-- A tiny llama2.c checkpoint of one layer: dim 4, hidden 8, 2 heads (kv_heads
+-- given), vocab 8 (negative: a separate classifier), seq_len 4, weights from
+-- an LCG seeded with 12345; shape overrides dim, hidden, heads, seq and seed.
+local function llama2c(kv_heads, vocab_size, shape)
+  shape = shape or {}
+  local dim, hidden, layers, heads, seq = shape.dim or 4, shape.hidden or 8, 1, shape.heads or 2, shape.seq or 4
   local vocab, hd = math.abs(vocab_size), dim // heads
   local count = vocab * dim + layers * (dim + heads * hd * dim + 2 * kv_heads * hd * dim + dim * heads * hd + dim
     + 3 * hidden * dim) + dim + 2 * seq * (hd // 2) + (vocab_size < 0 and vocab * dim or 0)
   local parts = { string.pack("<i4i4i4i4i4i4i4", dim, hidden, layers, heads, kv_heads, vocab_size, seq) }
-  local x = 12345
+  local x = shape.seed or 12345
   for _ = 1, count do
     x = (x * 1103515245 + 12345) % 2147483648
     parts[#parts + 1] = string.pack("<f", (x / 2147483648 - 0.5) * 0.25)
@@ -88,19 +90,8 @@ local function q8_0(bytes)
   end
   return table.concat(out)
 end
-local function llama2c_32()
-  local dim, hidden, heads, kv, vocab, seq = 32, 32, 2, 1, 8, 4
-  local hd = dim // heads
-  local count = vocab * dim + dim + heads * hd * dim + 2 * kv * hd * dim + dim * heads * hd + dim + 3 * hidden * dim + dim
-    + 2 * seq * (hd // 2)
-  local parts = { string.pack("<i4i4i4i4i4i4i4", dim, hidden, 1, heads, kv, vocab, seq) }
-  local x = 777
-  for _ = 1, count do
-    x = (x * 1103515245 + 12345) % 2147483648
-    parts[#parts + 1] = string.pack("<f", (x / 2147483648 - 0.5) * 0.25)
-  end
-  return table.concat(parts)
-end
+-- dim 32: rows of whole Q8_0 blocks
+local function llama2c_32() return llama2c(1, 8, { dim = 32, hidden = 32, seed = 777 }) end
 do
   local meta, entries, data = convert.gguf_parts(native, open_llama2c(llama2c_32()), "fp32")
   for i, e in ipairs(entries) do
