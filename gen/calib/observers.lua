@@ -166,12 +166,17 @@ local function spec_for(preset, role, override, where, path)
 end
 
 -- The statistic an observer keeps: the override's, else the calibration's
--- default for activations; weights always min/max.
-local function statistic_for(role, override, default, where, path)
+-- default for activations; weights always min/max, and so does the mask: its
+-- values are the runtime's template, the same in every forward, and a moving
+-- statistic over decode rows that hold no -120 (an EMA) would pull the fill
+-- off the grid that kiln's implicit mask needs.
+local function statistic_for(role, node, override, default, where, path)
   local kind = override and override.observer or default.kind
-  if role ~= "activation" then
+  if role ~= "activation" or node.template then
     if override and override.observer and override.observer ~= "minmax" then
-      fail.raise(where, path, "a weight is observed once, from the weight itself: only observer = \"minmax\"")
+      fail.raise(where, path, role ~= "activation"
+        and "a weight is observed once, from the weight itself: only observer = \"minmax\""
+        or "the mask is the runtime's template of 0 and -120, not data: only observer = \"minmax\"")
     end
     return observers.DEFAULT_STATISTIC
   end
@@ -210,7 +215,7 @@ function observers.resolve(layers, preset_name, overrides, statistic)
     entries[#entries + 1] = {
       path = path, name = obs.name, graph = graph, layer = layer, index = index, node = obs.node,
       role = role, param = obs.param, dtype = dtype, qscheme = qscheme, axis = axis, calib_from = obs.node.calib_from,
-      statistic = statistic_for(role, override, statistic or observers.DEFAULT_STATISTIC, where, path),
+      statistic = statistic_for(role, obs.node, override, statistic or observers.DEFAULT_STATISTIC, where, path),
     }
   end
   for i, obs in ipairs(model_graph.observers()) do add("model", nil, "", i - 1, obs) end

@@ -19,6 +19,9 @@
 --   shape  the output shape, in the symbolic dims below
 --   per    "kv_head" / "q_head": TICO computes the node inside its unrolled
 --          head loop (the same observer serves every head)
+--   template  the observed tensor is the runtime's template (the mask: 0 and
+--          -120), not data: its observer keeps min/max whatever the
+--          calibration's statistic (calib/observers.lua)
 --
 -- Dims: S query tokens, P past tokens, K = P + S keys, D hidden, H heads,
 -- Hk kv heads, d head_dim, d2 = d/2, I intermediate. A shape entry may be a
@@ -120,7 +123,7 @@ local function build()
   -- 1-4: input RMSNorm (the residual keeps the raw x)
   rmsnorm(n, "input_layernorm", "h", "x")
   -- 5-6: decoder-level mask and RoPE tables
-  n[#n + 1] = node("quant", "mask_l", { "mask" }, "attn_mask", "S K")
+  n[#n + 1] = node("quant", "mask_l", { "mask" }, "attn_mask", "S K", { template = true })
   n[#n + 1] = node("quant", "cos_l", { "cos" }, "cos", "S d")
   n[#n + 1] = node("quant", "sin_l", { "sin" }, "sin", "S d")
   -- 7: incoming cache (empty in prefill)
@@ -134,7 +137,7 @@ local function build()
   -- 10-11: the attention's own copies of the tables and the mask
   n[#n + 1] = node("quant", "cos_a", { "cos_l" }, "self_attn.cos", "S d")
   n[#n + 1] = node("quant", "sin_a", { "sin_l" }, "self_attn.sin", "S d")
-  n[#n + 1] = node("quant", "mask_a", { "mask_l" }, "self_attn.attn_mask", "S K")
+  n[#n + 1] = node("quant", "mask_a", { "mask_l" }, "self_attn.attn_mask", "S K", { template = true })
   -- 12: per kv head: RoPE(K), present K/V; per q head: RoPE(Q) and attention
   rope(n, "k_", "k", "Hk", "kv_head")
   n[#n + 1] = node("cache_cat", "present_k", { "pk", "k_rot" }, "self_attn.present_key", "Hk K d", { per = "kv_head" })

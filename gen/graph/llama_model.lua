@@ -53,7 +53,8 @@ model.nodes = {
   { op = "quant", out = "embed_w", ins = { "model.embed_tokens.weight" }, obs = "model.embed_tokens.weight" },
   { op = "embedding", out = "x", ins = { "tokens", "embed_w" }, obs = "model.embed_tokens.act_out", shape = "S D",
     calib_from = "input_layernorm.act_in" },
-  { op = "quant", out = "mask_m", ins = { "mask" }, obs = "model.causal_mask", calib_from = "attn_mask" },
+  { op = "quant", out = "mask_m", ins = { "mask" }, obs = "model.causal_mask", calib_from = "attn_mask",
+    template = true },
   { op = "quant", out = "cos_m", ins = { "cos" }, obs = "model.cos", calib_from = "cos" },
   { op = "quant", out = "sin_m", ins = { "sin" }, obs = "model.sin", calib_from = "sin" },
 }

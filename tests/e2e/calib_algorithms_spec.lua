@@ -55,6 +55,31 @@ describe("calibration algorithms", function()
     assert.is_true(checked > 60, "ema observers: " .. checked)
   end)
 
+  it("EMA with decode steps: the mask, a template, keeps min/max, so the fill stays -120 and gen accepts it", function()
+    -- a decode row masks nothing: an EMA of the mask would drift toward 0
+    local q = dir .. "/ema_decode.json"
+    support.kiln_ok("calib", model, "-z", tok, "--text", text, "--decode-steps", "4", "--max-tokens", "32",
+      "--samples", "2", "--preset", "w8a8", "--observer", "ema", "-o", q)
+    local o = observers_of(q)
+    local masks = 0
+    for path, e in pairs(o) do
+      if path:match("attn_mask$") or path == "model.causal_mask" then
+        assert.are.same({ -120, 0, nil }, { e.min, e.max, e.observer }, path)
+        masks = masks + 1
+      end
+    end
+    assert.are.equal(5, masks) -- the model's, and each of two layers' two
+    assert.are.equal("ema", o["model.layers.1.self_attn.softmax"].observer)
+    support.kiln_ok("gen", model, "--qparams", q, "-o", dir .. "/ema_decode")
+    -- asking for another statistic on the mask is refused in one line naming it
+    local over = dir .. "/mask_ema.lua"
+    support.write(over, 'return { ["self_attn.attn_mask"] = { observer = "ema" } }')
+    local _, err, code = calib(dir .. "/x.json", "--overrides", over)
+    assert.are.equal(1, code)
+    assert.matches("mask_ema.lua: .*attn_mask.*template of 0 and %-120", err)
+    assert.are.equal(1, select(2, err:gsub("\n", "")), err)
+  end)
+
   it("percentile: 100 % is min/max, a lower one clips inside it and keeps 0, the same bytes twice", function()
     local mm, p100, p99, again = dir .. "/mm.json", dir .. "/p100.json", dir .. "/p99.json", dir .. "/p99b.json"
     support.kiln_ok("calib", model, "-z", tok, "--text", text, "--decode-steps", "2", "--samples", "4", "-o", mm)
