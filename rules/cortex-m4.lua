@@ -29,7 +29,8 @@ return {
   },
 
   runtime = { "portable/kiln_rt.h", "portable/kiln_rt_math.c", "portable/kiln_rt_ops.c",
-    "cortex-m4/kiln_rt_target_requant.h", "cortex-m4/kiln_rt_dsp.h", "cortex-m4/kiln_linear_dsp.c" },
+    "cortex-m4/kiln_rt_target_requant.h", "cortex-m4/kiln_rt_dsp.h", "cortex-m4/kiln_linear_dsp.c",
+    "cortex-m4/kiln_attention_dsp.c" },
   -- 4-bit linear weights, two codes a byte: their kernels, for the models that have them
   weight_runtime = { u4 = W4, s4 = W4 },
 
@@ -42,6 +43,9 @@ return {
       { kernel = "kiln_linear_dsp_u4", weight = { "u4" }, act_within_int16 = true },
       { kernel = "kiln_linear_dsp_s4", weight = { "s4" }, act_within_int16 = true },
     },
+    -- attention rows (kiln_attention_dsp.c), for these head sizes
+    qk_row = { kernel = "kiln_qk_row_dsp", head_dim = { multiple_of = 2, below = 257 } },
+    pv_row = { kernel = "kiln_pv_row_dsp", head_dim = { multiple_of = 8, below = 257 } },
   },
 
   align_words = 2,
@@ -74,7 +78,8 @@ return {
   },
 
   -- code-size model for the memory report (arm-none-eabi-gcc -Os, fitted on
-  -- stories260K and the synthetic model, the firmware harness included), and
+  -- stories260K and the synthetic model, the firmware harness included; the
+  -- DSP kernels and their inlined requantization add 7.3 kB to the base), and
   -- the stack reserved for the firmware (stories260K uses under 500 bytes)
-  code_size = { base = 6130, per_function = 100, per_call = 52, stack = 2048 },
+  code_size = { base = 13430, per_function = 100, per_call = 52, stack = 2048 },
 }

@@ -180,15 +180,18 @@ INLINE void linear_folded(int16_t *y, const int16_t *x, int32_t rows, int32_t n_
     const int64_t x_sum = sum_codes(xr, n_in);
     int32_t o = 0;
     for (; o + FOLDED_ROWS <= n_out; o += FOLDED_ROWS) {
-      int64_t acc[FOLDED_ROWS] = { 0, 0, 0, 0 };
-      for (int32_t i = 0; i < n_in; i += FOLDED_BLOCK) {
-        int32_t part[FOLDED_ROWS];
-        dot4(part, xr + i, w + (size_t)o * n_in + i, n_in, n_in - i < FOLDED_BLOCK ? n_in - i : FOLDED_BLOCK,
-             is_signed);
-        for (int32_t j = 0; j < FOLDED_ROWS; j++) acc[j] += part[j];
+      int32_t part[FOLDED_ROWS];
+      const uint8_t *wo = w + (size_t)o * n_in;
+      dot4(part, xr, wo, n_in, n_in < FOLDED_BLOCK ? n_in : FOLDED_BLOCK, is_signed);
+      int64_t a0 = part[0], a1 = part[1], a2 = part[2], a3 = part[3];
+      for (int32_t i = FOLDED_BLOCK; i < n_in; i += FOLDED_BLOCK) { /* rows longer than a block */
+        dot4(part, xr + i, wo + i, n_in, n_in - i < FOLDED_BLOCK ? n_in - i : FOLDED_BLOCK, is_signed);
+        a0 += part[0], a1 += part[1], a2 += part[2], a3 += part[3];
       }
-      for (int32_t j = 0; j < FOLDED_ROWS; j++)
-        yr[o + j] = kiln_requant_to_grid(acc[j] - w_zp[o + j] * x_sum + w_bias[o + j], rq[o + j], g);
+      yr[o] = kiln_requant_to_grid(a0 - w_zp[o] * x_sum + w_bias[o], rq[o], g);
+      yr[o + 1] = kiln_requant_to_grid(a1 - w_zp[o + 1] * x_sum + w_bias[o + 1], rq[o + 1], g);
+      yr[o + 2] = kiln_requant_to_grid(a2 - w_zp[o + 2] * x_sum + w_bias[o + 2], rq[o + 2], g);
+      yr[o + 3] = kiln_requant_to_grid(a3 - w_zp[o + 3] * x_sum + w_bias[o + 3], rq[o + 3], g);
     }
     for (; o < n_out; o++) {
       int64_t acc = 0;

@@ -72,7 +72,14 @@ static inline __attribute__((always_inline)) int16_t kiln_dsp_requant(int64_t ac
   return kiln_dsp_signed_to_grid(kiln_dsp_rhe_split((uint32_t)(p >> 32), (uint32_t)p, s), v < 0, g);
 }
 
+/* kiln_rt.h's requantization is this one, always inlined (gcc's -Os would
+ * call it); a host test including this header after kiln_rt.h keeps the
+ * portable one. */
+#ifndef KILN_RT_REQUANT
 #define KILN_RT_REQUANT kiln_dsp_requant
+#endif
+#ifndef KILN_RT_REQUANT_INLINE
 #define KILN_RT_REQUANT_INLINE __attribute__((always_inline))
+#endif
 
 #endif

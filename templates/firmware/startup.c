@@ -49,15 +49,23 @@ __attribute__((section(".vectors"), used)) static const handler vectors[16] = {
   kiln_systick_handler,
 };
 
+/* Word at a time when both ends allow it: the compiler calls these to clear
+ * and copy the kernels' small arrays, inside the loops timed. */
 void *memcpy(void *dst, const void *src, size_t n) {
   uint8_t *d = dst;
   const uint8_t *s = src;
+  if ((((uintptr_t)d | (uintptr_t)s) & 3u) == 0)
+    for (; n >= 4; n -= 4, d += 4, s += 4) *(uint32_t *)(void *)d = *(const uint32_t *)(const void *)s;
   while (n--) *d++ = *s++;
   return dst;
 }
 
 void *memset(void *dst, int c, size_t n) {
   uint8_t *d = dst;
+  if (((uintptr_t)d & 3u) == 0) {
+    const uint32_t word = 0x01010101u * (uint8_t)c;
+    for (; n >= 4; n -= 4, d += 4) *(uint32_t *)(void *)d = word;
+  }
   while (n--) *d++ = (uint8_t)c;
   return dst;
 }
