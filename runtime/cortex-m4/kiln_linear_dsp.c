@@ -105,6 +105,21 @@ INLINE void pairs(const int16_t *x, uint32_t *even, uint32_t *odd) {
   widen " %[t], " word ", ror #8\n\t" \
   "smlad " acc ", %[t], %[xo], " acc "\n\t"
 
+/* Four inputs against four rows: the input pairs, then each row's word. */
+#define DOT4_GROUP(widen) \
+  __asm__("ldr %[v], [%[x]], #4\n\t" \
+          "ldr %[t], [%[x]], #4\n\t" \
+          "pkhbt %[xe], %[v], %[t], lsl #16\n\t" \
+          "pkhtb %[xo], %[t], %[v], asr #16\n\t" \
+          "ldr %[v], [%[p0], %[n2]]\n\t" KILN_DSP_ROW4(widen, "%[a2]", "%[v]") \
+          "ldr %[v], [%[p1], %[n2]]\n\t" KILN_DSP_ROW4(widen, "%[a3]", "%[v]") \
+          "ldr %[v], [%[p0]], #4\n\t" KILN_DSP_ROW4(widen, "%[a0]", "%[v]") \
+          "ldr %[v], [%[p1]], #4\n\t" KILN_DSP_ROW4(widen, "%[a1]", "%[v]") \
+          : [x] "+r"(x), [p0] "+r"(p0), [p1] "+r"(p1), [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), \
+            [a3] "+r"(a3), [xe] "=&r"(xe), [xo] "=&r"(xo), [v] "=&r"(v), [t] "=&r"(t) \
+          : [n2] "r"(two_rows) \
+          : "memory")
+
 /* sum x[i] w_j[i] for four rows w_j = w + j * n_in over len inputs (a
  * multiple of 4, at most FOLDED_BLOCK): written out in assembly, since gcc
  * spills the accumulators at -Os. Rows 0 and 1 through two pointers, rows 2
@@ -117,33 +132,10 @@ INLINE void dot4(int32_t acc[FOLDED_ROWS], const int16_t *x, const void *w, int3
   int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
   uint32_t xe, xo, v, t;
   while (x < end) {
-    if (is_signed) {
-      __asm__("ldr %[v], [%[x]], #4\n\t"
-              "ldr %[t], [%[x]], #4\n\t"
-              "pkhbt %[xe], %[v], %[t], lsl #16\n\t"
-              "pkhtb %[xo], %[t], %[v], asr #16\n\t"
-              "ldr %[v], [%[p0], %[n2]]\n\t" KILN_DSP_ROW4("sxtb16", "%[a2]", "%[v]")
-              "ldr %[v], [%[p1], %[n2]]\n\t" KILN_DSP_ROW4("sxtb16", "%[a3]", "%[v]")
-              "ldr %[v], [%[p0]], #4\n\t" KILN_DSP_ROW4("sxtb16", "%[a0]", "%[v]")
-              "ldr %[v], [%[p1]], #4\n\t" KILN_DSP_ROW4("sxtb16", "%[a1]", "%[v]")
-              : [x] "+r"(x), [p0] "+r"(p0), [p1] "+r"(p1), [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2),
-                [a3] "+r"(a3), [xe] "=&r"(xe), [xo] "=&r"(xo), [v] "=&r"(v), [t] "=&r"(t)
-              : [n2] "r"(two_rows)
-              : "memory");
-    } else {
-      __asm__("ldr %[v], [%[x]], #4\n\t"
-              "ldr %[t], [%[x]], #4\n\t"
-              "pkhbt %[xe], %[v], %[t], lsl #16\n\t"
-              "pkhtb %[xo], %[t], %[v], asr #16\n\t"
-              "ldr %[v], [%[p0], %[n2]]\n\t" KILN_DSP_ROW4("uxtb16", "%[a2]", "%[v]")
-              "ldr %[v], [%[p1], %[n2]]\n\t" KILN_DSP_ROW4("uxtb16", "%[a3]", "%[v]")
-              "ldr %[v], [%[p0]], #4\n\t" KILN_DSP_ROW4("uxtb16", "%[a0]", "%[v]")
-              "ldr %[v], [%[p1]], #4\n\t" KILN_DSP_ROW4("uxtb16", "%[a1]", "%[v]")
-              : [x] "+r"(x), [p0] "+r"(p0), [p1] "+r"(p1), [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2),
-                [a3] "+r"(a3), [xe] "=&r"(xe), [xo] "=&r"(xo), [v] "=&r"(v), [t] "=&r"(t)
-              : [n2] "r"(two_rows)
-              : "memory");
-    }
+    if (is_signed)
+      DOT4_GROUP("sxtb16");
+    else
+      DOT4_GROUP("uxtb16");
   }
   acc[0] = a0;
   acc[1] = a1;
