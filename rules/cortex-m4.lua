@@ -1,11 +1,22 @@
 -- Target: Armv7E-M with the DSP extension and no FPU (Cortex-M4), bare
 -- metal. kiln emits the firmware around the model (start-up, linker script,
 -- semihosting output) and it runs under qemu-system-arm -M mps2-an386.
--- Linear layers use SMLAD; everything else is the portable runtime, so
--- results are bit-identical to it.
+-- Linear layers use SMLAD on the codes as stored, their zero points folded
+-- into per-row terms by the generator; the residual adds and attention rows
+-- have DSP kernels; every kernel's requantization is the 32-bit one of
+-- kiln_rt_target_requant.h. Results are bit-identical to the portable runtime.
 
 local W4 = { "portable/kiln_rt_w4.h", "portable/kiln_linear_w4.c", "cortex-m4/kiln_rt_dsp_w4.h",
   "cortex-m4/kiln_linear_dsp_w4.c" }
+
+-- each row's zero-point terms that do not depend on x, for the folded
+-- kernels (kiln_linear_dsp.c): n zx zw - zx sum_w
+local function folded_bias(n, zx, zw, sum_w) return n * zx * zw - zx * sum_w end
+
+local function folded(kernel, weight)
+  return { kernel = kernel, weight = { weight }, template = "linear_packed", n_in = { multiple_of = 4, below = 65536 },
+    bias = folded_bias }
+end
 
 return {
   name = "cortex-m4",
@@ -18,17 +29,23 @@ return {
   },
 
   runtime = { "portable/kiln_rt.h", "portable/kiln_rt_math.c", "portable/kiln_rt_ops.c",
-    "cortex-m4/kiln_rt_dsp.h", "cortex-m4/kiln_linear_dsp.c" },
+    "cortex-m4/kiln_rt_target_requant.h", "cortex-m4/kiln_rt_dsp.h", "cortex-m4/kiln_linear_dsp.c",
+    "cortex-m4/kiln_attention_dsp.c" },
   -- 4-bit linear weights, two codes a byte: their kernels, for the models that have them
   weight_runtime = { u4 = W4, s4 = W4 },
 
   kernels = {
     linear = {
+      folded("kiln_linear_dsp_u8_folded", "u8"),
+      folded("kiln_linear_dsp_s8_folded", "s8"),
       { kernel = "kiln_linear_dsp_u8", weight = { "u8" }, act_within_int16 = true },
       { kernel = "kiln_linear_dsp_s8", weight = { "s8" }, act_within_int16 = true },
       { kernel = "kiln_linear_dsp_u4", weight = { "u4" }, act_within_int16 = true },
       { kernel = "kiln_linear_dsp_s4", weight = { "s4" }, act_within_int16 = true },
     },
+    -- attention rows (kiln_attention_dsp.c), for these head sizes
+    qk_row = { kernel = "kiln_qk_row_dsp", head_dim = { multiple_of = 2, below = 257 } },
+    pv_row = { kernel = "kiln_pv_row_dsp", head_dim = { multiple_of = 8, below = 257 } },
   },
 
   align_words = 2,
@@ -44,21 +61,27 @@ return {
 
   -- kiln writes the firmware around the model (templates/firmware/)
   firmware = true,
+  -- the clock kiln bench converts counts a token into tok/s at (an STM32F4's)
+  reference_clock_hz = 168000000,
   build = {
     makefile = "Makefile.firmware.mk",
     image = "firmware.elf",
     cc = "arm-none-eabi-gcc",
+    -- KILN_RT_TARGET_REQUANT: the runtime's requantization is kiln_rt_target_requant.h's
     cflags = "-std=c99 -Os -Wall -Wextra -Wpedantic -Werror -mcpu=cortex-m4 -mthumb -mfloat-abi=soft "
-      .. "-ffunction-sections -fdata-sections -ffreestanding",
+      .. "-ffunction-sections -fdata-sections -ffreestanding -DKILN_RT_TARGET_REQUANT",
     ldflags = "-nostdlib -Wl,--gc-sections -Wl,-z,noexecstack",
     -- the board under qemu-system-arm: arguments through semihosting (each
-    -- as ",arg=WORD", the program's name first), the output on its stderr
-    run = { command = "qemu-system-arm -M mps2-an386 -nographic -monitor none -serial none "
+    -- as ",arg=WORD", the program's name first), the output on its stderr;
+    -- -icount shift=0: one instruction a virtual nanosecond, so that the
+    -- firmware's SysTick counts instructions (templates/firmware/clock.c)
+    run = { command = "qemu-system-arm -M mps2-an386 -icount shift=0 -nographic -monitor none -serial none "
       .. "-semihosting-config enable=on,target=native{args} -kernel {image}", args = "semihosting", output = "stderr" },
   },
 
   -- code-size model for the memory report (arm-none-eabi-gcc -Os, fitted on
-  -- stories260K and the synthetic model, the firmware harness included), and
-  -- the stack reserved for the firmware (stories260K uses under 500 bytes)
-  code_size = { base = 6130, per_function = 100, per_call = 52, stack = 2048 },
+  -- stories260K and the synthetic model, the firmware harness included; the
+  -- DSP kernels and their inlined requantization add 7.3 kB to the base), and
+  -- the stack reserved for the firmware (stories260K uses about 1 kB)
+  code_size = { base = 13430, per_function = 100, per_call = 52, stack = 2048 },
 }

@@ -308,6 +308,7 @@ function c_model.generate(spec)
     cflags = rules.build.cflags,
     ldflags = rules.build.ldflags or "",
     run_command = targets.run_command(rules.build, nil, ""),
+    run_profile_command = rules.firmware and targets.run_command(rules.build, nil, "", "firmware-profile.elf") or "",
     kv_section = section_attribute(sections.kv_cache),
     arena_section = section_attribute(sections.arena),
     constants_section = sections.constants or "",
@@ -320,7 +321,10 @@ function c_model.generate(spec)
     ram_size = memory.ram and memory.ram.size or "",
     default_steps = 64,
   }
-  vars.harness_bytes = rules.firmware and (vars.cmdline_bytes + vars.out_bytes + 4 * vars.prompt_tokens) or 0
+  -- a profile build's sample bins cover this much code (twice the estimate)
+  vars.text_budget = 2 * vars.code_bytes
+  -- (and the clock's few words, templates/firmware/clock.c)
+  vars.harness_bytes = rules.firmware and (vars.cmdline_bytes + vars.out_bytes + 4 * vars.prompt_tokens + 24) or 0
   local flash = vars.code_bytes + vars.constants_bytes + vars.weights_bytes
   local ram = vars.arena_bytes + vars.kv_bytes + vars.stack_bytes + vars.harness_bytes
   for _, m in ipairs({ { "flash", flash }, { "ram", ram } }) do
@@ -353,7 +357,7 @@ function c_model.generate(spec)
   out["model.c"] = template.file(root, "model.c", vars)
   out["Makefile"] = template.file(root, rules.build.makefile, vars)
   if rules.firmware then
-    for _, f in ipairs({ "startup.c", "semihosting.h", "semihosting.c", "firmware_main.c" }) do
+    for _, f in ipairs({ "startup.c", "semihosting.h", "semihosting.c", "clock.h", "clock.c", "firmware_main.c" }) do
       out["firmware/" .. f] = template.file(root, "firmware/" .. f, vars)
     end
     out["firmware/link.ld"] = template.render(template.find(root, "firmware", "link.ld"), vars, "link.ld")

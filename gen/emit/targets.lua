@@ -216,8 +216,8 @@ end
 -- directory) with args, as the target's rules say (build.run: a command
 -- with {image} and {args}; args "semihosting" passes each argument as
 -- ",arg=WORD", the program's name first; output "stderr": the program's
--- output arrives on stderr).
-function targets.run_command(build, dir, args)
+-- output arrives on stderr); image: another image of the build than its own.
+function targets.run_command(build, dir, args, image)
   local run = build.run
   local words = {}
   if run.args == "semihosting" then
@@ -226,8 +226,8 @@ function targets.run_command(build, dir, args)
   elseif args ~= "" then
     words[1] = " " .. args
   end
-  local image = dir and (files.quote(dir) .. "/" .. build.image) or build.image
-  local values = { image = image, args = table.concat(words) }
+  image = image or build.image
+  local values = { image = dir and (files.quote(dir) .. "/" .. image) or image, args = table.concat(words) }
   return (run.command:gsub("{(%w+)}", values))
 end
 

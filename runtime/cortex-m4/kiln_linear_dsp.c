@@ -1,11 +1,21 @@
 /*
- * Linear kernels for Armv7E-M with the DSP extension (Cortex-M4, M7, M33):
+ * Linear kernels for Armv7E-M with the DSP extension (Cortex-M4, M7, M33).
  * SMLAD multiplies two pairs of int16 and adds both products to an int32 in
- * one instruction. Bit-identical to the portable kiln_linear_*: the same
- * integer sums, flushed to int64 before they can overflow.
+ * one instruction; UXTB16/SXTB16 widen bytes 0 and 2 (or, rotated, 1 and 3)
+ * of a word to such a pair. Bit-identical to the portable kiln_linear_*: the
+ * same integer sums, in int32 blocks that cannot overflow, then int64.
  *
- * Preconditions (checked by the generator): activation codes stay within
- * int16 of their zero point; weights are 8-bit.
+ * The folded kernels (kiln_linear_dsp_[us]8_folded) multiply the codes as
+ * stored: sum (x - zx)(w - zw) = sum x w - zw sum x + bias, with each row's
+ * bias = n zx zw - zx sum w made by the generator (rules/cortex-m4.lua), and
+ * sum x once an input row. A pass takes four weight rows, so that each pair
+ * of inputs loaded and rearranged serves four rows: per 4 inputs and 4 rows
+ * (16 products), 2 loads and 2 packs of x, then a load, 2 widenings and 2
+ * SMLADs a row: 24 instructions. Rows beyond a multiple of 4 take the same
+ * loop one at a time.
+ *
+ * The row-dot kernels (kiln_linear_dsp_u8, _s8) take any row length and
+ * activations within int16 of their zero point.
  */
 #include "kiln_rt_dsp.h"
 
@@ -49,4 +59,151 @@ void kiln_linear_dsp_u8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows
 void kiln_linear_dsp_s8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const int8_t *w,
                         const int32_t *w_zp, int32_t n_out, const kiln_rq *rq, const kiln_grid *g) {
   kiln_linear8_by_rows(y, x, x_zp, rows, n_in, w, 1, w_zp, n_out, rq, g, row_dot);
+}
+
+/* ---- folded kernels ------------------------------------------------------ */
+
+/* Inputs an int32 block: |x| <= 2^15 and |w| <= 255, so a product is at most
+ * 8,355,840 in magnitude and 256 of them below 2^31. */
+#define FOLDED_BLOCK 256
+#define FOLDED_ROWS 4
+/* -Os would keep these calls, and is_signed a variable tested in the inner loop */
+#define INLINE static inline __attribute__((always_inline))
+
+INLINE uint32_t load32(const void *p) {
+  uint32_t v;
+  __builtin_memcpy(&v, p, sizeof v); /* one LDR: the M4 loads unaligned words */
+  return v;
+}
+
+/* Bytes 0 and 2, and bytes 1 and 3, of a word of 4 weight codes as int16 pairs. */
+INLINE uint32_t even_bytes(uint32_t w, int is_signed) { return is_signed ? (uint32_t)__sxtb16(w) : (uint32_t)__uxtb16(w); }
+INLINE uint32_t odd_bytes(uint32_t w, int is_signed) {
+  uint32_t r; /* the widening's own ROR #8, which gcc does not fold in */
+  if (is_signed)
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(w));
+  else
+    __asm__("uxtb16 %0, %1, ror #8" : "=r"(r) : "r"(w));
+  return r;
+}
+
+/* Input pairs (x0, x2) and (x1, x3) of 4 codes, to meet even_bytes and odd_bytes. */
+INLINE void pairs(const int16_t *x, uint32_t *even, uint32_t *odd) {
+  const uint32_t x01 = load32(x), x23 = load32(x + 2);
+  uint32_t e, o;
+  __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(e) : "r"(x01), "r"(x23));
+  __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(o) : "r"(x23), "r"(x01));
+  *even = e;
+  *odd = o;
+}
+
+/* One weight word's four products with the input pairs: bytes 0 and 2
+ * against (x0, x2), bytes 1 and 3 against (x1, x3). */
+#define KILN_DSP_ROW4(widen, acc, word) \
+  widen " %[t], " word "\n\t" \
+  "smlad " acc ", %[t], %[xe], " acc "\n\t" \
+  widen " %[t], " word ", ror #8\n\t" \
+  "smlad " acc ", %[t], %[xo], " acc "\n\t"
+
+/* Four inputs against four rows: the input pairs, then each row's word. */
+#define DOT4_GROUP(widen) \
+  __asm__("ldr %[v], [%[x]], #4\n\t" \
+          "ldr %[t], [%[x]], #4\n\t" \
+          "pkhbt %[xe], %[v], %[t], lsl #16\n\t" \
+          "pkhtb %[xo], %[t], %[v], asr #16\n\t" \
+          "ldr %[v], [%[p0], %[n2]]\n\t" KILN_DSP_ROW4(widen, "%[a2]", "%[v]") \
+          "ldr %[v], [%[p1], %[n2]]\n\t" KILN_DSP_ROW4(widen, "%[a3]", "%[v]") \
+          "ldr %[v], [%[p0]], #4\n\t" KILN_DSP_ROW4(widen, "%[a0]", "%[v]") \
+          "ldr %[v], [%[p1]], #4\n\t" KILN_DSP_ROW4(widen, "%[a1]", "%[v]") \
+          : [x] "+r"(x), [p0] "+r"(p0), [p1] "+r"(p1), [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), \
+            [a3] "+r"(a3), [xe] "=&r"(xe), [xo] "=&r"(xo), [v] "=&r"(v), [t] "=&r"(t) \
+          : [n2] "r"(two_rows) \
+          : "memory")
+
+/* sum x[i] w_j[i] for four rows w_j = w + j * n_in over len inputs (a
+ * multiple of 4, at most FOLDED_BLOCK): written out in assembly, since gcc
+ * spills the accumulators at -Os. Rows 0 and 1 through two pointers, rows 2
+ * and 3 at twice the row length from them. */
+INLINE void dot4(int32_t acc[FOLDED_ROWS], const int16_t *x, const void *w, int32_t n_in, int32_t len,
+                 int is_signed) {
+  const uint8_t *p0 = w, *p1 = p0 + n_in;
+  const int16_t *end = x + len;
+  const int32_t two_rows = 2 * n_in;
+  int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  uint32_t xe, xo, v, t;
+  while (x < end) {
+    if (is_signed)
+      DOT4_GROUP("sxtb16");
+    else
+      DOT4_GROUP("uxtb16");
+  }
+  acc[0] = a0;
+  acc[1] = a1;
+  acc[2] = a2;
+  acc[3] = a3;
+}
+
+/* The same for one row. */
+INLINE int32_t dot1(const int16_t *x, const uint8_t *w, int32_t len, int is_signed) {
+  int32_t a = 0;
+  for (int32_t i = 0; i < len; i += 4) {
+    uint32_t xe, xo;
+    pairs(x + i, &xe, &xo);
+    const uint32_t v = load32(w + i);
+    a = __smlad(even_bytes(v, is_signed), xe, a);
+    a = __smlad(odd_bytes(v, is_signed), xo, a);
+  }
+  return a;
+}
+
+/* sum x over n values (n < 2^16: an int32), two a SMLAD. */
+static int32_t sum_codes(const int16_t *x, int32_t n) {
+  int32_t s = 0;
+  for (int32_t i = 0; i < n; i += 2) s = __smlad(load32(x + i), 0x00010001u, s);
+  return s;
+}
+
+INLINE void linear_folded(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const uint8_t *w, int is_signed,
+                          const int32_t *w_zp, const int64_t *w_bias, int32_t n_out, const kiln_rq *rq,
+                          const kiln_grid *g) {
+  for (int32_t r = 0; r < rows; r++) {
+    const int16_t *xr = x + (size_t)r * n_in;
+    int16_t *yr = y + (size_t)r * n_out;
+    const int64_t x_sum = sum_codes(xr, n_in);
+    int32_t o = 0;
+    for (; o + FOLDED_ROWS <= n_out; o += FOLDED_ROWS) {
+      int32_t part[FOLDED_ROWS];
+      const uint8_t *wo = w + (size_t)o * n_in;
+      dot4(part, xr, wo, n_in, n_in < FOLDED_BLOCK ? n_in : FOLDED_BLOCK, is_signed);
+      int64_t a0 = part[0], a1 = part[1], a2 = part[2], a3 = part[3];
+      for (int32_t i = FOLDED_BLOCK; i < n_in; i += FOLDED_BLOCK) { /* rows longer than a block */
+        dot4(part, xr + i, wo + i, n_in, n_in - i < FOLDED_BLOCK ? n_in - i : FOLDED_BLOCK, is_signed);
+        a0 += part[0], a1 += part[1], a2 += part[2], a3 += part[3];
+      }
+      yr[o] = kiln_requant_to_grid(a0 - w_zp[o] * x_sum + w_bias[o], rq[o], g);
+      yr[o + 1] = kiln_requant_to_grid(a1 - w_zp[o + 1] * x_sum + w_bias[o + 1], rq[o + 1], g);
+      yr[o + 2] = kiln_requant_to_grid(a2 - w_zp[o + 2] * x_sum + w_bias[o + 2], rq[o + 2], g);
+      yr[o + 3] = kiln_requant_to_grid(a3 - w_zp[o + 3] * x_sum + w_bias[o + 3], rq[o + 3], g);
+    }
+    for (; o < n_out; o++) {
+      int64_t acc = 0;
+      for (int32_t i = 0; i < n_in; i += FOLDED_BLOCK)
+        acc += dot1(xr + i, w + (size_t)o * n_in + i, n_in - i < FOLDED_BLOCK ? n_in - i : FOLDED_BLOCK, is_signed);
+      yr[o] = kiln_requant_to_grid(acc - w_zp[o] * x_sum + w_bias[o], rq[o], g);
+    }
+  }
+}
+
+void kiln_linear_dsp_u8_folded(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const uint8_t *w,
+                               const int32_t *w_zp, const int64_t *w_bias, int32_t n_out, const kiln_rq *rq,
+                               const kiln_grid *g, uint8_t *work) {
+  (void)work;
+  linear_folded(y, x, rows, n_in, w, 0, w_zp, w_bias, n_out, rq, g);
+}
+
+void kiln_linear_dsp_s8_folded(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const int8_t *w,
+                               const int32_t *w_zp, const int64_t *w_bias, int32_t n_out, const kiln_rq *rq,
+                               const kiln_grid *g, uint8_t *work) {
+  (void)work;
+  linear_folded(y, x, rows, n_in, (const uint8_t *)w, 1, w_zp, w_bias, n_out, rq, g);
 }

@@ -13,4 +13,24 @@ void kiln_linear_dsp_u8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows
 void kiln_linear_dsp_s8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const int8_t *w,
                         const int32_t *w_zp, int32_t n_out, const kiln_rq *rq, const kiln_grid *g);
 
+/* The folded kernels: n_in a multiple of 4 (below 2^16); codes multiplied as
+ * stored, each row's bias = n zx zw - zx sum w (the generator's, int64). The
+ * same signature as the packed linear kernels (templates/ops/linear_packed.c);
+ * work is unused. */
+void kiln_linear_dsp_u8_folded(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const uint8_t *w,
+                               const int32_t *w_zp, const int64_t *w_bias, int32_t n_out, const kiln_rq *rq,
+                               const kiln_grid *g, uint8_t *work);
+void kiln_linear_dsp_s8_folded(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const int8_t *w,
+                               const int32_t *w_zp, const int64_t *w_bias, int32_t n_out, const kiln_rq *rq,
+                               const kiln_grid *g, uint8_t *work);
+
+/* Attention rows (kiln_attention_dsp.c), kiln_qk_row's and kiln_pv_row's
+ * contracts for head_dim at most KILN_DSP_MAX_HEAD_DIM: qk for an even
+ * head_dim, pv for a multiple of 8. */
+#define KILN_DSP_MAX_HEAD_DIM 256
+void kiln_qk_row_dsp(int16_t *logits, const int16_t *q, int32_t q_zp, const kiln_kv_view *k, int32_t d, kiln_rq rq,
+                     const kiln_grid *g);
+void kiln_pv_row_dsp(int16_t *out, const int16_t *p, int32_t p_zp, const kiln_kv_view *v, int32_t d, kiln_rq rq,
+                     const kiln_grid *g);
+
 #endif

@@ -73,7 +73,7 @@ void kiln_linear4_by_rows(int16_t *y, const int16_t *x, int32_t x_zp, int32_t ro
     const uint8_t *wo = w + (size_t)o * row_bytes;
     for (int32_t r = 0; r < rows; r++) {
       const int64_t acc = row_dot(x + (size_t)r * n_in, x_zp, wo, w_zp[o], n_in, is_signed);
-      y[(size_t)r * n_out + o] = kiln_to_grid(kiln_scale(acc, rq[o]), g);
+      y[(size_t)r * n_out + o] = kiln_requant_to_grid(acc, rq[o], g);
     }
   }
 }

@@ -19,7 +19,7 @@
 #endif
 
 void kiln_requant(int16_t *y, const int16_t *x, int32_t n, int32_t x_zp, kiln_rq rq, const kiln_grid *g) {
-  for (int32_t i = 0; i < n; i++) y[i] = kiln_to_grid(kiln_scale((int64_t)x[i] - x_zp, rq), g);
+  for (int32_t i = 0; i < n; i++) y[i] = kiln_requant_to_grid((int64_t)x[i] - x_zp, rq, g);
 }
 
 void kiln_take_half(int16_t *y, const int16_t *x, int32_t rows, int32_t d, int32_t which, int32_t x_zp, kiln_rq rq,
@@ -52,7 +52,7 @@ void kiln_mul_rows(int16_t *y, const int16_t *x, int32_t x_zp, const int16_t *ta
       const size_t base = ((size_t)s * heads + h) * d;
       for (int32_t e = 0; e < d; e++) {
         const int64_t prod = (int64_t)(x[base + e] - x_zp) * (t[e] - t_zp);
-        y[base + e] = kiln_to_grid(kiln_scale(prod, rq), g);
+        y[base + e] = kiln_requant_to_grid(prod, rq, g);
       }
     }
   }
@@ -70,7 +70,7 @@ void kiln_add(int16_t *y, const int16_t *a, int32_t a_zp, const int16_t *b, int3
 void kiln_mul(int16_t *y, const int16_t *a, int32_t a_zp, const int16_t *b, int32_t b_zp, int32_t n, kiln_rq rq,
               const kiln_grid *g) {
   for (int32_t i = 0; i < n; i++)
-    y[i] = kiln_to_grid(kiln_scale((int64_t)(a[i] - a_zp) * (b[i] - b_zp), rq), g);
+    y[i] = kiln_requant_to_grid((int64_t)(a[i] - a_zp) * (b[i] - b_zp), rq, g);
 }
 
 uint64_t kiln_rmsnorm_square(uint64_t ss, const kiln_norm_rq *p, int32_t *k) {
@@ -111,7 +111,7 @@ void kiln_rmsnorm(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int3
     const kiln_rq row = kiln_rmsnorm_scale(kiln_isqrt(t), k, p);
     for (int32_t j = 0; j < n; j++) {
       const int64_t prod = (int64_t)(gamma[j] - gamma_zp) * ((int64_t)xr[j] - x_zp);
-      yr[j] = kiln_to_grid(kiln_scale(prod, row), g);
+      yr[j] = kiln_requant_to_grid(prod, row, g);
     }
   }
 }
@@ -138,7 +138,7 @@ static void linear8_exact(int16_t *y, const int16_t *x, int32_t x_zp, int32_t ro
         acc += part;
       }
       for (; i < n_in; i++) acc += (int32_t)(xr[i] - x_zp) * (weight8(w, row + i, is_signed) - zw);
-      y[(size_t)r * n_out + o] = kiln_to_grid(kiln_scale(acc, rq[o]), g);
+      y[(size_t)r * n_out + o] = kiln_requant_to_grid(acc, rq[o], g);
     }
   }
 }
@@ -220,7 +220,7 @@ static void linear8_rows4(int16_t *y, const int16_t *x, int16_t x_zp, int32_t ro
       const uint8_t *wb[LINEAR8_ROWS] = { wj[0] + i, wj[1] + i, wj[2] + i, wj[3] + i };
       dot4_block(sums, xr + i, x_zp, wb, flip, zw, n_in - i < LINEAR8_BLOCK ? n_in - i : LINEAR8_BLOCK);
     }
-    for (int32_t j = 0; j < valid; j++) y[(size_t)r * n_out + o + j] = kiln_to_grid(kiln_scale(sums[j], rq[o + j]), g);
+    for (int32_t j = 0; j < valid; j++) y[(size_t)r * n_out + o + j] = kiln_requant_to_grid(sums[j], rq[o + j], g);
   }
 }
 
@@ -244,7 +244,7 @@ void kiln_linear8_by_rows(int16_t *y, const int16_t *x, int32_t x_zp, int32_t ro
     const int16_t *xr = x + (size_t)r * n_in;
     for (int32_t o = 0; o < n_out; o++) {
       const int64_t acc = row_dot(xr, x_zp, (const uint8_t *)w + (size_t)o * row_bytes, w_zp[o], n_in, is_signed);
-      y[(size_t)r * n_out + o] = kiln_to_grid(kiln_scale(acc, rq[o]), g);
+      y[(size_t)r * n_out + o] = kiln_requant_to_grid(acc, rq[o], g);
     }
   }
 }
@@ -268,7 +268,7 @@ void kiln_linear_s16(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, i
       const int32_t zw = w_zp[o];
       int64_t acc = 0;
       for (int32_t i = 0; i < n_in; i++) acc += (int64_t)(xr[i] - x_zp) * (wo[i] - zw);
-      y[(size_t)r * n_out + o] = kiln_to_grid(kiln_scale(acc, rq[o]), g);
+      y[(size_t)r * n_out + o] = kiln_requant_to_grid(acc, rq[o], g);
     }
   }
 }
@@ -281,7 +281,7 @@ void kiln_sigmoid(int16_t *y, const int16_t *x, int32_t x_zp, int32_t n, const k
     const uint64_t e = kiln_exp_q31_inline(lut, v >= 0 ? v : -v); /* exp(-|x|) */
     /* x >= 0: 1 / (1 + e); x < 0: e / (1 + e); both in Q31 */
     const uint64_t sig = kiln_div_rhe((v >= 0 ? one : e) << 31, one + e);
-    y[i] = kiln_to_grid(kiln_scale((int64_t)sig, rq), g);
+    y[i] = kiln_requant_to_grid((int64_t)sig, rq, g);
   }
 }
 
@@ -342,7 +342,7 @@ static void qk_segment(int16_t *logits, const int16_t *q, int32_t q_zp, const in
   for (int32_t t = 0; t < len; t++) {
     const int16_t *kt = k + (size_t)t * d;
     const int64_t acc = fast ? dot_split(q, (int16_t)q_zp, kt, d) - bias : dot(q, q_zp, kt, zk, d);
-    logits[t] = kiln_to_grid(kiln_scale(acc, rq), g);
+    logits[t] = kiln_requant_to_grid(acc, rq, g);
   }
 }
 
@@ -365,7 +365,7 @@ void kiln_softmax_row(int16_t *p, const int16_t *x, int32_t n, const kiln_exp_lu
   const uint64_t inv = kiln_softmax_reciprocal(sum);
   for (int32_t t = 0; t < n; t++) {
     const uint64_t prob = kiln_softmax_prob(kiln_exp_q31_inline(lut, mx - x[t]), inv);
-    p[t] = kiln_to_grid(kiln_scale((int64_t)prob, rq), g);
+    p[t] = kiln_requant_to_grid((int64_t)prob, rq, g);
   }
 }
 
@@ -417,7 +417,7 @@ void kiln_pv_row(int16_t *out, const int16_t *p, int32_t p_zp, const kiln_kv_vie
                  const kiln_grid *g) {
   int64_t p_sum = 0;
   if (!KILN_FAST_PATHS || !pv_fits_int32(p, v->n_past + v->n_fresh, p_zp, &p_sum)) {
-    for (int32_t e = 0; e < d; e++) out[e] = kiln_to_grid(kiln_scale(pv_exact(p, p_zp, v, d, e), rq), g);
+    for (int32_t e = 0; e < d; e++) out[e] = kiln_requant_to_grid(pv_exact(p, p_zp, v, d, e), rq, g);
     return;
   }
   const int64_t bias = (int64_t)v->zero_point * p_sum;
@@ -427,7 +427,7 @@ void kiln_pv_row(int16_t *out, const int16_t *p, int32_t p_zp, const kiln_kv_vie
     for (int32_t j = 0; j < width; j++) acc[j] = 0;
     pv_chunk(acc, width, p, (int16_t)p_zp, v->past, v->n_past, d, e);
     pv_chunk(acc, width, p + v->n_past, (int16_t)p_zp, v->fresh, v->n_fresh, d, e);
-    for (int32_t j = 0; j < width; j++) out[e + j] = kiln_to_grid(kiln_scale(acc[j] - bias, rq), g);
+    for (int32_t j = 0; j < width; j++) out[e + j] = kiln_requant_to_grid(acc[j] - bias, rq, g);
   }
 }
 

@@ -91,8 +91,8 @@ describe("4-bit linear kernels", function()
     local build = targets.load(".", "cortex-m4").build
     local fw = dir .. "/fw/firmware"
     local cmd = string.format("%s %s -DKILN_TEST_DSP -I%s %s %s %s runtime/cortex-m4/kiln_linear_dsp_w4.c "
-      .. "%s/startup.c %s/semihosting.c %s -T %s/link.ld -lgcc -o %%s", build.cc, build.cflags, fw, INCLUDES, TEST,
-      PORTABLE, fw, fw, build.ldflags, fw)
+      .. "%s/startup.c %s/semihosting.c %s/clock.c %s -T %s/link.ld -lgcc -o %%s", build.cc, build.cflags, fw, INCLUDES,
+      TEST, PORTABLE, fw, fw, fw, build.ldflags, fw)
     local run = { command = build.run.command, args = build.run.args }
     local out = build_and_run(cmd, targets.run_command({ run = run, image = "%s" }, nil, ""))
     assert.matches("kiln_linear_dsp_u4 ok\nkiln_linear_dsp_s4 ok\n", out)

@@ -102,6 +102,24 @@ static inline int16_t kiln_to_grid(int64_t v, const kiln_grid *g) {
   return (int16_t)v;
 }
 
+/* kiln_to_grid(kiln_scale(acc, rq), g): the last step of nearly every
+ * kernel. A target whose cflags define KILN_RT_TARGET_REQUANT replaces it
+ * in its runtime's kiln_rt_target_requant.h (defining KILN_RT_REQUANT) by a
+ * function of the same result for every input, faster on its core. */
+#ifdef KILN_RT_TARGET_REQUANT
+#include "kiln_rt_target_requant.h"
+#endif
+#ifndef KILN_RT_REQUANT_INLINE /* the target's way to make a compiler inline it */
+#define KILN_RT_REQUANT_INLINE
+#endif
+static inline KILN_RT_REQUANT_INLINE int16_t kiln_requant_to_grid(int64_t acc, kiln_rq rq, const kiln_grid *g) {
+#ifdef KILN_RT_REQUANT
+  return KILN_RT_REQUANT(acc, rq, g);
+#else
+  return kiln_to_grid(kiln_scale(acc, rq), g);
+#endif
+}
+
 /* Softmax normalization, shared by every target's softmax: the reciprocal
  * floor(2^62 / sum) of a row's sum of exp values (sum >= 2^31), and one
  * probability in Q31, round_half_even(e * inv / 2^31). */
