@@ -10,6 +10,7 @@ local description = require "model.description"
 local qparams_file = require "calib.qparams_file"
 local targets = require "emit.targets"
 local c_model = require "emit.c_model"
+local template = require "emit.template"
 
 local generate = {}
 
@@ -164,6 +165,9 @@ function generate.run(o)
     trace = o.trace, layer_input_grids = o.layer_input_grids,
     blob = o.blob or weight_count(desc) > generate.BLOB_BYTES,
   }
+  -- for review (kiln diff, git diff): the qparams as given, and the weights' textconv driver
+  tree["qparams.json"] = files.read(o.qparams_path)
+  tree[".gitattributes"] = template.file(o.root, "tree.gitattributes", {})
   generate.write_tree(o.output, tree, { force = o.force })
   return { report = report, desc = desc, qp = qp, model = model, rules = rules, output = o.output,
     other_checkpoint = other }
