@@ -125,8 +125,11 @@ function qparams_diff.same(r)
   return r.changed == 0 and #r.added == 0 and #r.removed == 0 and #r.calibration == 0
 end
 
+-- A relative change in percent; one too small for two decimals (a float32
+-- rounding apart) keeps two significant digits rather than read as 0.
 local function percent(rel)
   if rel == math.huge then return "from 0" end
+  if rel ~= 0 and math.abs(rel) < 5e-5 then return string.format("%+.1e %%", 100 * rel) end
   return string.format("%+.2f %%", 100 * rel)
 end
 
@@ -152,12 +155,10 @@ local function row(c)
   return s
 end
 
--- text(result, names) -> the part as printed; names: { old, new } file names
--- of the qparams when they differ, or nil.
-function qparams_diff.text(r, names)
+-- text(result) -> the part as printed.
+function qparams_diff.text(r)
   if qparams_diff.same(r) then return string.format("qparams: no change (%d observers)\n", r.observers) end
-  local out = { string.format("qparams: %d of %d observers changed%s", r.changed, r.observers,
-    names and string.format(" (%s -> %s)", names[1], names[2]) or "") }
+  local out = { string.format("qparams: %d of %d observers changed", r.changed, r.observers) }
   for _, c in ipairs(r.calibration) do
     out[#out + 1] = string.format("  calibration.%s: %s -> %s", c.key, value(c.old), value(c.new))
   end

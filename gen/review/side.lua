@@ -99,9 +99,11 @@ function side:identical(other)
   return true
 end
 
--- The name of the qparams file a tree was generated from (its header says), or nil.
-function side:qparams_name()
-  return (self:read("kiln_model.h") or ""):match("\n %* qparams: ([^\n]*)")
+-- The input files a tree was generated from, as its header names them:
+-- { model, qparams } (nil where the header says nothing).
+function side:sources()
+  local h = self:read("kiln_model.h") or ""
+  return { model = h:match("\n %* model: ([^\n]*)"), qparams = h:match("\n %* qparams: ([^\n]*)") }
 end
 
 -- The tree's header macros: { NAME = number } for every #define KILN_NAME N.
