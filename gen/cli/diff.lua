@@ -77,7 +77,11 @@ local function as_json(parts, identical, behaviour)
 end
 
 local function run(opts, context)
-  if opts.eval then common.check_samples(opts) end
+  if opts.eval then
+    common.check_samples(opts)
+  elseif opts.text or opts.tokens or opts.tokenizer or opts.stories or opts.max_tokens then
+    fail.usage("-z, --text, --tokens, --stories and --max-tokens are --eval's; give --eval MODEL")
+  end
   local old, new = side.open(opts.OLD), side.open(opts.NEW)
   if old.kind ~= new.kind then
     fail.raise(opts.NEW, nil, string.format("is a %s and %s a %s; compare two generated trees or two qparams files",

@@ -57,8 +57,8 @@ function verb.run(opts)
   end
   print(string.format("%s: %d tensors", what, #list))
   for _, t in ipairs(list) do
-    print(string.format("%s %s [%s] %s %s%s", t.name, t.tensor, t.shape, t.dtype, sha256(t.bytes()),
-      (t.layout and t.layout ~= "rows") and (" " .. t.layout) or ""))
+    -- the same line from either file (a packed layout is in the C name)
+    print(string.format("%s %s [%s] %s %s", t.name, t.tensor, t.shape, t.dtype, sha256(t.bytes())))
   end
   for _, p in ipairs(pointers) do print(p) end
   return 0

@@ -141,6 +141,27 @@ describe("kiln diff", function()
     assert.is_truthy(out:find("memory: no change", 1, true), out)
   end)
 
+  it("--eval: both sides on the same stories, a tree as built the same as its qparams generated", function()
+    local dir = support.tmpdir()
+    local text = support.read("out/synthetic.qparams.json")
+    local qa, qb = qparams_at(dir .. "/qa", text), qparams_at(dir .. "/qb", scaled(text, Q, 4))
+    local a, b = gen(synthetic(), qa, dir .. "/a/m"), gen(synthetic(), qb, dir .. "/b/m")
+    local m = synth .. "/m"
+    local function eval(x, y)
+      local out, err, code = support.kiln_run("diff", x, y, "--eval", m .. "/model.bin", "-z", m .. "/tokenizer.bin",
+        "--text", m .. "/text.txt", "--stories", "3", "--max-tokens", "32")
+      assert.are.equal(1, code, err)
+      local rows = {}
+      for name, old, new in out:gmatch("\n    (%a[%w_]+)%s+([%d.]+)%s+([%d.]+)") do rows[name] = { tonumber(old), tonumber(new) } end
+      assert.is_truthy(out:find("\nbehaviour: 3 stories, %d+ positions of text.txt"), out)
+      return rows
+    end
+    local trees, files = eval(a, b), eval(qa, qb)
+    assert.are.same(trees, files)
+    assert.is_true(trees.perplexity[1] > 1 and trees.kl_mean[2] >= 0, "perplexity and KL")
+    assert.are_not.same(trees.kl_mean[1], trees.kl_mean[2]) -- a grid four times as coarse shows
+  end)
+
   it("a layer's RoPE grid changed: its table is added, the others keep their names and bytes", function()
     local dir = support.tmpdir()
     local text = support.read("out/synthetic.qparams.json")
