@@ -19,6 +19,7 @@ local c_constants = require "emit.c_constants"
 local targets = require "emit.targets"
 local runtime_files = require "emit.runtime_files"
 local f32 = require "util.f32"
+local weights_index = require "emit.weights_index"
 
 local c_model = {}
 
@@ -365,7 +366,11 @@ function c_model.generate(spec)
   out["weights.c"] = template.file(root, "weights.c", { name = spec.name,
     definitions = c_constants.definitions(consts, "weights", section_attribute(sections.weights)) })
   if spec.blob then
-    out["weights.bin"] = consts:blob_parts()
+    local parts, list = consts:blob_parts()
+    -- the tensors' bytes, then their index (emit/weights_index.lua)
+    local blob = table.move(parts, 1, #parts, 1, {})
+    blob[#blob + 1] = weights_index.encode(list, consts.blob.size)
+    out["weights.bin"] = blob
     out["weights_blob.S"] = template.file(root, "weights_blob.S", { name = spec.name, bytes = consts.blob.size,
       section = sections.weights or ".rodata.kiln_weights" })
   end

@@ -4,8 +4,6 @@
 -- and what it is for; emit/c_constants.lua writes them as C. Order is
 -- insertion order, so the files come out the same for the same inputs.
 
-local weights_index = require "emit.weights_index"
-
 local constants = {}
 constants.__index = constants
 
@@ -117,7 +115,8 @@ end
 
 -- Quantized weights (or tables) from a packed string (native tensor:quantize):
 -- an array, or with a blob a pointer to its bytes in weights.bin. meta
--- (weights): what weights.bin's tensor index says of them (emit/weights_index.lua).
+-- (weights): what weights.bin's tensor index says of them (emit/weights_index.lua:
+-- tensor, dtype, shape, layout, codes).
 function constants:packed(name, ctype, packed, note, section, meta)
   local n = #packed // BYTES[ctype]
   local old = self.by_name[name]
@@ -150,17 +149,15 @@ function constants:exp_lut(name, lut, note)
 end
 
 -- The blob's bytes (weights.bin) as a list of strings to write in order
--- (never joined: a 1 GB string would be one more copy), the tensor index
--- last; or nil.
+-- (never joined: a 1 GB string would be one more copy), and its constants
+-- in the order of their bytes; or nil.
 function constants:blob_parts()
   if not self.blob then return nil end
   local list = {}
   for _, c in ipairs(self.list) do
     if c.kind == "blob" then list[#list + 1] = c end
   end
-  local parts = table.move(self.blob.parts, 1, #self.blob.parts, 1, {})
-  parts[#parts + 1] = weights_index.encode(list, self.blob.size)
-  return parts
+  return self.blob.parts, list
 end
 
 return constants
