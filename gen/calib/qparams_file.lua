@@ -126,13 +126,13 @@ end
 -- a refusal naming the file and the observer (gptq_file reads the same fields).
 qparams_file.check_value = fields.check_value
 
--- read(path, desc) -> { observers = { [path] = { dtype, qscheme, axis, scale, zero_point, min, max } },
--- calibration, model }. Every observer the graphs place for this model must be
+-- read(path, desc[, keep_text]) -> { observers = { [path] = { dtype, qscheme, axis, scale, zero_point, min, max } },
+-- calibration, model, text }. Every observer the graphs place for this model must be
 -- present and well-formed, and the file may have no other; floats are read
 -- back as the float32 they were. A per_channel_* label with no axis on a
 -- weight without channels (TICO's RMSNorm weights) is per-tensor, as TICO
 -- computes it. Any problem is one line naming the file and the observer.
-function qparams_file.read(path, desc)
+function qparams_file.read(path, desc, keep_text)
   local text = files.read(path)
   local doc, err = json.decode(text)
   if type(doc) ~= "table" then fail.raise(path, "json", tostring(err or "not a JSON object")) end
@@ -220,7 +220,9 @@ function qparams_file.read(path, desc)
     for _, key in ipairs({ "tied", "grid_from", "observer" }) do fields.optional_string(path, name, o, key) end
     out[name] = entry
   end
+  -- text (keep_text): the file as read, which a generated tree keeps for kiln diff
   return { observers = out, calibration = doc.calibration, model = doc.model, path = path,
+    text = keep_text and text or nil,
     smoothing = doc.smoothing ~= nil and read_smoothing(path, doc.smoothing, desc) or nil }
 end
 

@@ -18,6 +18,8 @@ local template = require "emit.template"
 local c_constants = require "emit.c_constants"
 local targets = require "emit.targets"
 local runtime_files = require "emit.runtime_files"
+local f32 = require "util.f32"
+local weights_index = require "emit.weights_index"
 
 local c_model = {}
 
@@ -182,7 +184,7 @@ function c_model.generate(spec)
     for _, wc in pairs(plan.weight_constants) do storages[wc.storage] = true end
   end
   local x_grid = grid_of(qp, "model.embed_tokens.act_out")
-  local rope_sets, rope_of_layer = {}, {}
+  local rope_grids = {}
   for l = 0, desc.layers - 1 do
     local prefix = string.format("model.layers.%d.", l)
     local functions = {}
@@ -203,15 +205,7 @@ function c_model.generate(spec)
     -- measuring keeps no weight codes: this layer's go now, not when the
     -- collector's pace gets to them (a 1 GB model's codes would pile up)
     if spec.measure_only then collectgarbage() end
-    -- RoPE tables, one set per distinct pair of cos/sin grids
-    local cg, sg = grid_of(qp, prefix .. "cos"), grid_of(qp, prefix .. "sin")
-    local key = string.format("%s/%s/%d|%s/%s/%d", cg.dtype, constants.real(cg.scale), cg.zero_point, sg.dtype,
-      constants.real(sg.scale), sg.zero_point)
-    if not rope_sets[key] then
-      rope_sets[#rope_sets + 1] = { cos = cg, sin = sg, index = #rope_sets }
-      rope_sets[key] = rope_sets[#rope_sets]
-    end
-    rope_of_layer[l + 1] = rope_sets[key].index
+    rope_grids[l + 1] = { cos = grid_of(qp, prefix .. "cos"), sin = grid_of(qp, prefix .. "sin") }
     layer_sources[#layer_sources + 1] = string.format("layer_%d.c", l)
     out[string.format("layer_%d.c", l)] = template.file(root, "layer.c", {
       title = string.format("Decoder layer %d of %s: prefill, decode and append-prefill.", l, spec.name),
@@ -247,20 +241,25 @@ function c_model.generate(spec)
     return t:fake_quant(g.scale, g.zero_point, g.qmin, g.qmax)
   end
   cos_t, sin_t = model_level(cos_t, "model.cos"), model_level(sin_t, "model.sin")
-  local rope_rows = {}
-  for _, set in ipairs(rope_sets) do
-    local function table_of(t, g, which)
-      local packed = t:quantize(g.scale, g.zero_point, g.qmin, g.qmax, "s16")
-      return consts:packed(string.format("ROPE_%s_%d", which, set.index), "s16", packed,
-        string.format("RoPE %s rows [%d][%d] on %s, after model.%s (sin pre-negated in the first half)",
-          which:lower(), desc.max_seq, desc.head_dim, g.path, which:lower()), "constants")
-    end
-    rope_rows[#rope_rows + 1] = { cos = table_of(cos_t, set.cos, "COS"), sin = table_of(sin_t, set.sin, "SIN") }
+  -- one table per distinct grid, named after the grid and defined in the
+  -- order of the names (not numbered in order of use), so a layer moving to
+  -- another grid adds a table and leaves the others' names and places
+  local cos_list, sin_list, wanted = {}, {}, {}
+  local function name_of(g, which)
+    local name = string.format("ROPE_%s_%s_%08X%s", which, g.dtype:upper(), f32.bits(g.scale),
+      g.zero_point == 0 and "" or ("_ZP" .. tostring(g.zero_point):gsub("%-", "M")))
+    if not wanted[name] then wanted[#wanted + 1] = name; wanted[name] = { g = g, which = which } end
+    return name
   end
-  local cos_list, sin_list = {}, {}
   for l = 1, desc.layers do
-    cos_list[l] = rope_rows[rope_of_layer[l] + 1].cos
-    sin_list[l] = rope_rows[rope_of_layer[l] + 1].sin
+    cos_list[l], sin_list[l] = name_of(rope_grids[l].cos, "COS"), name_of(rope_grids[l].sin, "SIN")
+  end
+  table.sort(wanted)
+  for _, name in ipairs(wanted) do
+    local g, which = wanted[name].g, wanted[name].which
+    consts:packed(name, "s16", (which == "COS" and cos_t or sin_t):quantize(g.scale, g.zero_point, g.qmin, g.qmax, "s16"),
+      string.format("RoPE %s rows [%d][%d] on %s, after model.%s (sin pre-negated in the first half)",
+        which:lower(), desc.max_seq, desc.head_dim, grids.note(g):gsub("^[^:]*: ", ""), which:lower()), "constants")
   end
   local embed = fail.within(qp.path, "model.embed_tokens.act_out", embedding.constants, consts, spec.model.embedding, qp, desc,
     head_plan.weight_constants["lm_head.weight"])
@@ -371,8 +370,12 @@ function c_model.generate(spec)
   out["weights.c"] = template.file(root, "weights.c", { name = spec.name,
     definitions = c_constants.definitions(consts, "weights", section_attribute(sections.weights)) })
   if spec.blob then
-    out["weights.bin"] = consts:blob_parts()
-    out["weights_blob.S"] = template.file(root, "weights_blob.S", { name = spec.name,
+    local parts, list = consts:blob_parts()
+    -- the tensors' bytes, then their index (emit/weights_index.lua)
+    local blob = table.move(parts, 1, #parts, 1, {})
+    blob[#blob + 1] = weights_index.encode(list, consts.blob.size)
+    out["weights.bin"] = blob
+    out["weights_blob.S"] = template.file(root, "weights_blob.S", { name = spec.name, bytes = consts.blob.size,
       section = sections.weights or ".rodata.kiln_weights" })
   end
   vars.untied = untied

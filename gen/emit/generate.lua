@@ -10,6 +10,7 @@ local description = require "model.description"
 local qparams_file = require "calib.qparams_file"
 local targets = require "emit.targets"
 local c_model = require "emit.c_model"
+local template = require "emit.template"
 
 local generate = {}
 
@@ -149,7 +150,7 @@ function generate.run(o)
   generate.check_output(o.output, o.force) -- before the work, not after it
   local rules = targets.load(o.root, o.target or "portable")
   local ckpt = checkpoint.open(o.model_path, o.dtype)
-  local qp = qparams_file.read(o.qparams_path, ckpt.description)
+  local qp = qparams_file.read(o.qparams_path, ckpt.description, true)
   local other = qparams_file.check_checkpoint(qp, function() return checkpoint.sha256(ckpt) end, o.allow_other_checkpoint,
     function(name) return checkpoint.file_sha256(ckpt, name) end)
   if other then io.stderr:write("kiln: note: ", o.qparams_path, ": ", other, "\n") end
@@ -164,6 +165,9 @@ function generate.run(o)
     trace = o.trace, layer_input_grids = o.layer_input_grids,
     blob = o.blob or weight_count(desc) > generate.BLOB_BYTES,
   }
+  -- for review (kiln diff, git diff): the qparams as given, and the weights' textconv driver
+  tree["qparams.json"] = qp.text
+  tree[".gitattributes"] = template.file(o.root, "tree.gitattributes", {})
   generate.write_tree(o.output, tree, { force = o.force })
   return { report = report, desc = desc, qp = qp, model = model, rules = rules, output = o.output,
     other_checkpoint = other }

@@ -114,8 +114,10 @@ function constants:array(name, ctype, values, note, section)
 end
 
 -- Quantized weights (or tables) from a packed string (native tensor:quantize):
--- an array, or with a blob a pointer to its bytes in weights.bin.
-function constants:packed(name, ctype, packed, note, section)
+-- an array, or with a blob a pointer to its bytes in weights.bin. meta
+-- (weights): what weights.bin's tensor index says of them (emit/weights_index.lua:
+-- tensor, dtype, shape, layout, codes).
+function constants:packed(name, ctype, packed, note, section, meta)
   local n = #packed // BYTES[ctype]
   local old = self.by_name[name]
   if old then -- the same weights, named again by another adapter
@@ -132,7 +134,7 @@ function constants:packed(name, ctype, packed, note, section)
     end
     b.size = b.size + #packed + pad
     return add(self, { name = name, kind = "blob", ctype = ctype, bytes = #packed, section = "weights", offset = offset,
-      note = (note and (note .. ", ") or "") .. string.format("%d values at byte %d of weights.bin", n, offset) })
+      meta = meta, note = (note and (note .. ", ") or "") .. string.format("%d values at byte %d of weights.bin", n, offset) })
   end
   return add(self, { name = name, kind = "packed", ctype = ctype, count = n, bytes = #packed, packed = packed,
     note = note, section = section or "weights" })
@@ -147,9 +149,15 @@ function constants:exp_lut(name, lut, note)
 end
 
 -- The blob's bytes (weights.bin) as a list of strings to write in order
--- (never joined: a 1 GB string would be one more copy), or nil.
+-- (never joined: a 1 GB string would be one more copy), and its constants
+-- in the order of their bytes; or nil.
 function constants:blob_parts()
-  return self.blob and self.blob.parts or nil
+  if not self.blob then return nil end
+  local list = {}
+  for _, c in ipairs(self.list) do
+    if c.kind == "blob" then list[#list + 1] = c end
+  end
+  return self.blob.parts, list
 end
 
 return constants

@@ -43,7 +43,8 @@ function embedding.constants(consts, tensor, qp, desc, head_weight)
   else
     table_name = consts:packed("EMBEDDING", ctype, tensor:quantize(scales, zps, wg.qmin, wg.qmax, ctype),
       string.format("token embedding [%d][%d] on model.embed_tokens.weight: %s %s", desc.vocab, desc.hidden,
-        o.dtype, o.qscheme))
+        o.dtype, o.qscheme), nil,
+      { tensor = "model.embed_tokens.weight", dtype = o.dtype, shape = { desc.vocab, desc.hidden }, layout = "rows" })
     zp_name = consts:array("EMBEDDING_ZP", "s32", zps, "per-row zero points of model.embed_tokens.weight")
     note = "EMBEDDING"
   end

@@ -39,7 +39,14 @@ function weights.quantize(st, nd)
   local cols = tensor:len() // rows
   return { kind = "weight", param = p.name, zp = st.consts:array(base .. "_ZP", "s32", zps, "per-row zero points"),
     zps = zps, ctype = ctype, storage = storage, bits = bits, scales = scales, rows = rows, cols = cols, grid = gr, codes = codes, base = base,
+    tensor = st.prefix .. nd.obs, dtype = o.dtype,
     note = string.format("%s: %s %s, [%d][%d]", st.prefix .. nd.obs, o.dtype, o.qscheme, rows, cols) }
+end
+
+-- What weights.bin's tensor index records of w's codes in a layout; codes:
+-- the stored element type of 4-bit codes (two a byte), u4 or s4.
+local function meta(w, layout, codes)
+  return { tensor = w.tensor, dtype = w.dtype, shape = { w.rows, w.cols }, layout = layout, codes = codes }
 end
 
 -- 4-bit rows as every portable kernel reads them (runtime/portable/kiln_rt_w4.h)
@@ -55,11 +62,12 @@ weights.NIBBLE_ROWS = "two codes a byte (kiln_rt_w4.h: low nibble the even colum
 function weights.place(st, w, k)
   local layout, native, consts = k.weight_layout, st.native, st.consts
   if not layout then
-    if w.bits ~= 4 then return consts:packed(w.base, w.ctype, w.codes, w.note), "rows" end
+    if w.bits ~= 4 then return consts:packed(w.base, w.ctype, w.codes, w.note, nil, meta(w, "rows")), "rows" end
     local bytes = consts:cached(w.base .. " nibble rows", function()
       return native.pack_nibbles(w.codes, w.ctype, w.cols, "adjacent", 0)
     end)
-    return consts:packed(w.base, "u8", bytes, w.note .. ", " .. weights.NIBBLE_ROWS), "rows"
+    return consts:packed(w.base, "u8", bytes, w.note .. ", " .. weights.NIBBLE_ROWS, nil,
+      meta(w, "rows", w.ctype == "s8" and "s4" or "u4")), "rows"
   end
   if w.bits == 4 and not layout.nibbles then
     fail.raise(st.rules.path, "kernels.linear", string.format("%s takes %s weights, but its weight_layout %s has no "
@@ -73,8 +81,10 @@ function weights.place(st, w, k)
     return native.pack_nibbles(blocks, w.ctype, layout.block_rows * layout.group, layout.nibbles,
       layout.flip_sign and 8 or 0)
   end)
+  -- flip_sign turns signed codes into unsigned ones and back
+  local stored = w.bits == 4 and (((w.ctype == "s8") ~= (layout.flip_sign == true)) and "s4" or "u4") or nil
   return consts:packed(w.base .. "_" .. layout.name:upper(), layout.ctype, codes,
-    w.note .. ", packed for " .. k.kernel .. " (" .. layout.doc .. ")"), layout.name
+    w.note .. ", packed for " .. k.kernel .. " (" .. layout.doc .. ")", nil, meta(w, layout.name, stored)), layout.name
 end
 
 return weights

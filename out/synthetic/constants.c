@@ -1096,8 +1096,8 @@ const kiln_rq HEAD_LM_HEAD_ACT_OUT_RQ[384] = {
 /* lm_head.act_out: int16, scale 0.0003153462, zero point 0 */
 const kiln_grid HEAD_LM_HEAD_ACT_OUT = { 0, -32768, 32767 };
 
-/* RoPE cos rows [128][12] on model.layers.0.cos, after model.cos (sin pre-negated in the first half) */
-const int16_t ROPE_COS_0[1536] = {
+/* RoPE cos rows [128][12] on int16, scale 3.051851e-05, zero point 0, after model.cos (sin pre-negated in the first half) */
+const int16_t ROPE_COS_INT16_38000100[1536] = {
   32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 17704, 32009, 32732, 32765,
   32767, 32767, 17704, 32009, 32732, 32765, 32767, 32767, -13636, 29772, 32626, 32760, 32767, 32767, -13636, 29772,
   32626, 32760, 32767, 32767, -32439, 26158, 32450, 32752, 32766, 32767, -32439, 26158, 32450, 32752, 32766, 32767,
@@ -1196,8 +1196,8 @@ const int16_t ROPE_COS_0[1536] = {
   29718, 10021, 31567, 32711, 7614, -20033, 30327, 9708, 31548, 32710, 7614, -20033, 30327, 9708, 31548, 32710,
 };
 
-/* RoPE sin rows [128][12] on model.layers.0.sin, after model.sin (sin pre-negated in the first half) */
-const int16_t ROPE_SIN_0[1536] = {
+/* RoPE sin rows [128][12] on int16, scale 3.051821e-05, zero point 0, after model.sin (sin pre-negated in the first half) */
+const int16_t ROPE_SIN_INT16_380000AE[1536] = {
   0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -27573, -7005, -1520, -328,
   -71, -15, 27573, 7005, 1520, 328, 71, 15, -29795, -13686, -3037, -655, -141, -30, 29795, 13686,
   3037, 655, 141, 30, -4624, -19734, -4548, -983, -212, -46, 4624, 19734, 4548, 983, 212, 46,

@@ -190,8 +190,8 @@ extern const int32_t HEAD_LM_HEAD_WEIGHT_ZP[384];
 extern const uint8_t HEAD_LM_HEAD_WEIGHT[18432];
 extern const kiln_rq HEAD_LM_HEAD_ACT_OUT_RQ[384];
 extern const kiln_grid HEAD_LM_HEAD_ACT_OUT;
-extern const int16_t ROPE_COS_0[1536];
-extern const int16_t ROPE_SIN_0[1536];
+extern const int16_t ROPE_COS_INT16_38000100[1536];
+extern const int16_t ROPE_SIN_INT16_380000AE[1536];
 extern const kiln_rq EMBEDDING_RQ[384];
 extern const kiln_grid EMBEDDING_GRID;
 

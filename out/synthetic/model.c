@@ -13,8 +13,8 @@ const kiln_decode_fn kiln_decode_adapters[KILN_LAYERS] = { kiln_layer0_decode, k
 const kiln_append_fn kiln_append_adapters[KILN_LAYERS] = { kiln_layer0_append, kiln_layer1_append };
 
 /* RoPE rows per layer (layers whose cos/sin grids agree share a table) */
-static const int16_t *const ROPE_COS[KILN_LAYERS] = { ROPE_COS_0, ROPE_COS_0 };
-static const int16_t *const ROPE_SIN[KILN_LAYERS] = { ROPE_SIN_0, ROPE_SIN_0 };
+static const int16_t *const ROPE_COS[KILN_LAYERS] = { ROPE_COS_INT16_38000100, ROPE_COS_INT16_38000100 };
+static const int16_t *const ROPE_SIN[KILN_LAYERS] = { ROPE_SIN_INT16_380000AE, ROPE_SIN_INT16_380000AE };
 
 #define KV_WORDS (KILN_KV_HEADS * KILN_MAX_SEQ * KILN_HEAD_DIM)
 #define DELTA_WORDS (KILN_KV_HEADS * KILN_BLOCK * KILN_HEAD_DIM)
