@@ -1,0 +1,148 @@
+/*
+ * Linear kernels for Armv8.1-M with Helium (Cortex-M55, M85) on 8-bit
+ * weights. VMLADAVA multiplies eight int16 lanes pairwise and adds all eight
+ * products to a 32-bit scalar in one instruction; the weights are widened to
+ * int16 as they load (VLDRB.U16 / .S16). The raw activation codes are
+ * multiplied, and the zero points come in afterwards through the sums:
+ *   sum (x - zx)(w - zw) = sum x w - zx sum w - zw sum (x - zx)
+ * with sum w per weight row from the generator (w_sum) and sum (x - zx) once
+ * per input row. Four weight rows go through each loaded vector of x. The
+ * tail of a row (n_in not a multiple of 8) is one predicated step (VCTP):
+ * lanes past the end load as zero and add nothing.
+ *
+ * Bit-identical to the portable kiln_linear_u8 and _s8: the same integer
+ * sum, requantized by the same kiln_scale. Every product is at most
+ * 2^15 * 255 < 2^23 in magnitude, so BLOCK = 256 of them fit an int32 in any
+ * order; blocks add up in int64. The corrections are int64 products of
+ * int32 values within the portable kernels' own bounds (|x - zx| < 2^16,
+ * weight zero points on the 8-bit range's neighbourhood).
+ */
+#include "kiln_rt_mve.h"
+#include "kiln_mve_scale.h"
+
+#include <arm_mve.h>
+#include <stddef.h>
+
+#define BLOCK 256 /* 256 * 2^23 = 2^31: int32 sums of one block cannot overflow */
+#define LANES 8   /* int16 lanes in a vector */
+#define ROWS 4    /* weight rows a pass */
+
+/* Each kernel's loops are compiled once per weight type (is_signed a
+ * constant where they are inlined), without a test in the inner loop. */
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* Eight weights from an unsigned or signed byte row, widened to int16;
+ * with a predicate, lanes outside it are zero. */
+ALWAYS_INLINE int16x8_t weights8(const uint8_t *w, int is_signed) {
+  return is_signed ? vldrbq_s16((const int8_t *)w) : vreinterpretq_s16_u16(vldrbq_u16(w));
+}
+
+ALWAYS_INLINE int16x8_t weights8_z(const uint8_t *w, int is_signed, mve_pred16_t p) {
+  return is_signed ? vldrbq_z_s16((const int8_t *)w, p) : vreinterpretq_s16_u16(vldrbq_z_u16(w, p));
+}
+
+/* sums[j] = sum x[i] * w_j[i] over i < n_in for ROWS weight rows w_j, n_in bytes apart. */
+ALWAYS_INLINE void dot_rows(int64_t sums[ROWS], const int16_t *x, const uint8_t *w, int32_t n_in, int is_signed) {
+  const uint8_t *w0 = w, *w1 = w + n_in, *w2 = w + 2 * (size_t)n_in, *w3 = w + 3 * (size_t)n_in;
+  int64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  for (int32_t left = n_in; left > 0; left -= BLOCK) {
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, n = left < BLOCK ? left : BLOCK;
+    for (; n >= LANES; n -= LANES, x += LANES, w0 += LANES, w1 += LANES, w2 += LANES, w3 += LANES) {
+      const int16x8_t xv = vldrhq_s16(x);
+      a0 = vmladavaq_s16(a0, xv, weights8(w0, is_signed));
+      a1 = vmladavaq_s16(a1, xv, weights8(w1, is_signed));
+      a2 = vmladavaq_s16(a2, xv, weights8(w2, is_signed));
+      a3 = vmladavaq_s16(a3, xv, weights8(w3, is_signed));
+    }
+    if (n > 0) {
+      const mve_pred16_t p = vctp16q((uint32_t)n);
+      const int16x8_t xv = vldrhq_z_s16(x, p);
+      a0 = vmladavaq_s16(a0, xv, weights8_z(w0, is_signed, p));
+      a1 = vmladavaq_s16(a1, xv, weights8_z(w1, is_signed, p));
+      a2 = vmladavaq_s16(a2, xv, weights8_z(w2, is_signed, p));
+      a3 = vmladavaq_s16(a3, xv, weights8_z(w3, is_signed, p));
+      x += n;
+      w0 += n;
+      w1 += n;
+      w2 += n;
+      w3 += n;
+    }
+    s0 += a0;
+    s1 += a1;
+    s2 += a2;
+    s3 += a3;
+  }
+  sums[0] = s0;
+  sums[1] = s1;
+  sums[2] = s2;
+  sums[3] = s3;
+}
+
+/* sum x[i] * w[i] over one weight row. */
+ALWAYS_INLINE int64_t dot_row(const int16_t *x, const uint8_t *w, int32_t n_in, int is_signed) {
+  int64_t s = 0;
+  for (int32_t left = n_in; left > 0; left -= BLOCK) {
+    int32_t a = 0, n = left < BLOCK ? left : BLOCK;
+    for (; n >= LANES; n -= LANES, x += LANES, w += LANES) a = vmladavaq_s16(a, vldrhq_s16(x), weights8(w, is_signed));
+    if (n > 0) {
+      const mve_pred16_t p = vctp16q((uint32_t)n);
+      a = vmladavaq_s16(a, vldrhq_z_s16(x, p), weights8_z(w, is_signed, p));
+      x += n;
+      w += n;
+    }
+    s += a;
+  }
+  return s;
+}
+
+/* sum (x[i] - zx) over one input row: int16 lanes summed in int32 a block. */
+static int64_t sum_diffs(const int16_t *x, int32_t n_in, int32_t x_zp) {
+  int64_t s = 0;
+  for (int32_t left = n_in; left > 0; left -= BLOCK) {
+    int32_t a = 0, n = left < BLOCK ? left : BLOCK;
+    for (; n >= LANES; n -= LANES, x += LANES) a = vaddvaq_s16(a, vldrhq_s16(x));
+    if (n > 0) {
+      const mve_pred16_t p = vctp16q((uint32_t)n);
+      a = vaddvaq_p_s16(a, vldrhq_z_s16(x, p), p);
+      x += n;
+    }
+    s += a;
+  }
+  return s - (int64_t)n_in * x_zp;
+}
+
+/* sum (x - zx)(w - zw) from sum x w, requantized */
+ALWAYS_INLINE int16_t output(int64_t dot, int32_t x_zp, int32_t w_sum, int32_t w_zp, int64_t sx, kiln_rq rq,
+                             const kiln_grid *g) {
+  return kiln_mve_requant(dot - (int64_t)x_zp * w_sum - (int64_t)w_zp * sx, rq, g);
+}
+
+ALWAYS_INLINE void linear8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const uint8_t *w,
+                           int is_signed, const int32_t *w_zp, const int32_t *w_sum, int32_t n_out, const kiln_rq *rq,
+                           const kiln_grid *g) {
+  for (int32_t r = 0; r < rows; r++) {
+    const int16_t *xr = x + (size_t)r * n_in;
+    int16_t *yr = y + (size_t)r * n_out;
+    const int64_t sx = sum_diffs(xr, n_in, x_zp);
+    int32_t o = 0;
+    for (; o + ROWS <= n_out; o += ROWS) {
+      int64_t dots[ROWS];
+      dot_rows(dots, xr, w + (size_t)o * n_in, n_in, is_signed);
+      for (int32_t j = 0; j < ROWS; j++) yr[o + j] = output(dots[j], x_zp, w_sum[o + j], w_zp[o + j], sx, rq[o + j], g);
+    }
+    for (; o < n_out; o++)
+      yr[o] = output(dot_row(xr, w + (size_t)o * n_in, n_in, is_signed), x_zp, w_sum[o], w_zp[o], sx, rq[o], g);
+  }
+}
+
+void kiln_linear_mve_u8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const uint8_t *w,
+                        const int32_t *w_zp, const int32_t *w_sum, int32_t n_out, const kiln_rq *rq,
+                        const kiln_grid *g) {
+  linear8(y, x, x_zp, rows, n_in, w, 0, w_zp, w_sum, n_out, rq, g);
+}
+
+void kiln_linear_mve_s8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const int8_t *w,
+                        const int32_t *w_zp, const int32_t *w_sum, int32_t n_out, const kiln_rq *rq,
+                        const kiln_grid *g) {
+  linear8(y, x, x_zp, rows, n_in, (const uint8_t *)w, 1, w_zp, w_sum, n_out, rq, g);
+}
