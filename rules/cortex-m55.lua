@@ -2,8 +2,9 @@
 -- integer MVE only, bare metal. kiln emits the firmware around the model
 -- (start-up, linker script, semihosting output) and it runs under
 -- qemu-system-arm -M mps3-an547. Linear layers use VMLADAVA on int16 lanes
--- (weights widened as they load, zero points folded into per-row sums);
--- everything else is the portable runtime, so results are bit-identical to it.
+-- (weights widened as they load, zero points folded into per-row sums), the
+-- attention rows VMLALDAVA and VMLA; everything else is the portable runtime,
+-- so results are bit-identical to it.
 
 local W4 = { "portable/kiln_rt_w4.h", "portable/kiln_linear_w4.c", "cortex-m55/kiln_rt_mve_w4.h",
   "cortex-m55/kiln_linear_mve_w4.c" }
@@ -20,7 +21,7 @@ return {
 
   runtime = { "portable/kiln_rt.h", "portable/kiln_rt_math.c", "portable/kiln_rt_ops.c",
     "cortex-m55/kiln_mve_scale.h", "cortex-m55/kiln_rt_mve.h", "cortex-m55/kiln_linear_mve.c",
-    "cortex-m55/kiln_mve_start.c" },
+    "cortex-m55/kiln_attention_mve.c", "cortex-m55/kiln_mve_start.c" },
   -- 4-bit linear weights, two codes a byte: their kernels, for the models that have them
   weight_runtime = { u4 = W4, s4 = W4 },
 
@@ -33,6 +34,9 @@ return {
       { kernel = "kiln_linear_mve_u4", weight = { "u4" }, act_within_int16 = true },
       { kernel = "kiln_linear_mve_s4", weight = { "s4" }, act_within_int16 = true },
     },
+    -- attention rows, any head_dim (eight values a step, the last step predicated)
+    qk_row = { kernel = "kiln_qk_row_mve" },
+    pv_row = { kernel = "kiln_pv_row_mve" },
   },
 
   align_words = 8, -- 16-byte scratch buffers: one vector
@@ -71,5 +75,5 @@ return {
   -- code-size model for the memory report (arm-none-eabi-gcc -O2, fitted on
   -- stories260K and the synthetic model, the firmware harness included), and
   -- the stack reserved for the firmware
-  code_size = { base = 6130, per_function = 100, per_call = 52, stack = 2048 },
+  code_size = { base = 14470, per_function = 107, per_call = 56, stack = 2048 },
 }

@@ -1,6 +1,6 @@
 /*
- * Linear kernels for Armv8.1-M with Helium, the M-profile vector extension
- * (kiln_linear_mve.c). Same contract as the portable kiln_linear_* in
+ * Kernels for Armv8.1-M with Helium, the M-profile vector extension: linear
+ * (kiln_linear_mve.c) and attention rows (kiln_attention_mve.c). Same contract as the portable kiln_linear_* in
  * kiln_rt.h for 8-bit weights, with one more argument: w_sum, the sum of
  * each weight row's codes, computed by the generator.
  */
@@ -15,5 +15,13 @@ void kiln_linear_mve_u8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows
 void kiln_linear_mve_s8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const int8_t *w,
                         const int32_t *w_zp, const int32_t *w_sum, int32_t n_out, const kiln_rq *rq,
                         const kiln_grid *g);
+
+/* The attention rows of kiln_rt.h (kiln_attention_mve.c): kiln_qk_row for
+ * codes within int16 of their zero points; kiln_pv_row where, besides,
+ * the row's sum of |p - p_zp| stays below 2^16 (the generator checks both). */
+void kiln_qk_row_mve(int16_t *logits, const int16_t *q, int32_t q_zp, const kiln_kv_view *k, int32_t d, kiln_rq rq,
+                     const kiln_grid *g);
+void kiln_pv_row_mve(int16_t *out, const int16_t *p, int32_t p_zp, const kiln_kv_view *v, int32_t d, kiln_rq rq,
+                     const kiln_grid *g);
 
 #endif

@@ -90,6 +90,7 @@ describe("4-bit linear kernels", function()
   }) do
     it(f.target .. " (" .. f.what .. ") as firmware under qemu-system-arm", function()
       local why = missing_tool("arm-none-eabi-gcc", "qemu-system-arm")
+        or support.missing_board(targets.load(".", f.target).build)
       if why then return pending(why) end
       local dir = support.tmpdir()
       support.kiln_ok("synth", "-o", dir)
