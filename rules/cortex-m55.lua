@@ -75,5 +75,5 @@ return {
   -- code-size model for the memory report (arm-none-eabi-gcc -O2, fitted on
   -- stories260K and the synthetic model, the firmware harness included), and
   -- the stack reserved for the firmware
-  code_size = { base = 14470, per_function = 107, per_call = 56, stack = 2048 },
+  code_size = { base = 13720, per_function = 107, per_call = 56, stack = 2048 },
 }

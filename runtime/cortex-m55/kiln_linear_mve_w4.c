@@ -56,20 +56,22 @@ static int zero_points_fit(const int32_t *w_zp, int32_t n_out, int is_signed) {
   return 1;
 }
 
+static void linear4(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const uint8_t *w,
+                    int is_signed, const int32_t *w_zp, int32_t n_out, const kiln_rq *rq, const kiln_grid *g) {
+  if (zero_points_fit(w_zp, n_out, is_signed))
+    kiln_linear4_by_rows(y, x, x_zp, rows, n_in, w, is_signed, w_zp, n_out, rq, g, row_dot);
+  else if (is_signed)
+    kiln_linear_s4(y, x, x_zp, rows, n_in, w, w_zp, n_out, rq, g);
+  else
+    kiln_linear_u4(y, x, x_zp, rows, n_in, w, w_zp, n_out, rq, g);
+}
+
 void kiln_linear_mve_u4(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const uint8_t *w,
                         const int32_t *w_zp, int32_t n_out, const kiln_rq *rq, const kiln_grid *g) {
-  if (!zero_points_fit(w_zp, n_out, 0)) {
-    kiln_linear_u4(y, x, x_zp, rows, n_in, w, w_zp, n_out, rq, g);
-    return;
-  }
-  kiln_linear4_by_rows(y, x, x_zp, rows, n_in, w, 0, w_zp, n_out, rq, g, row_dot);
+  linear4(y, x, x_zp, rows, n_in, w, 0, w_zp, n_out, rq, g);
 }
 
 void kiln_linear_mve_s4(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const uint8_t *w,
                         const int32_t *w_zp, int32_t n_out, const kiln_rq *rq, const kiln_grid *g) {
-  if (!zero_points_fit(w_zp, n_out, 1)) {
-    kiln_linear_s4(y, x, x_zp, rows, n_in, w, w_zp, n_out, rq, g);
-    return;
-  }
-  kiln_linear4_by_rows(y, x, x_zp, rows, n_in, w, 1, w_zp, n_out, rq, g, row_dot);
+  linear4(y, x, x_zp, rows, n_in, w, 1, w_zp, n_out, rq, g);
 }
