@@ -21,7 +21,7 @@ return {
 
   runtime = { "portable/kiln_rt.h", "portable/kiln_rt_math.c", "portable/kiln_rt_ops.c",
     "cortex-m55/kiln_mve_scale.h", "cortex-m55/kiln_rt_mve.h", "cortex-m55/kiln_linear_mve.c",
-    "cortex-m55/kiln_attention_mve.c", "cortex-m55/kiln_mve_start.c" },
+    "cortex-m55/kiln_attention_mve.c", "cortex-m55/kiln_ops_mve.c", "cortex-m55/kiln_mve_start.c" },
   -- 4-bit linear weights, two codes a byte: their kernels, for the models that have them
   weight_runtime = { u4 = W4, s4 = W4 },
 
@@ -37,6 +37,13 @@ return {
     -- attention rows, any head_dim (eight values a step, the last step predicated)
     qk_row = { kernel = "kiln_qk_row_mve" },
     pv_row = { kernel = "kiln_pv_row_mve" },
+    -- requantization and the elementwise products, four int32 lanes a step
+    requant = "kiln_requant_mve",
+    take_half = "kiln_take_half_mve",
+    concat_halves = "kiln_concat_halves_mve",
+    heads_first = "kiln_heads_first_mve",
+    mul = "kiln_mul_mve",
+    mul_rows = "kiln_mul_rows_mve",
   },
 
   align_words = 8, -- 16-byte scratch buffers: one vector

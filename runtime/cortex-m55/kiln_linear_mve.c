@@ -8,7 +8,9 @@
  * with sum w per weight row from the generator (w_sum) and sum (x - zx) once
  * per input row. Four weight rows go through each loaded vector of x. The
  * tail of a row (n_in not a multiple of 8) is one predicated step (VCTP):
- * lanes past the end load as zero and add nothing.
+ * lanes past the end load as zero and add nothing. Rows of at most 256
+ * values requantize their four outputs together in vector lanes
+ * (kiln_mve_scale4).
  *
  * Bit-identical to the portable kiln_linear_u8 and _s8: the same integer
  * sum, requantized by the same kiln_scale. Every product is at most
@@ -78,6 +80,32 @@ ALWAYS_INLINE void dot_rows(int64_t sums[ROWS], const int16_t *x, const uint8_t 
   sums[3] = s3;
 }
 
+/* The same for a row of at most BLOCK values: one block, four int32 sums in
+ * the lanes of a vector. */
+ALWAYS_INLINE int32x4_t dot_rows_short(const int16_t *x, const uint8_t *w, int32_t n_in, int is_signed) {
+  const uint8_t *w1 = w + n_in, *w2 = w + 2 * (size_t)n_in, *w3 = w + 3 * (size_t)n_in;
+  int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, i = 0;
+  for (; i + LANES <= n_in; i += LANES) {
+    const int16x8_t xv = vldrhq_s16(x + i);
+    a0 = vmladavaq_s16(a0, xv, weights8(w + i, is_signed));
+    a1 = vmladavaq_s16(a1, xv, weights8(w1 + i, is_signed));
+    a2 = vmladavaq_s16(a2, xv, weights8(w2 + i, is_signed));
+    a3 = vmladavaq_s16(a3, xv, weights8(w3 + i, is_signed));
+  }
+  if (i < n_in) {
+    const mve_pred16_t p = vctp16q((uint32_t)(n_in - i));
+    const int16x8_t xv = vldrhq_z_s16(x + i, p);
+    a0 = vmladavaq_s16(a0, xv, weights8_z(w + i, is_signed, p));
+    a1 = vmladavaq_s16(a1, xv, weights8_z(w1 + i, is_signed, p));
+    a2 = vmladavaq_s16(a2, xv, weights8_z(w2 + i, is_signed, p));
+    a3 = vmladavaq_s16(a3, xv, weights8_z(w3 + i, is_signed, p));
+  }
+  int32x4_t v = vdupq_n_s32(a0);
+  v = vsetq_lane_s32(a1, v, 1);
+  v = vsetq_lane_s32(a2, v, 2);
+  return vsetq_lane_s32(a3, v, 3);
+}
+
 /* sum x[i] * w[i] over one weight row. */
 ALWAYS_INLINE int64_t dot_row(const int16_t *x, const uint8_t *w, int32_t n_in, int is_signed) {
   int64_t s = 0;
@@ -117,17 +145,42 @@ ALWAYS_INLINE int16_t output(int64_t dot, int32_t x_zp, int32_t w_sum, int32_t w
   return kiln_mve_requant(dot - (int64_t)x_zp * w_sum - (int64_t)w_zp * sx, rq, g);
 }
 
+/* Four outputs at once, in int32 lanes, where every one of them fits: rows of
+ * at most BLOCK values (so |sum (x - zx)(w - zw)| <= 256 * 2^15 * 255 < 2^31),
+ * weight zero points on the 8-bit range (|w - zw| <= 255), shifts 33 to 63.
+ * The terms of the sum are taken modulo 2^32 (uint32 lanes): their total is
+ * the exact value, which fits. Returns 0, having written nothing, where a
+ * condition fails. */
+ALWAYS_INLINE int output4(int16_t *y, int32x4_t dots, int32_t x_zp, const int32_t *w_sum, const int32_t *w_zp,
+                          int64_t sx, const kiln_rq *rq, int is_signed, const kiln_grid *g) {
+  const int32x4_t zw = vldrwq_s32(w_zp);
+  const int32x4x2_t r = vld2q_s32((const int32_t *)rq); /* mult, shift */
+  const int32x4_t t = vsubq_n_s32(r.val[1], 32);
+  const uint32x4_t zw_on_range = vreinterpretq_u32_s32(vaddq_n_s32(zw, is_signed ? 128 : 0));
+  if (vmaxvq_u32(0, zw_on_range) > 255 || vmaxvq_u32(0, vreinterpretq_u32_s32(vsubq_n_s32(t, 1))) > 30) return 0;
+  uint32x4_t u = vreinterpretq_u32_s32(dots);
+  u = vsubq_u32(u, vmulq_n_u32(vreinterpretq_u32_s32(vldrwq_s32(w_sum)), (uint32_t)x_zp));
+  u = vsubq_u32(u, vmulq_n_u32(vreinterpretq_u32_s32(zw), (uint32_t)sx));
+  kiln_mve_store_grid4(y, kiln_mve_scale4(vreinterpretq_s32_u32(u), r.val[0], t), g);
+  return 1;
+}
+
 ALWAYS_INLINE void linear8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const uint8_t *w,
                            int is_signed, const int32_t *w_zp, const int32_t *w_sum, int32_t n_out, const kiln_rq *rq,
                            const kiln_grid *g) {
+  const int short_rows = n_in <= BLOCK;
   for (int32_t r = 0; r < rows; r++) {
     const int16_t *xr = x + (size_t)r * n_in;
     int16_t *yr = y + (size_t)r * n_out;
     const int64_t sx = sum_diffs(xr, n_in, x_zp);
     int32_t o = 0;
     for (; o + ROWS <= n_out; o += ROWS) {
+      const uint8_t *wo = w + (size_t)o * n_in;
+      if (short_rows && output4(yr + o, dot_rows_short(xr, wo, n_in, is_signed), x_zp, w_sum + o, w_zp + o, sx,
+                                rq + o, is_signed, g))
+        continue;
       int64_t dots[ROWS];
-      dot_rows(dots, xr, w + (size_t)o * n_in, n_in, is_signed);
+      dot_rows(dots, xr, wo, n_in, is_signed);
       for (int32_t j = 0; j < ROWS; j++) yr[o + j] = output(dots[j], x_zp, w_sum[o + j], w_zp[o + j], sx, rq[o + j], g);
     }
     for (; o < n_out; o++)

@@ -1,6 +1,7 @@
 /*
  * Kernels for Armv8.1-M with Helium, the M-profile vector extension: linear
- * (kiln_linear_mve.c) and attention rows (kiln_attention_mve.c). Same contract as the portable kiln_linear_* in
+ * (kiln_linear_mve.c), attention rows (kiln_attention_mve.c), requantization
+ * and elementwise products (kiln_ops_mve.c). Same contract as the portable kiln_linear_* in
  * kiln_rt.h for 8-bit weights, with one more argument: w_sum, the sum of
  * each weight row's codes, computed by the generator.
  */
@@ -23,5 +24,20 @@ void kiln_qk_row_mve(int16_t *logits, const int16_t *q, int32_t q_zp, const kiln
                      const kiln_grid *g);
 void kiln_pv_row_mve(int16_t *out, const int16_t *p, int32_t p_zp, const kiln_kv_view *v, int32_t d, kiln_rq rq,
                      const kiln_grid *g);
+
+/* Requantization and the elementwise products of kiln_rt.h, four values a
+ * step (kiln_ops_mve.c); any operands (the portable kernel where the fast
+ * path's bounds do not hold). */
+void kiln_requant_mve(int16_t *y, const int16_t *x, int32_t n, int32_t x_zp, kiln_rq rq, const kiln_grid *g);
+void kiln_take_half_mve(int16_t *y, const int16_t *x, int32_t rows, int32_t d, int32_t which, int32_t x_zp, kiln_rq rq,
+                        const kiln_grid *g);
+void kiln_concat_halves_mve(int16_t *y, const int16_t *a, int32_t a_zp, kiln_rq a_rq, const int16_t *b, int32_t b_zp,
+                            kiln_rq b_rq, int32_t rows, int32_t h, const kiln_grid *g);
+void kiln_heads_first_mve(int16_t *y, const int16_t *x, int32_t rows, int32_t heads, int32_t d, int32_t x_zp,
+                          kiln_rq rq, const kiln_grid *g);
+void kiln_mul_mve(int16_t *y, const int16_t *a, int32_t a_zp, const int16_t *b, int32_t b_zp, int32_t n, kiln_rq rq,
+                  const kiln_grid *g);
+void kiln_mul_rows_mve(int16_t *y, const int16_t *x, int32_t x_zp, const int16_t *table, int32_t t_zp, int32_t rows,
+                       int32_t heads, int32_t d, kiln_rq rq, const kiln_grid *g);
 
 #endif
