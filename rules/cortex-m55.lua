@@ -37,6 +37,7 @@ return {
     -- attention rows, any head_dim (eight values a step, the last step predicated)
     qk_row = { kernel = "kiln_qk_row_mve" },
     pv_row = { kernel = "kiln_pv_row_mve" },
+    softmax_row = "kiln_softmax_row_mve",
     -- requantization and the elementwise products, four int32 lanes a step
     requant = "kiln_requant_mve",
     take_half = "kiln_take_half_mve",

@@ -4,7 +4,8 @@
  *
  *   q . k: sum (q - zq)(k - zk) = sum (q - zq) k - zk sum (q - zq), the
  *     first sum by VMLALDAVA (int16 lanes multiplied, all eight products
- *     added to a 64-bit scalar: exact for any codes), eight values a step.
+ *     added to a 64-bit scalar: exact for any codes), eight values a step;
+ *     four keys' logits requantized together where their sums fit int32.
  *   p . v: sum_t (p - zp)(v - zv) = sum_t (p - zp) v - zv sum_t (p - zp)
  *     with each value row's eight codes widened into two int32x4 and
  *     VMLA'd by the row's probability. The generator uses this kernel only
@@ -34,9 +35,34 @@ static int64_t qk_dot(const int16_t *q, int16_t q_zp, const int16_t *k, int32_t 
   return acc;
 }
 
+static inline int fits_int32(int64_t v) {
+  return v > INT32_MIN && v <= INT32_MAX;
+}
+
+/* logits of one kv segment, four keys at a time requantized in vector lanes
+ * where their sums fit int32 (u: the row's multiplier, NULL where its shift
+ * needs kiln_scale) */
 static void qk_segment(int16_t *logits, const int16_t *q, int16_t q_zp, const int16_t *k, int32_t len, int64_t bias,
-                       int32_t d, kiln_rq rq, const kiln_grid *g) {
-  for (int32_t t = 0; t < len; t++) logits[t] = kiln_mve_requant(qk_dot(q, q_zp, k + (size_t)t * d, d) - bias, rq, g);
+                       int32_t d, kiln_rq rq, const kiln_mve_rq *u, const kiln_grid *g) {
+  int32_t t = 0;
+  for (; u && t + 4 <= len; t += 4) {
+    const int16_t *kt = k + (size_t)t * d;
+    const int64_t a0 = qk_dot(q, q_zp, kt, d) - bias, a1 = qk_dot(q, q_zp, kt + d, d) - bias;
+    const int64_t a2 = qk_dot(q, q_zp, kt + 2 * d, d) - bias, a3 = qk_dot(q, q_zp, kt + 3 * d, d) - bias;
+    if (fits_int32(a0) && fits_int32(a1) && fits_int32(a2) && fits_int32(a3)) {
+      int32x4_t v = vdupq_n_s32((int32_t)a0);
+      v = vsetq_lane_s32((int32_t)a1, v, 1);
+      v = vsetq_lane_s32((int32_t)a2, v, 2);
+      v = vsetq_lane_s32((int32_t)a3, v, 3);
+      kiln_mve_store_grid4(logits + t, kiln_mve_scale_uniform(v, u), g);
+    } else {
+      logits[t] = kiln_mve_requant(a0, rq, g);
+      logits[t + 1] = kiln_mve_requant(a1, rq, g);
+      logits[t + 2] = kiln_mve_requant(a2, rq, g);
+      logits[t + 3] = kiln_mve_requant(a3, rq, g);
+    }
+  }
+  for (; t < len; t++) logits[t] = kiln_mve_requant(qk_dot(q, q_zp, k + (size_t)t * d, d) - bias, rq, g);
 }
 
 void kiln_qk_row_mve(int16_t *logits, const int16_t *q, int32_t q_zp, const kiln_kv_view *k, int32_t d, kiln_rq rq,
@@ -44,8 +70,10 @@ void kiln_qk_row_mve(int16_t *logits, const int16_t *q, int32_t q_zp, const kiln
   int64_t q_sum = 0;
   for (int32_t e = 0; e < d; e++) q_sum += q[e] - q_zp;
   const int64_t bias = (int64_t)k->zero_point * q_sum;
-  qk_segment(logits, q, (int16_t)q_zp, k->past, k->n_past, bias, d, rq, g);
-  qk_segment(logits + k->n_past, q, (int16_t)q_zp, k->fresh, k->n_fresh, bias, d, rq, g);
+  kiln_mve_rq u;
+  const kiln_mve_rq *lanes = kiln_mve_uniform(rq, &u) ? &u : NULL;
+  qk_segment(logits, q, (int16_t)q_zp, k->past, k->n_past, bias, d, rq, lanes, g);
+  qk_segment(logits + k->n_past, q, (int16_t)q_zp, k->fresh, k->n_fresh, bias, d, rq, lanes, g);
 }
 
 /* acc += sum_t (p[t] - zp) v[t][e0 .. e0 + 8) over one segment's len rows;
@@ -78,5 +106,50 @@ void kiln_pv_row_mve(int16_t *out, const int16_t *p, int32_t p_zp, const kiln_kv
     vst1q_s32(sums, acc[0]);
     vst1q_s32(sums + 4, acc[1]);
     for (int32_t j = 0; j < width; j++) out[e0 + j] = kiln_mve_requant(sums[j] - bias, rq, g);
+  }
+}
+
+/* exp(-(mx - x)) in Q31 for four lanes (those of p), kiln_exp_q31_inline
+ * in lanes: lo[d & 255] gathered, and past 255 times hi[d >> 8] rounded by
+ * 2^31 (kiln_mve_quot_low: lo * hi < 2^62, uncapped), 0 past max_d. */
+static inline uint32x4_t exp4(const int16_t *x, int16_t mx, const kiln_exp_lut *lut, mve_pred16_t p) {
+  const uint32x4_t d = vreinterpretq_u32_s32(vsubq_s32(vdupq_n_s32(mx), vldrhq_z_s32(x, p)));
+  const uint32x4_t lo = vldrwq_gather_shifted_offset_z_u32(lut->lo, vandq_u32(d, vdupq_n_u32(255)), p);
+  uint32x4_t e = lo;
+  if (lut->hi && lut->max_d >= 256) {
+    /* the index stays on the table where d is past max_d (whose result is 0) */
+    const uint32x4_t row = vminq_u32(vshrq_n_u32(d, 8), vdupq_n_u32((uint32_t)lut->max_d >> 8));
+    const uint32x4_t hi = vldrwq_gather_shifted_offset_z_u32(lut->hi, row, p);
+    const uint32x4_t wide = kiln_mve_quot_low(lo, vreinterpretq_s32_u32(hi), vdupq_n_s32(31), 0xFFFFFFFFu);
+    e = vpselq_u32(wide, lo, vcmpcsq_n_u32(d, 256));
+  }
+  return vpselq_u32(vdupq_n_u32(0), e, vcmphiq_n_u32(d, (uint32_t)lut->max_d));
+}
+
+void kiln_softmax_row_mve(int16_t *p, const int16_t *x, int32_t n, const kiln_exp_lut *lut, kiln_rq rq,
+                          const kiln_grid *g) {
+  kiln_mve_rq u;
+  if (!kiln_mve_uniform(rq, &u)) {
+    kiln_softmax_row(p, x, n, lut, rq, g);
+    return;
+  }
+  int16_t mx = x[0];
+  for (int32_t i = 0; i < n; i += LANES) {
+    const mve_pred16_t pr = vctp16q((uint32_t)(n - i));
+    mx = vmaxvq_p_s16(mx, vldrhq_z_s16(x + i, pr), pr);
+  }
+  uint64_t sum = 0;
+  for (int32_t i = 0; i < n; i += 4) {
+    const mve_pred16_t pr = vctp32q((uint32_t)(n - i));
+    sum = vaddlvaq_u32(sum, exp4(x + i, mx, lut, pr));
+  }
+  /* prob = round_half_even(e * inv / 2^31), kiln_softmax_prob in lanes: a
+   * shift of 31 (kiln_mve_quot_low, uncapped: e * inv < 2^62) */
+  const int32x4_t inv = vreinterpretq_s32_u32(vdupq_n_u32((uint32_t)kiln_softmax_reciprocal(sum)));
+  const int32x4_t q31 = vdupq_n_s32(31);
+  for (int32_t i = 0; i < n; i += 4) {
+    const mve_pred16_t pr = vctp32q((uint32_t)(n - i));
+    const uint32x4_t prob = kiln_mve_quot_low(exp4(x + i, mx, lut, pr), inv, q31, 0xFFFFFFFFu);
+    kiln_mve_store_grid4_p(p + i, kiln_mve_scale_uniform_u(prob, &u), g, pr);
   }
 }

@@ -33,15 +33,15 @@ static inline int16_t kiln_mve_requant(int64_t acc, kiln_rq rq, const kiln_grid 
   return kiln_to_grid(kiln_mve_scale(acc, rq), g);
 }
 
-/* The same for four accumulators at once, each by its own multiplier:
- * |acc| < 2^31 and t = shift - 32 in [1, 31] (shifts 33 to 63), from the
- * high and low words of the 64-bit products (VMULH, VMUL): with
- * q0 = h >> t and half = 2^(t-1) in the high word,
+/* The same for four accumulators at once, each by its own multiplier, on
+ * their magnitudes a (below 2^32), t = shift - 32 in [1, 31] (shifts 33 to
+ * 63), from the high and low words of the 64-bit products (VMULH, VMUL):
+ * with q0 = h >> t and half = 2^(t-1) in the high word,
  *   (p + 2^(s-1) - 1 + (q0 & 1)) >> s = (h + half - 1 + carry) >> t
  * with carry the low word's, 1 unless l and q0's low bit are both 0; and
  * h + half < 2^31 + 2^30 does not wrap. */
-static inline int32x4_t kiln_mve_scale4(int32x4_t acc, int32x4_t mult, int32x4_t t) {
-  const uint32x4_t a = vreinterpretq_u32_s32(vabsq_s32(acc)), m = vreinterpretq_u32_s32(mult);
+static inline uint32x4_t kiln_mve_quot_high(uint32x4_t a, int32x4_t mult, int32x4_t t) {
+  const uint32x4_t m = vreinterpretq_u32_s32(mult);
   const uint32x4_t h = vmulhq_u32(a, m), l = vmulq_u32(a, m);
   const int32x4_t right = vnegq_s32(t);
   const uint32x4_t odd = vandq_u32(vshlq_u32(h, right), vdupq_n_u32(1));
@@ -49,20 +49,16 @@ static inline int32x4_t kiln_mve_scale4(int32x4_t acc, int32x4_t mult, int32x4_t
    * which gcc 12 miscompiles here) */
   const uint32x4_t half_less = vsubq_n_u32(vshlq_u32(vdupq_n_u32(1), vsubq_n_s32(t, 1)), 1);
   const uint32x4_t carry = vminq_u32(vorrq_u32(odd, l), vdupq_n_u32(1));
-  const int32x4_t q = vreinterpretq_s32_u32(vshlq_u32(vaddq_u32(vaddq_u32(h, half_less), carry), right));
-  const int32x4_t sign = vshrq_n_s32(acc, 31); /* 0 or -1 */
-  return vsubq_s32(veorq_s32(q, sign), sign);
+  return vshlq_u32(vaddq_u32(vaddq_u32(h, half_less), carry), right);
 }
 
 /* The same for shifts 1 to 32 (multipliers from 1/2 up: requantization
  * between grids), where the quotient can exceed 32 bits: with u = 32 - s,
  * floor(p / 2^s) = h << u | l >> s, the shift saturating (VQSHL); the
  * remainder l mod 2^s against half = 2^(s-1) rounds it, half to even. The
- * result is capped at 2^30 in magnitude: kiln_to_grid clamps such a value
- * to the same code as the exact one (every grid lies within +-2^17). */
-#define KILN_MVE_CAP (1u << 30)
-static inline int32x4_t kiln_mve_scale4_low(int32x4_t acc, int32x4_t mult, int32x4_t s) {
-  const uint32x4_t a = vreinterpretq_u32_s32(vabsq_s32(acc)), m = vreinterpretq_u32_s32(mult);
+ * result is capped at cap. */
+static inline uint32x4_t kiln_mve_quot_low(uint32x4_t a, int32x4_t mult, int32x4_t s, uint32_t cap) {
+  const uint32x4_t m = vreinterpretq_u32_s32(mult);
   const uint32x4_t h = vmulhq_u32(a, m), l = vmulq_u32(a, m), one = vdupq_n_u32(1);
   const int32x4_t u = vsubq_s32(vdupq_n_s32(32), s);
   const uint32x4_t q0 = vorrq_u32(vqshlq_u32(h, u), vshlq_u32(l, vnegq_s32(s)));
@@ -71,16 +67,64 @@ static inline int32x4_t kiln_mve_scale4_low(int32x4_t acc, int32x4_t mult, int32
   const uint32x4_t above = vminq_u32(vqsubq_u32(rem, half), one);                 /* rem > half */
   const uint32x4_t tie = vsubq_u32(one, vminq_u32(veorq_u32(rem, half), one));   /* rem == half */
   const uint32x4_t round = vorrq_u32(above, vandq_u32(tie, vandq_u32(q0, one)));
-  const int32x4_t q = vreinterpretq_s32_u32(vminq_u32(vqaddq_u32(q0, round), vdupq_n_u32(KILN_MVE_CAP)));
-  const int32x4_t sign = vshrq_n_s32(acc, 31);
-  return vsubq_s32(veorq_s32(q, sign), sign);
+  return vminq_u32(vqaddq_u32(q0, round), vdupq_n_u32(cap));
 }
 
-/* kiln_to_grid of four values, stored as int16 */
-static inline void kiln_mve_store_grid4(int16_t *y, int32x4_t v, const kiln_grid *g) {
+/* Signed accumulators, |acc| < 2^31: the quotient with acc's sign. Below
+ * shift 33 it is capped at 2^30 in magnitude, which kiln_to_grid clamps to
+ * the same code as the exact value (every grid lies within +-2^17). */
+#define KILN_MVE_CAP (1u << 30)
+static inline int32x4_t kiln_mve_signed(uint32x4_t q, int32x4_t acc) {
+  const int32x4_t sign = vshrq_n_s32(acc, 31); /* 0 or -1 */
+  return vsubq_s32(veorq_s32(vreinterpretq_s32_u32(q), sign), sign);
+}
+
+static inline int32x4_t kiln_mve_scale4(int32x4_t acc, int32x4_t mult, int32x4_t t) {
+  return kiln_mve_signed(kiln_mve_quot_high(vreinterpretq_u32_s32(vabsq_s32(acc)), mult, t), acc);
+}
+
+static inline int32x4_t kiln_mve_scale4_low(int32x4_t acc, int32x4_t mult, int32x4_t s) {
+  return kiln_mve_signed(kiln_mve_quot_low(vreinterpretq_u32_s32(vabsq_s32(acc)), mult, s, KILN_MVE_CAP), acc);
+}
+
+/* One multiplier for every lane, and which of the two quotients it takes. */
+typedef struct {
+  int32x4_t mult, shift;
+  int high; /* shift 33 to 63: kiln_mve_scale4 (shift - 32), else 1 to 32: _low */
+} kiln_mve_rq;
+
+/* 0 for a shift outside 1 to 63, which only kiln_scale takes */
+static inline int kiln_mve_uniform(kiln_rq rq, kiln_mve_rq *u) {
+  if (rq.shift < 1 || rq.shift > 63) return 0;
+  u->high = rq.shift > 32;
+  u->mult = vdupq_n_s32(rq.mult);
+  u->shift = vdupq_n_s32(u->high ? rq.shift - 32 : rq.shift);
+  return 1;
+}
+
+static inline int32x4_t kiln_mve_scale_uniform(int32x4_t acc, const kiln_mve_rq *u) {
+  return u->high ? kiln_mve_scale4(acc, u->mult, u->shift) : kiln_mve_scale4_low(acc, u->mult, u->shift);
+}
+
+/* The same for non-negative accumulators below 2^32 */
+static inline int32x4_t kiln_mve_scale_uniform_u(uint32x4_t acc, const kiln_mve_rq *u) {
+  return vreinterpretq_s32_u32(u->high ? kiln_mve_quot_high(acc, u->mult, u->shift)
+                                       : kiln_mve_quot_low(acc, u->mult, u->shift, KILN_MVE_CAP));
+}
+
+/* kiln_to_grid of four values */
+static inline int32x4_t kiln_mve_to_grid4(int32x4_t v, const kiln_grid *g) {
   v = vaddq_n_s32(v, g->zero_point);
-  v = vminq_s32(vmaxq_s32(v, vdupq_n_s32(g->qmin)), vdupq_n_s32(g->qmax));
-  vstrhq_s32(y, v);
+  return vminq_s32(vmaxq_s32(v, vdupq_n_s32(g->qmin)), vdupq_n_s32(g->qmax));
+}
+
+/* stored as int16: all four, or the lanes of p */
+static inline void kiln_mve_store_grid4(int16_t *y, int32x4_t v, const kiln_grid *g) {
+  vstrhq_s32(y, kiln_mve_to_grid4(v, g));
+}
+
+static inline void kiln_mve_store_grid4_p(int16_t *y, int32x4_t v, const kiln_grid *g, mve_pred16_t p) {
+  vstrhq_p_s32(y, kiln_mve_to_grid4(v, g), p);
 }
 
 #endif

@@ -18,42 +18,17 @@
 #define LANES 4 /* int32 lanes */
 #define INT16_ABS 32768
 
-/* One multiplier for every lane, and which of the two quotients it takes. */
-typedef struct {
-  int32x4_t mult, shift;
-  int high; /* shift 33 to 63: kiln_mve_scale4 (shift - 32), else 1 to 32: _low */
-} uniform_rq;
-
-static int uniform(kiln_rq rq, uniform_rq *u) {
-  if (rq.shift < 1 || rq.shift > 63) return 0;
-  u->high = rq.shift > 32;
-  u->mult = vdupq_n_s32(rq.mult);
-  u->shift = vdupq_n_s32(u->high ? rq.shift - 32 : rq.shift);
-  return 1;
-}
-
-static inline int32x4_t scale(int32x4_t acc, const uniform_rq *u) {
-  return u->high ? kiln_mve_scale4(acc, u->mult, u->shift) : kiln_mve_scale4_low(acc, u->mult, u->shift);
-}
-
-/* kiln_to_grid of four values, the lanes of p stored */
-static inline void store(int16_t *y, int32x4_t v, const kiln_grid *g, mve_pred16_t p) {
-  v = vaddq_n_s32(v, g->zero_point);
-  v = vminq_s32(vmaxq_s32(v, vdupq_n_s32(g->qmin)), vdupq_n_s32(g->qmax));
-  vstrhq_p_s32(y, v, p);
-}
-
-static void requant(int16_t *y, const int16_t *x, int32_t n, int32_t x_zp, const uniform_rq *u, const kiln_grid *g) {
+static void requant(int16_t *y, const int16_t *x, int32_t n, int32_t x_zp, const kiln_mve_rq *u, const kiln_grid *g) {
   for (int32_t i = 0; i < n; i += LANES) {
     const mve_pred16_t p = vctp32q((uint32_t)(n - i));
-    store(y + i, scale(vsubq_n_s32(vldrhq_z_s32(x + i, p), x_zp), u), g, p);
+    kiln_mve_store_grid4_p(y + i, kiln_mve_scale_uniform(vsubq_n_s32(vldrhq_z_s32(x + i, p), x_zp), u), g, p);
   }
 }
 
 void kiln_requant_mve(int16_t *y, const int16_t *x, int32_t n, int32_t x_zp, kiln_rq rq, const kiln_grid *g) {
-  uniform_rq u;
+  kiln_mve_rq u;
   /* |x - x_zp| < 2^31 for any int16 code when |x_zp| < 2^30 */
-  if (!uniform(rq, &u) || x_zp > (1 << 30) || x_zp < -(1 << 30)) {
+  if (!kiln_mve_uniform(rq, &u) || x_zp > (1 << 30) || x_zp < -(1 << 30)) {
     kiln_requant(y, x, n, x_zp, rq, g);
     return;
   }
@@ -90,28 +65,28 @@ static inline int fits16(int32x4_t d) {
 /* y = (a - za)(b - zb) over n values, requantized; 0 where a step's factors
  * do not fit int16 (its values then left to the caller). */
 static int32_t mul(int16_t *y, const int16_t *a, int32_t a_zp, const int16_t *b, int32_t b_zp, int32_t n,
-                   const uniform_rq *u, const kiln_grid *g) {
+                   const kiln_mve_rq *u, const kiln_grid *g) {
   int32_t i = 0;
   for (; i < n; i += LANES) {
     const mve_pred16_t p = vctp32q((uint32_t)(n - i));
     const int32x4_t da = vsubq_n_s32(vldrhq_z_s32(a + i, p), a_zp), db = vsubq_n_s32(vldrhq_z_s32(b + i, p), b_zp);
     if (!fits16(da) || !fits16(db)) break;
-    store(y + i, scale(vmulq_s32(da, db), u), g, p);
+    kiln_mve_store_grid4_p(y + i, kiln_mve_scale_uniform(vmulq_s32(da, db), u), g, p);
   }
   return i;
 }
 
 void kiln_mul_mve(int16_t *y, const int16_t *a, int32_t a_zp, const int16_t *b, int32_t b_zp, int32_t n, kiln_rq rq,
                   const kiln_grid *g) {
-  uniform_rq u;
-  const int32_t done = uniform(rq, &u) ? mul(y, a, a_zp, b, b_zp, n, &u, g) : 0;
+  kiln_mve_rq u;
+  const int32_t done = kiln_mve_uniform(rq, &u) ? mul(y, a, a_zp, b, b_zp, n, &u, g) : 0;
   if (done < n) kiln_mul(y + done, a + done, a_zp, b + done, b_zp, n - done, rq, g);
 }
 
 void kiln_mul_rows_mve(int16_t *y, const int16_t *x, int32_t x_zp, const int16_t *table, int32_t t_zp, int32_t rows,
                        int32_t heads, int32_t d, kiln_rq rq, const kiln_grid *g) {
-  uniform_rq u;
-  const int ok = uniform(rq, &u);
+  kiln_mve_rq u;
+  const int ok = kiln_mve_uniform(rq, &u);
   for (int32_t s = 0; s < rows; s++) {
     const int16_t *t = table + (size_t)s * d;
     for (int32_t h = 0; h < heads; h++) {

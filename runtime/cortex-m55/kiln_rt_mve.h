@@ -22,6 +22,8 @@ void kiln_linear_mve_s8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows
  * the row's sum of |p - p_zp| stays below 2^16 (the generator checks both). */
 void kiln_qk_row_mve(int16_t *logits, const int16_t *q, int32_t q_zp, const kiln_kv_view *k, int32_t d, kiln_rq rq,
                      const kiln_grid *g);
+void kiln_softmax_row_mve(int16_t *p, const int16_t *x, int32_t n, const kiln_exp_lut *lut, kiln_rq rq,
+                          const kiln_grid *g);
 void kiln_pv_row_mve(int16_t *out, const int16_t *p, int32_t p_zp, const kiln_kv_view *v, int32_t d, kiln_rq rq,
                      const kiln_grid *g);
 
