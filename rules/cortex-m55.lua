@@ -45,6 +45,9 @@ return {
     heads_first = "kiln_heads_first_mve",
     mul = "kiln_mul_mve",
     mul_rows = "kiln_mul_rows_mve",
+    rmsnorm = "kiln_rmsnorm_mve",
+    add = "kiln_add_mve",
+    sigmoid = "kiln_sigmoid_mve",
   },
 
   align_words = 8, -- 16-byte scratch buffers: one vector

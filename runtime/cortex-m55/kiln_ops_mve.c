@@ -96,3 +96,122 @@ void kiln_mul_rows_mve(int16_t *y, const int16_t *x, int32_t x_zp, const int16_t
     }
   }
 }
+
+/* sum (x - x_zp)^2 over n values, exactly (VMLALDAVA: 64-bit sums); 0 where
+ * a difference does not fit int16 (*ok then 0) */
+static uint64_t sum_squares(const int16_t *x, int32_t x_zp, int32_t n, int *ok) {
+  int64_t ss = 0;
+  for (int32_t i = 0; i < n; i += 8) {
+    const mve_pred16_t p = vctp16q((uint32_t)(n - i));
+    const int16x8_t v = vldrhq_z_s16(x + i, p);
+    if (vmaxvq_p_s16(INT16_MIN, v, p) > INT16_MAX + x_zp || vminvq_p_s16(INT16_MAX, v, p) < INT16_MIN + x_zp) {
+      *ok = 0;
+      return 0;
+    }
+    const int16x8_t d = vsubq_n_s16(v, (int16_t)x_zp);
+    ss = vmlaldavaq_p_s16(ss, d, d, p);
+  }
+  *ok = 1;
+  return (uint64_t)ss;
+}
+
+void kiln_rmsnorm_mve(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n, const int16_t *gamma,
+                      int32_t gamma_zp, const kiln_norm_rq *p, const kiln_grid *g) {
+  for (int32_t r = 0; r < rows; r++) {
+    const int16_t *xr = x + (size_t)r * n;
+    int16_t *yr = y + (size_t)r * n;
+    int ok = x_zp >= INT16_MIN && x_zp <= INT16_MAX;
+    const uint64_t ss = ok ? sum_squares(xr, x_zp, n, &ok) : 0;
+    int32_t k;
+    const uint64_t t = ok ? kiln_rmsnorm_square(ss, p, &k) : 0;
+    kiln_mve_rq u;
+    if (!ok || t == 0 || !kiln_mve_uniform(kiln_rmsnorm_scale(kiln_isqrt(t), k, p), &u)) {
+      kiln_rmsnorm(yr, xr, x_zp, 1, n, gamma, gamma_zp, p, g);
+      continue;
+    }
+    const int32_t done = mul(yr, gamma, gamma_zp, xr, x_zp, n, &u, g);
+    if (done < n) {
+      /* a gain whose difference does not fit int16: the row again, portably */
+      kiln_rmsnorm(yr, xr, x_zp, 1, n, gamma, gamma_zp, p, g);
+    }
+  }
+}
+
+/* kiln_shift_rhe inline for |v| < 2^63 (kiln_rhe_u63 on the magnitude) */
+static inline int64_t shift_rhe(int64_t v, int32_t s) {
+  if (s == 0) return v;
+  const uint64_t q = kiln_rhe_u63(v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, s);
+  return v < 0 ? -(int64_t)q : (int64_t)q;
+}
+
+/* The sum of differently scaled inputs, as kiln_add, in scalar code: the
+ * products are 64-bit (31-bit multipliers), which Helium lanes do not add;
+ * what this saves is the call and the general shift of kiln_shift_rhe.
+ * |a - za| < 2^17 and |ma| < 2^31: each product is below 2^48, the sum far
+ * below 2^63. */
+void kiln_add_mve(int16_t *y, const int16_t *a, int32_t a_zp, const int16_t *b, int32_t b_zp, const int16_t *c,
+                  int32_t c_zp, int32_t n, const kiln_add_rq *rq, const kiln_grid *g) {
+  if (rq->shift < 0 || rq->shift > 62) {
+    kiln_add(y, a, a_zp, b, b_zp, c, c_zp, n, rq, g);
+    return;
+  }
+  const int32_t ma = rq->ma, mb = rq->mb, mc = rq->mc, s = rq->shift;
+  /* 32 x 32 -> 64-bit products (SMULL, SMLAL) */
+  if (c)
+    for (int32_t i = 0; i < n; i++)
+      y[i] = kiln_to_grid(shift_rhe((int64_t)(a[i] - a_zp) * ma + (int64_t)(b[i] - b_zp) * mb
+                                      + (int64_t)(c[i] - c_zp) * mc, s), g);
+  else
+    for (int32_t i = 0; i < n; i++)
+      y[i] = kiln_to_grid(shift_rhe((int64_t)(a[i] - a_zp) * ma + (int64_t)(b[i] - b_zp) * mb, s), g);
+}
+
+/* floor((u1 * 2^32 + u0) / v) and the remainder, for v >= 2^31 and u1 < v:
+ * two steps of 16-bit digits on the core's 32-bit UDIV (Hacker's Delight,
+ * divlu), instead of the library's general 64-bit division. */
+static inline uint32_t div_64_32(uint32_t u1, uint32_t u0, uint32_t v, uint32_t *rem) {
+  const uint32_t b = 65536, un1 = u0 >> 16, un0 = u0 & 0xFFFF, vn1 = v >> 16, vn0 = v & 0xFFFF;
+  uint32_t q1 = u1 / vn1, rhat = u1 - q1 * vn1;
+  while (q1 >= b || q1 * vn0 > b * rhat + un1) { /* at most twice */
+    q1--;
+    rhat += vn1;
+    if (rhat >= b) break;
+  }
+  const uint32_t un21 = u1 * b + un1 - q1 * v;
+  uint32_t q0 = un21 / vn1;
+  rhat = un21 - q0 * vn1;
+  while (q0 >= b || q0 * vn0 > b * rhat + un0) {
+    q0--;
+    rhat += vn1;
+    if (rhat >= b) break;
+  }
+  *rem = un21 * b + un0 - q0 * v;
+  return q1 * b + q0;
+}
+
+/* kiln_sigmoid's quotient round_half_even(n * 2^31 / (2^31 + e)) for n, e in
+ * [0, 2^31]: the divisor is at least 2^31, so it is normalized for
+ * div_64_32, except 2^32 (e = 2^31), a shift. */
+static inline uint64_t sigmoid_quotient(uint32_t n, uint32_t e) {
+  const uint64_t num = (uint64_t)n << 31, den = ((uint64_t)1 << 31) + e;
+  uint64_t q, r;
+  if (den >> 32) {
+    q = num >> 32;
+    r = num & 0xFFFFFFFFu;
+  } else {
+    uint32_t r32;
+    q = div_64_32((uint32_t)(num >> 32), (uint32_t)num, (uint32_t)den, &r32);
+    r = r32;
+  }
+  return q + (r > den - r || (r == den - r && (q & 1)));
+}
+
+void kiln_sigmoid_mve(int16_t *y, const int16_t *x, int32_t x_zp, int32_t n, const kiln_exp_lut *lut, kiln_rq rq,
+                      const kiln_grid *g) {
+  const uint32_t one = (uint32_t)1 << 31;
+  for (int32_t i = 0; i < n; i++) {
+    const int32_t v = x[i] - x_zp;
+    const uint32_t e = kiln_exp_q31_inline(lut, v >= 0 ? v : -v); /* exp(-|x|) */
+    y[i] = kiln_mve_requant((int64_t)sigmoid_quotient(v >= 0 ? one : e, e), rq, g);
+  }
+}

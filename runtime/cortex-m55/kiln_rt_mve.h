@@ -39,6 +39,12 @@ void kiln_heads_first_mve(int16_t *y, const int16_t *x, int32_t rows, int32_t he
                           kiln_rq rq, const kiln_grid *g);
 void kiln_mul_mve(int16_t *y, const int16_t *a, int32_t a_zp, const int16_t *b, int32_t b_zp, int32_t n, kiln_rq rq,
                   const kiln_grid *g);
+void kiln_sigmoid_mve(int16_t *y, const int16_t *x, int32_t x_zp, int32_t n, const kiln_exp_lut *lut, kiln_rq rq,
+                      const kiln_grid *g);
+void kiln_add_mve(int16_t *y, const int16_t *a, int32_t a_zp, const int16_t *b, int32_t b_zp, const int16_t *c,
+                  int32_t c_zp, int32_t n, const kiln_add_rq *rq, const kiln_grid *g);
+void kiln_rmsnorm_mve(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n, const int16_t *gamma,
+                      int32_t gamma_zp, const kiln_norm_rq *p, const kiln_grid *g);
 void kiln_mul_rows_mve(int16_t *y, const int16_t *x, int32_t x_zp, const int16_t *table, int32_t t_zp, int32_t rows,
                        int32_t heads, int32_t d, kiln_rq rq, const kiln_grid *g);
 
