@@ -24,7 +24,7 @@
 #define LANES 8 /* int16 lanes in a vector */
 
 /* sum (q - zq) k over d values, and the correction, for one key */
-static int64_t qk_dot(const int16_t *q, int16_t q_zp, const int16_t *k, int32_t d) {
+static inline __attribute__((always_inline)) int64_t qk_dot(const int16_t *q, int16_t q_zp, const int16_t *k, int32_t d) {
   int64_t acc = 0;
   int32_t e = 0;
   for (; e + LANES <= d; e += LANES) acc = vmlaldavaq_s16(acc, vsubq_n_s16(vldrhq_s16(q + e), q_zp), vldrhq_s16(k + e));
@@ -43,7 +43,8 @@ static inline int fits_int32(int64_t v) {
  * where their sums fit int32 (u: the row's multiplier, NULL where its shift
  * needs kiln_scale) */
 static void qk_segment(int16_t *logits, const int16_t *q, int16_t q_zp, const int16_t *k, int32_t len, int64_t bias,
-                       int32_t d, kiln_rq rq, const kiln_mve_rq *u, const kiln_grid *g) {
+                       int32_t d, kiln_rq rq, const kiln_mve_rq *u, const kiln_grid *g_in) {
+  const kiln_grid grid = *g_in, *g = &grid; /* a copy no store through logits can change */
   int32_t t = 0;
   for (; u && t + 4 <= len; t += 4) {
     const int16_t *kt = k + (size_t)t * d;
@@ -120,14 +121,17 @@ static inline uint32x4_t exp4(const int16_t *x, int16_t mx, const kiln_exp_lut *
     /* the index stays on the table where d is past max_d (whose result is 0) */
     const uint32x4_t row = vminq_u32(vshrq_n_u32(d, 8), vdupq_n_u32((uint32_t)lut->max_d >> 8));
     const uint32x4_t hi = vldrwq_gather_shifted_offset_z_u32(lut->hi, row, p);
-    const uint32x4_t wide = kiln_mve_quot_low(lo, vreinterpretq_s32_u32(hi), vdupq_n_s32(31), 0xFFFFFFFFu);
+    const kiln_mve_shift k31 = kiln_mve_shift_low(vreinterpretq_s32_u32(hi), vdupq_n_s32(31));
+    const uint32x4_t wide = kiln_mve_quot_low(lo, &k31, 0xFFFFFFFFu);
     e = vpselq_u32(wide, lo, vcmpcsq_n_u32(d, 256));
   }
   return vpselq_u32(vdupq_n_u32(0), e, vcmphiq_n_u32(d, (uint32_t)lut->max_d));
 }
 
-void kiln_softmax_row_mve(int16_t *p, const int16_t *x, int32_t n, const kiln_exp_lut *lut, kiln_rq rq,
-                          const kiln_grid *g) {
+void kiln_softmax_row_mve(int16_t *p, const int16_t *x, int32_t n, const kiln_exp_lut *lut_in, kiln_rq rq,
+                          const kiln_grid *g_in) {
+  const kiln_grid grid = *g_in, *g = &grid; /* copies no store through p can change */
+  const kiln_exp_lut table = *lut_in, *lut = &table;
   kiln_mve_rq u;
   if (!kiln_mve_uniform(rq, &u)) {
     kiln_softmax_row(p, x, n, lut, rq, g);
@@ -145,11 +149,11 @@ void kiln_softmax_row_mve(int16_t *p, const int16_t *x, int32_t n, const kiln_ex
   }
   /* prob = round_half_even(e * inv / 2^31), kiln_softmax_prob in lanes: a
    * shift of 31 (kiln_mve_quot_low, uncapped: e * inv < 2^62) */
-  const int32x4_t inv = vreinterpretq_s32_u32(vdupq_n_u32((uint32_t)kiln_softmax_reciprocal(sum)));
-  const int32x4_t q31 = vdupq_n_s32(31);
+  const kiln_mve_shift inv = kiln_mve_shift_low(vreinterpretq_s32_u32(vdupq_n_u32((uint32_t)kiln_softmax_reciprocal(sum))),
+                                                 vdupq_n_s32(31));
   for (int32_t i = 0; i < n; i += 4) {
     const mve_pred16_t pr = vctp32q((uint32_t)(n - i));
-    const uint32x4_t prob = kiln_mve_quot_low(exp4(x + i, mx, lut, pr), inv, q31, 0xFFFFFFFFu);
+    const uint32x4_t prob = kiln_mve_quot_low(exp4(x + i, mx, lut, pr), &inv, 0xFFFFFFFFu);
     kiln_mve_store_grid4_p(p + i, kiln_mve_scale_uniform_u(prob, &u), g, pr);
   }
 }

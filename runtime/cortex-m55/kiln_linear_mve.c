@@ -10,7 +10,7 @@
  * tail of a row (n_in not a multiple of 8) is one predicated step (VCTP):
  * lanes past the end load as zero and add nothing. Rows of at most 256
  * values requantize their four outputs together in vector lanes
- * (kiln_mve_scale4).
+ * (kiln_mve_quot_high).
  *
  * Bit-identical to the portable kiln_linear_u8 and _s8: the same integer
  * sum, requantized by the same kiln_scale. Every product is at most
@@ -161,13 +161,16 @@ ALWAYS_INLINE int output4(int16_t *y, int32x4_t dots, int32_t x_zp, const int32_
   uint32x4_t u = vreinterpretq_u32_s32(dots);
   u = vsubq_u32(u, vmulq_n_u32(vreinterpretq_u32_s32(vldrwq_s32(w_sum)), (uint32_t)x_zp));
   u = vsubq_u32(u, vmulq_n_u32(vreinterpretq_u32_s32(zw), (uint32_t)sx));
-  kiln_mve_store_grid4(y, kiln_mve_scale4(vreinterpretq_s32_u32(u), r.val[0], t), g);
+  const kiln_mve_shift k = kiln_mve_shift_high(r.val[0], r.val[1]);
+  const int32x4_t acc = vreinterpretq_s32_u32(u);
+  kiln_mve_store_grid4(y, kiln_mve_signed(kiln_mve_quot_high(kiln_mve_magnitude(acc), &k), acc), g);
   return 1;
 }
 
 ALWAYS_INLINE void linear8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const uint8_t *w,
                            int is_signed, const int32_t *w_zp, const int32_t *w_sum, int32_t n_out, const kiln_rq *rq,
-                           const kiln_grid *g) {
+                           const kiln_grid *g_in) {
+  const kiln_grid grid = *g_in, *g = &grid; /* a copy no store through y can change */
   const int short_rows = n_in <= BLOCK;
   for (int32_t r = 0; r < rows; r++) {
     const int16_t *xr = x + (size_t)r * n_in;

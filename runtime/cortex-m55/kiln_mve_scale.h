@@ -33,39 +33,69 @@ static inline int16_t kiln_mve_requant(int64_t acc, kiln_rq rq, const kiln_grid 
   return kiln_to_grid(kiln_mve_scale(acc, rq), g);
 }
 
-/* The same for four accumulators at once, each by its own multiplier, on
- * their magnitudes a (below 2^32), t = shift - 32 in [1, 31] (shifts 33 to
- * 63), from the high and low words of the 64-bit products (VMULH, VMUL):
- * with q0 = h >> t and half = 2^(t-1) in the high word,
+/* The same for four accumulators at once, on their magnitudes a (below
+ * 2^32), from the high and low words h, l of the 64-bit products a * mult
+ * (VMULH, VMUL). A multiplier's shift s is taken apart once for its lanes:
+ *
+ * shifts 33 to 63 ("high"; t = s - 32): with q0 = h >> t and
+ * half = 2^(t-1) in the high word,
  *   (p + 2^(s-1) - 1 + (q0 & 1)) >> s = (h + half - 1 + carry) >> t
  * with carry the low word's, 1 unless l and q0's low bit are both 0; and
- * h + half < 2^31 + 2^30 does not wrap. */
-static inline uint32x4_t kiln_mve_quot_high(uint32x4_t a, int32x4_t mult, int32x4_t t) {
-  const uint32x4_t m = vreinterpretq_u32_s32(mult);
-  const uint32x4_t h = vmulhq_u32(a, m), l = vmulq_u32(a, m);
-  const int32x4_t right = vnegq_s32(t);
-  const uint32x4_t odd = vandq_u32(vshlq_u32(h, right), vdupq_n_u32(1));
-  /* half - 1, plus 1 unless q0 is even and l is 0 (without predicates,
-   * which gcc 12 miscompiles here) */
-  const uint32x4_t half_less = vsubq_n_u32(vshlq_u32(vdupq_n_u32(1), vsubq_n_s32(t, 1)), 1);
-  const uint32x4_t carry = vminq_u32(vorrq_u32(odd, l), vdupq_n_u32(1));
-  return vshlq_u32(vaddq_u32(vaddq_u32(h, half_less), carry), right);
+ * h + half < 2^31 + 2^30 does not wrap.
+ *
+ * shifts 1 to 32 ("low": multipliers from 1/2 up, requantization between
+ * grids), where the quotient can exceed 32 bits: with u = 32 - s,
+ * floor(p / 2^s) = h << u | l >> s, the shift saturating (VQSHL), rounded
+ * by the remainder l mod 2^s against half = 2^(s-1), half to even; capped.
+ *
+ * No predicated operations: gcc 12 miscompiles some of them here. */
+typedef struct {
+  int32x4_t mult;
+  int32x4_t right;      /* -t (high), -s (low) */
+  uint32x4_t half_less; /* high: 2^(t-1) - 1 */
+  int32x4_t left;       /* low: u */
+  uint32x4_t rem_mask;  /* low: 2^s - 1 */
+  uint32x4_t half;      /* low: 2^(s-1) */
+} kiln_mve_shift;
+
+/* for lanes of shifts 33 to 63 */
+static inline kiln_mve_shift kiln_mve_shift_high(int32x4_t mult, int32x4_t shift) {
+  kiln_mve_shift k;
+  const int32x4_t t = vsubq_n_s32(shift, 32);
+  k.mult = mult;
+  k.right = vnegq_s32(t);
+  k.half_less = vsubq_n_u32(vshlq_u32(vdupq_n_u32(1), vsubq_n_s32(t, 1)), 1);
+  k.left = k.right;
+  k.rem_mask = k.half = k.half_less;
+  return k;
 }
 
-/* The same for shifts 1 to 32 (multipliers from 1/2 up: requantization
- * between grids), where the quotient can exceed 32 bits: with u = 32 - s,
- * floor(p / 2^s) = h << u | l >> s, the shift saturating (VQSHL); the
- * remainder l mod 2^s against half = 2^(s-1) rounds it, half to even. The
- * result is capped at cap. */
-static inline uint32x4_t kiln_mve_quot_low(uint32x4_t a, int32x4_t mult, int32x4_t s, uint32_t cap) {
-  const uint32x4_t m = vreinterpretq_u32_s32(mult);
-  const uint32x4_t h = vmulhq_u32(a, m), l = vmulq_u32(a, m), one = vdupq_n_u32(1);
-  const int32x4_t u = vsubq_s32(vdupq_n_s32(32), s);
-  const uint32x4_t q0 = vorrq_u32(vqshlq_u32(h, u), vshlq_u32(l, vnegq_s32(s)));
-  const uint32x4_t rem = vandq_u32(l, vshlq_u32(vdupq_n_u32(0xFFFFFFFFu), vnegq_s32(u)));
-  const uint32x4_t half = vshlq_u32(one, vsubq_n_s32(s, 1));
-  const uint32x4_t above = vminq_u32(vqsubq_u32(rem, half), one);                 /* rem > half */
-  const uint32x4_t tie = vsubq_u32(one, vminq_u32(veorq_u32(rem, half), one));   /* rem == half */
+/* for lanes of shifts 1 to 32 */
+static inline kiln_mve_shift kiln_mve_shift_low(int32x4_t mult, int32x4_t shift) {
+  kiln_mve_shift k;
+  k.mult = mult;
+  k.right = vnegq_s32(shift);
+  k.left = vsubq_s32(vdupq_n_s32(32), shift);
+  k.rem_mask = vshlq_u32(vdupq_n_u32(0xFFFFFFFFu), vnegq_s32(k.left));
+  k.half = vshlq_u32(vdupq_n_u32(1), vsubq_n_s32(shift, 1));
+  k.half_less = k.half;
+  return k;
+}
+
+static inline uint32x4_t kiln_mve_quot_high(uint32x4_t a, const kiln_mve_shift *k) {
+  const uint32x4_t m = vreinterpretq_u32_s32(k->mult), one = vdupq_n_u32(1);
+  const uint32x4_t h = vmulhq_u32(a, m), l = vmulq_u32(a, m);
+  const uint32x4_t carry = vminq_u32(vorrq_u32(vandq_u32(vshlq_u32(h, k->right), one), l), one);
+  return vshlq_u32(vaddq_u32(vaddq_u32(h, k->half_less), carry), k->right);
+}
+
+static inline uint32x4_t kiln_mve_quot_low(uint32x4_t a, const kiln_mve_shift *k, uint32_t cap) {
+  const uint32x4_t m = vreinterpretq_u32_s32(k->mult), one = vdupq_n_u32(1);
+  const uint32x4_t h = vmulhq_u32(a, m), l = vmulq_u32(a, m);
+  const uint32x4_t q0 = vorrq_u32(vqshlq_u32(h, k->left), vshlq_u32(l, k->right));
+  const uint32x4_t rem = vandq_u32(l, k->rem_mask);
+  const uint32x4_t above = vminq_u32(vqsubq_u32(rem, k->half), one);                /* rem > half */
+  const uint32x4_t tie = vsubq_u32(one, vminq_u32(veorq_u32(rem, k->half), one));   /* rem == half */
   const uint32x4_t round = vorrq_u32(above, vandq_u32(tie, vandq_u32(q0, one)));
   return vminq_u32(vqaddq_u32(q0, round), vdupq_n_u32(cap));
 }
@@ -79,37 +109,33 @@ static inline int32x4_t kiln_mve_signed(uint32x4_t q, int32x4_t acc) {
   return vsubq_s32(veorq_s32(vreinterpretq_s32_u32(q), sign), sign);
 }
 
-static inline int32x4_t kiln_mve_scale4(int32x4_t acc, int32x4_t mult, int32x4_t t) {
-  return kiln_mve_signed(kiln_mve_quot_high(vreinterpretq_u32_s32(vabsq_s32(acc)), mult, t), acc);
+static inline uint32x4_t kiln_mve_magnitude(int32x4_t acc) {
+  return vreinterpretq_u32_s32(vabsq_s32(acc));
 }
 
-static inline int32x4_t kiln_mve_scale4_low(int32x4_t acc, int32x4_t mult, int32x4_t s) {
-  return kiln_mve_signed(kiln_mve_quot_low(vreinterpretq_u32_s32(vabsq_s32(acc)), mult, s, KILN_MVE_CAP), acc);
-}
-
-/* One multiplier for every lane, and which of the two quotients it takes. */
+/* One multiplier for every lane, taken apart once. */
 typedef struct {
-  int32x4_t mult, shift;
-  int high; /* shift 33 to 63: kiln_mve_scale4 (shift - 32), else 1 to 32: _low */
+  kiln_mve_shift k;
+  int high;
 } kiln_mve_rq;
 
 /* 0 for a shift outside 1 to 63, which only kiln_scale takes */
 static inline int kiln_mve_uniform(kiln_rq rq, kiln_mve_rq *u) {
   if (rq.shift < 1 || rq.shift > 63) return 0;
   u->high = rq.shift > 32;
-  u->mult = vdupq_n_s32(rq.mult);
-  u->shift = vdupq_n_s32(u->high ? rq.shift - 32 : rq.shift);
+  u->k = u->high ? kiln_mve_shift_high(vdupq_n_s32(rq.mult), vdupq_n_s32(rq.shift))
+                 : kiln_mve_shift_low(vdupq_n_s32(rq.mult), vdupq_n_s32(rq.shift));
   return 1;
 }
 
-static inline int32x4_t kiln_mve_scale_uniform(int32x4_t acc, const kiln_mve_rq *u) {
-  return u->high ? kiln_mve_scale4(acc, u->mult, u->shift) : kiln_mve_scale4_low(acc, u->mult, u->shift);
+/* kiln_scale in lanes: signed accumulators |acc| < 2^31, or (_u)
+ * non-negative ones below 2^32 */
+static inline int32x4_t kiln_mve_scale_uniform_u(uint32x4_t a, const kiln_mve_rq *u) {
+  return vreinterpretq_s32_u32(u->high ? kiln_mve_quot_high(a, &u->k) : kiln_mve_quot_low(a, &u->k, KILN_MVE_CAP));
 }
 
-/* The same for non-negative accumulators below 2^32 */
-static inline int32x4_t kiln_mve_scale_uniform_u(uint32x4_t acc, const kiln_mve_rq *u) {
-  return vreinterpretq_s32_u32(u->high ? kiln_mve_quot_high(acc, u->mult, u->shift)
-                                       : kiln_mve_quot_low(acc, u->mult, u->shift, KILN_MVE_CAP));
+static inline int32x4_t kiln_mve_scale_uniform(int32x4_t acc, const kiln_mve_rq *u) {
+  return kiln_mve_signed(vreinterpretq_u32_s32(kiln_mve_scale_uniform_u(kiln_mve_magnitude(acc), u)), acc);
 }
 
 /* kiln_to_grid of four values */

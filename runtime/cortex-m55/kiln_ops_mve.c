@@ -18,7 +18,10 @@
 #define LANES 4 /* int32 lanes */
 #define INT16_ABS 32768
 
-static void requant(int16_t *y, const int16_t *x, int32_t n, int32_t x_zp, const kiln_mve_rq *u, const kiln_grid *g) {
+/* The loops read the grid from a local copy, which no store can change
+ * (a store through y could, for all the compiler knows, change *g). */
+static void requant(int16_t *y, const int16_t *x, int32_t n, int32_t x_zp, const kiln_mve_rq *u, const kiln_grid *g_in) {
+  const kiln_grid grid = *g_in, *g = &grid;
   for (int32_t i = 0; i < n; i += LANES) {
     const mve_pred16_t p = vctp32q((uint32_t)(n - i));
     kiln_mve_store_grid4_p(y + i, kiln_mve_scale_uniform(vsubq_n_s32(vldrhq_z_s32(x + i, p), x_zp), u), g, p);
@@ -65,7 +68,8 @@ static inline int fits16(int32x4_t d) {
 /* y = (a - za)(b - zb) over n values, requantized; 0 where a step's factors
  * do not fit int16 (its values then left to the caller). */
 static int32_t mul(int16_t *y, const int16_t *a, int32_t a_zp, const int16_t *b, int32_t b_zp, int32_t n,
-                   const kiln_mve_rq *u, const kiln_grid *g) {
+                   const kiln_mve_rq *u, const kiln_grid *g_in) {
+  const kiln_grid grid = *g_in, *g = &grid;
   int32_t i = 0;
   for (; i < n; i += LANES) {
     const mve_pred16_t p = vctp32q((uint32_t)(n - i));
