@@ -89,15 +89,21 @@ static inline uint32x4_t kiln_mve_quot_high(uint32x4_t a, const kiln_mve_shift *
   return vshlq_u32(vaddq_u32(vaddq_u32(h, k->half_less), carry), k->right);
 }
 
-static inline uint32x4_t kiln_mve_quot_low(uint32x4_t a, const kiln_mve_shift *k, uint32_t cap) {
-  const uint32x4_t m = vreinterpretq_u32_s32(k->mult), one = vdupq_n_u32(1);
-  const uint32x4_t h = vmulhq_u32(a, m), l = vmulq_u32(a, m);
+/* floor((h * 2^32 + l) / 2^s), rounded half to even and capped, for the
+ * low shifts: any 64-bit magnitude h, l (the left shift of h saturates) */
+static inline uint32x4_t kiln_mve_round_low(uint32x4_t h, uint32x4_t l, const kiln_mve_shift *k, uint32_t cap) {
+  const uint32x4_t one = vdupq_n_u32(1);
   const uint32x4_t q0 = vorrq_u32(vqshlq_u32(h, k->left), vshlq_u32(l, k->right));
   const uint32x4_t rem = vandq_u32(l, k->rem_mask);
   const uint32x4_t above = vminq_u32(vqsubq_u32(rem, k->half), one);                /* rem > half */
   const uint32x4_t tie = vsubq_u32(one, vminq_u32(veorq_u32(rem, k->half), one));   /* rem == half */
   const uint32x4_t round = vorrq_u32(above, vandq_u32(tie, vandq_u32(q0, one)));
   return vminq_u32(vqaddq_u32(q0, round), vdupq_n_u32(cap));
+}
+
+static inline uint32x4_t kiln_mve_quot_low(uint32x4_t a, const kiln_mve_shift *k, uint32_t cap) {
+  const uint32x4_t m = vreinterpretq_u32_s32(k->mult);
+  return kiln_mve_round_low(vmulhq_u32(a, m), vmulq_u32(a, m), k, cap);
 }
 
 /* Signed accumulators, |acc| < 2^31: the quotient with acc's sign. Below

@@ -141,33 +141,61 @@ void kiln_rmsnorm_mve(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, 
   }
 }
 
-/* kiln_shift_rhe inline for |v| < 2^63 (kiln_rhe_u63 on the magnitude) */
-static inline int64_t shift_rhe(int64_t v, int32_t s) {
-  if (s == 0) return v;
-  const uint64_t q = kiln_rhe_u63(v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, s);
-  return v < 0 ? -(int64_t)q : (int64_t)q;
+/* 64-bit lanes as pairs of words: (h, l) = h * 2^32 + l, h signed. */
+typedef struct {
+  int32x4_t h;
+  uint32x4_t l;
+} wide4;
+
+/* the product of int32 lanes d and a multiplier m, in 64 bits (VMULH, VMUL) */
+static inline wide4 product(int32x4_t d, int32_t m) {
+  const int32x4_t mv = vdupq_n_s32(m);
+  const wide4 p = { vmulhq_s32(d, mv), vreinterpretq_u32_s32(vmulq_s32(d, mv)) };
+  return p;
 }
 
-/* The sum of differently scaled inputs, as kiln_add, in scalar code: the
- * products are 64-bit (31-bit multipliers), which Helium lanes do not add;
- * what this saves is the call and the general shift of kiln_shift_rhe.
- * |a - za| < 2^17 and |ma| < 2^31: each product is below 2^48, the sum far
- * below 2^63. */
+static inline wide4 plus(wide4 a, wide4 b) {
+  const uint32x4_t l = vaddq_u32(a.l, b.l);
+  const uint32x4_t carry = vminq_u32(vqsubq_u32(a.l, l), vdupq_n_u32(1)); /* l < a.l: the sum wrapped */
+  const wide4 s = { vaddq_s32(vaddq_s32(a.h, b.h), vreinterpretq_s32_u32(carry)), l };
+  return s;
+}
+
+/* d = code - zero point in int32 lanes, where each fits 2^17 (an int16
+ * code, a zero point within +-2^16): the products then stay below 2^48 */
+static inline int32x4_t diffs(const int16_t *x, int32_t zp, mve_pred16_t p) {
+  return vsubq_n_s32(vldrhq_z_s32(x, p), zp);
+}
+
+/* The sum of differently scaled inputs, as kiln_add: each (x - zx) * m a
+ * 64-bit product in a pair of words, the pairs added with their carry, the
+ * magnitude rounded by the common shift (kiln_mve_round_low, shifts 1 to 32;
+ * capped where kiln_to_grid clamps anyway), the sign put back. Other shifts,
+ * or zero points beyond +-2^16, take the portable kernel. */
 void kiln_add_mve(int16_t *y, const int16_t *a, int32_t a_zp, const int16_t *b, int32_t b_zp, const int16_t *c,
-                  int32_t c_zp, int32_t n, const kiln_add_rq *rq, const kiln_grid *g) {
-  if (rq->shift < 0 || rq->shift > 62) {
-    kiln_add(y, a, a_zp, b, b_zp, c, c_zp, n, rq, g);
+                  int32_t c_zp, int32_t n, const kiln_add_rq *rq, const kiln_grid *g_in) {
+  const int32_t zp_max = 1 << 16;
+  if (rq->shift < 1 || rq->shift > 32 || a_zp > zp_max || a_zp < -zp_max || b_zp > zp_max || b_zp < -zp_max
+      || c_zp > zp_max || c_zp < -zp_max) {
+    kiln_add(y, a, a_zp, b, b_zp, c, c_zp, n, rq, g_in);
     return;
   }
-  const int32_t ma = rq->ma, mb = rq->mb, mc = rq->mc, s = rq->shift;
-  /* 32 x 32 -> 64-bit products (SMULL, SMLAL) */
-  if (c)
-    for (int32_t i = 0; i < n; i++)
-      y[i] = kiln_to_grid(shift_rhe((int64_t)(a[i] - a_zp) * ma + (int64_t)(b[i] - b_zp) * mb
-                                      + (int64_t)(c[i] - c_zp) * mc, s), g);
-  else
-    for (int32_t i = 0; i < n; i++)
-      y[i] = kiln_to_grid(shift_rhe((int64_t)(a[i] - a_zp) * ma + (int64_t)(b[i] - b_zp) * mb, s), g);
+  const kiln_grid grid = *g_in, *g = &grid;
+  const kiln_mve_shift k = kiln_mve_shift_low(vdupq_n_s32(0), vdupq_n_s32(rq->shift));
+  const int32_t ma = rq->ma, mb = rq->mb, mc = rq->mc;
+  for (int32_t i = 0; i < n; i += LANES) {
+    const mve_pred16_t p = vctp32q((uint32_t)(n - i));
+    wide4 v = plus(product(diffs(a + i, a_zp, p), ma), product(diffs(b + i, b_zp, p), mb));
+    if (c) v = plus(v, product(diffs(c + i, c_zp, p), mc));
+    /* the magnitude: v xor sign, minus sign (+1 for a negative lane, with its carry) */
+    const int32x4_t sign = vshrq_n_s32(v.h, 31);
+    const uint32x4_t neg = vreinterpretq_u32_s32(vnegq_s32(sign)), s32 = vreinterpretq_u32_s32(sign);
+    const uint32x4_t l = vaddq_u32(veorq_u32(v.l, s32), neg);
+    const uint32x4_t carry = vandq_u32(neg, vsubq_u32(vdupq_n_u32(1), vminq_u32(l, vdupq_n_u32(1))));
+    const uint32x4_t h = vaddq_u32(veorq_u32(vreinterpretq_u32_s32(v.h), s32), carry);
+    const uint32x4_t q = kiln_mve_round_low(h, l, &k, KILN_MVE_CAP);
+    kiln_mve_store_grid4_p(y + i, kiln_mve_signed(q, sign), g, p);
+  }
 }
 
 /* floor((u1 * 2^32 + u0) / v) and the remainder, for v >= 2^31 and u1 < v:
