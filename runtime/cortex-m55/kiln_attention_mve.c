@@ -39,29 +39,46 @@ static inline int fits_int32(int64_t v) {
   return v > INT32_MIN && v <= INT32_MAX;
 }
 
-/* logits of one kv segment, four keys at a time requantized in vector lanes
- * where their sums fit int32 (u: the row's multiplier, NULL where its shift
- * needs kiln_scale) */
+/* The logits of four keys' sums a0..a3 (already less the bias): in vector
+ * lanes where all fit int32, else one by one. */
+static inline void logits4(int16_t *logits, int64_t a0, int64_t a1, int64_t a2, int64_t a3, kiln_rq rq,
+                           const kiln_mve_rq *u, const kiln_grid *g) {
+  if (fits_int32(a0) && fits_int32(a1) && fits_int32(a2) && fits_int32(a3)) {
+    int32x4_t v = vdupq_n_s32((int32_t)a0);
+    v = vsetq_lane_s32((int32_t)a1, v, 1);
+    v = vsetq_lane_s32((int32_t)a2, v, 2);
+    v = vsetq_lane_s32((int32_t)a3, v, 3);
+    kiln_mve_store_grid4(logits, kiln_mve_scale_uniform(v, u), g);
+  } else {
+    logits[0] = kiln_mve_requant(a0, rq, g);
+    logits[1] = kiln_mve_requant(a1, rq, g);
+    logits[2] = kiln_mve_requant(a2, rq, g);
+    logits[3] = kiln_mve_requant(a3, rq, g);
+  }
+}
+
+/* logits of one kv segment, four keys at a time (u: the row's multiplier in
+ * lanes, NULL where its shift needs kiln_scale). Heads of at most eight
+ * values keep q - zq in one register: a key is one load (the lanes past d
+ * zero) and one VMLALDAV. */
 static void qk_segment(int16_t *logits, const int16_t *q, int16_t q_zp, const int16_t *k, int32_t len, int64_t bias,
                        int32_t d, kiln_rq rq, const kiln_mve_rq *u, const kiln_grid *g_in) {
   const kiln_grid grid = *g_in, *g = &grid; /* a copy no store through logits can change */
   int32_t t = 0;
+  if (u && d <= LANES) {
+    const mve_pred16_t p = vctp16q((uint32_t)d);
+    const int16x8_t qd = vsubq_n_s16(vldrhq_z_s16(q, p), q_zp);
+    for (; t + 4 <= len; t += 4) {
+      const int16_t *kt = k + (size_t)t * d;
+      logits4(logits + t, vmlaldavq_s16(qd, vldrhq_z_s16(kt, p)) - bias,
+              vmlaldavq_s16(qd, vldrhq_z_s16(kt + d, p)) - bias, vmlaldavq_s16(qd, vldrhq_z_s16(kt + 2 * d, p)) - bias,
+              vmlaldavq_s16(qd, vldrhq_z_s16(kt + 3 * d, p)) - bias, rq, u, g);
+    }
+  }
   for (; u && t + 4 <= len; t += 4) {
     const int16_t *kt = k + (size_t)t * d;
-    const int64_t a0 = qk_dot(q, q_zp, kt, d) - bias, a1 = qk_dot(q, q_zp, kt + d, d) - bias;
-    const int64_t a2 = qk_dot(q, q_zp, kt + 2 * d, d) - bias, a3 = qk_dot(q, q_zp, kt + 3 * d, d) - bias;
-    if (fits_int32(a0) && fits_int32(a1) && fits_int32(a2) && fits_int32(a3)) {
-      int32x4_t v = vdupq_n_s32((int32_t)a0);
-      v = vsetq_lane_s32((int32_t)a1, v, 1);
-      v = vsetq_lane_s32((int32_t)a2, v, 2);
-      v = vsetq_lane_s32((int32_t)a3, v, 3);
-      kiln_mve_store_grid4(logits + t, kiln_mve_scale_uniform(v, u), g);
-    } else {
-      logits[t] = kiln_mve_requant(a0, rq, g);
-      logits[t + 1] = kiln_mve_requant(a1, rq, g);
-      logits[t + 2] = kiln_mve_requant(a2, rq, g);
-      logits[t + 3] = kiln_mve_requant(a3, rq, g);
-    }
+    logits4(logits + t, qk_dot(q, q_zp, kt, d) - bias, qk_dot(q, q_zp, kt + d, d) - bias,
+            qk_dot(q, q_zp, kt + 2 * d, d) - bias, qk_dot(q, q_zp, kt + 3 * d, d) - bias, rq, u, g);
   }
   for (; t < len; t++) logits[t] = kiln_mve_requant(qk_dot(q, q_zp, k + (size_t)t * d, d) - bias, rq, g);
 }
