@@ -85,8 +85,7 @@ static void qk_segment(int16_t *logits, const int16_t *q, int16_t q_zp, const in
 
 void kiln_qk_row_mve(int16_t *logits, const int16_t *q, int32_t q_zp, const kiln_kv_view *k, int32_t d, kiln_rq rq,
                      const kiln_grid *g) {
-  int64_t q_sum = 0;
-  for (int32_t e = 0; e < d; e++) q_sum += q[e] - q_zp;
+  const int64_t q_sum = kiln_mve_sum_diffs(q, d, q_zp);
   const int64_t bias = (int64_t)k->zero_point * q_sum;
   kiln_mve_rq u;
   const kiln_mve_rq *lanes = kiln_mve_uniform(rq, &u) ? &u : NULL;
@@ -112,8 +111,7 @@ static void pv_chunk(int32x4_t acc[2], const int16_t *p, int32_t p_zp, const int
 
 void kiln_pv_row_mve(int16_t *out, const int16_t *p, int32_t p_zp, const kiln_kv_view *v, int32_t d, kiln_rq rq,
                      const kiln_grid *g) {
-  int64_t p_sum = 0;
-  for (int32_t t = 0; t < v->n_past + v->n_fresh; t++) p_sum += p[t] - p_zp;
+  const int64_t p_sum = kiln_mve_sum_diffs(p, v->n_past + v->n_fresh, p_zp);
   const int64_t bias = (int64_t)v->zero_point * p_sum;
   for (int32_t e0 = 0; e0 < d; e0 += LANES) {
     const int32_t width = d - e0 < LANES ? d - e0 : LANES;

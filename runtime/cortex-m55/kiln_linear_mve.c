@@ -123,22 +123,6 @@ ALWAYS_INLINE int64_t dot_row(const int16_t *x, const uint8_t *w, int32_t n_in, 
   return s;
 }
 
-/* sum (x[i] - zx) over one input row: int16 lanes summed in int32 a block. */
-static int64_t sum_diffs(const int16_t *x, int32_t n_in, int32_t x_zp) {
-  int64_t s = 0;
-  for (int32_t left = n_in; left > 0; left -= BLOCK) {
-    int32_t a = 0, n = left < BLOCK ? left : BLOCK;
-    for (; n >= LANES; n -= LANES, x += LANES) a = vaddvaq_s16(a, vldrhq_s16(x));
-    if (n > 0) {
-      const mve_pred16_t p = vctp16q((uint32_t)n);
-      a = vaddvaq_p_s16(a, vldrhq_z_s16(x, p), p);
-      x += n;
-    }
-    s += a;
-  }
-  return s - (int64_t)n_in * x_zp;
-}
-
 /* sum (x - zx)(w - zw) from sum x w, requantized */
 ALWAYS_INLINE int16_t output(int64_t dot, int32_t x_zp, int32_t w_sum, int32_t w_zp, int64_t sx, kiln_rq rq,
                              const kiln_grid *g) {
@@ -175,7 +159,7 @@ ALWAYS_INLINE void linear8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t r
   for (int32_t r = 0; r < rows; r++) {
     const int16_t *xr = x + (size_t)r * n_in;
     int16_t *yr = y + (size_t)r * n_out;
-    const int64_t sx = sum_diffs(xr, n_in, x_zp);
+    const int64_t sx = kiln_mve_sum_diffs(xr, n_in, x_zp);
     int32_t o = 0;
     for (; o + ROWS <= n_out; o += ROWS) {
       const uint8_t *wo = w + (size_t)o * n_in;

@@ -1,7 +1,8 @@
 /*
- * Requantization for the Helium kernels: kiln_scale and kiln_to_grid of
- * kiln_rt.h, the same integers, in a dozen instructions where the operands
- * allow. kiln_scale works on 64-bit values throughout (a generic 64-bit
+ * Requantization for the Helium kernels (and the sum of a row's codes less
+ * their zero point, which several of them fold in): kiln_scale and
+ * kiln_to_grid of kiln_rt.h, the same integers, in a dozen instructions
+ * where the operands allow. kiln_scale works on 64-bit values throughout (a generic 64-bit
  * shift, a saturation at 2^40); here, for |acc| < 2^31 and a shift s in
  * [32, 63] (every multiplier below 1/2: the linear layers', the attention
  * scores'), the product |acc| * mult < 2^62 is one UMULL, its high word h
@@ -142,6 +143,17 @@ static inline int32x4_t kiln_mve_scale_uniform_u(uint32x4_t a, const kiln_mve_rq
 
 static inline int32x4_t kiln_mve_scale_uniform(int32x4_t acc, const kiln_mve_rq *u) {
   return kiln_mve_signed(vreinterpretq_u32_s32(kiln_mve_scale_uniform_u(kiln_mve_magnitude(acc), u)), acc);
+}
+
+/* sum (x - zx) over n codes, exactly: four lanes a step widened into an
+ * int64 (VADDLVA), the last step predicated */
+static inline int64_t kiln_mve_sum_diffs(const int16_t *x, int32_t n, int32_t zx) {
+  int64_t s = 0;
+  for (int32_t i = 0; i < n; i += 4) {
+    const mve_pred16_t p = vctp32q((uint32_t)(n - i));
+    s = vaddlvaq_p_s32(s, vldrhq_z_s32(x + i, p), p);
+  }
+  return s - (int64_t)n * zx;
 }
 
 /* kiln_to_grid of four values */

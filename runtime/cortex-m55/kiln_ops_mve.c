@@ -18,14 +18,33 @@
 #define LANES 4 /* int32 lanes */
 #define INT16_ABS 32768
 
-/* The loops read the grid from a local copy, which no store can change
- * (a store through y could, for all the compiler knows, change *g). */
-static void requant(int16_t *y, const int16_t *x, int32_t n, int32_t x_zp, const kiln_mve_rq *u, const kiln_grid *g_in) {
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* kiln_scale in lanes for |acc| < 2^31, the multiplier's kind a constant
+ * where the loops below are inlined (one loop for each, no test inside). */
+ALWAYS_INLINE int32x4_t scale_as(int32x4_t acc, const kiln_mve_shift *k, int high) {
+  const uint32x4_t a = kiln_mve_magnitude(acc);
+  return kiln_mve_signed(high ? kiln_mve_quot_high(a, k) : kiln_mve_quot_low(a, k, KILN_MVE_CAP), acc);
+}
+
+/* The loops read the grid and the multiplier from local copies, which no
+ * store can change (a store through y could, for all the compiler knows,
+ * change *g). */
+ALWAYS_INLINE void requant_as(int16_t *y, const int16_t *x, int32_t n, int32_t x_zp, const kiln_mve_rq *u_in,
+                              const kiln_grid *g_in, int high) {
   const kiln_grid grid = *g_in, *g = &grid;
+  const kiln_mve_shift k = u_in->k;
   for (int32_t i = 0; i < n; i += LANES) {
     const mve_pred16_t p = vctp32q((uint32_t)(n - i));
-    kiln_mve_store_grid4_p(y + i, kiln_mve_scale_uniform(vsubq_n_s32(vldrhq_z_s32(x + i, p), x_zp), u), g, p);
+    kiln_mve_store_grid4_p(y + i, scale_as(vsubq_n_s32(vldrhq_z_s32(x + i, p), x_zp), &k, high), g, p);
   }
+}
+
+static void requant(int16_t *y, const int16_t *x, int32_t n, int32_t x_zp, const kiln_mve_rq *u, const kiln_grid *g) {
+  if (u->high)
+    requant_as(y, x, n, x_zp, u, g, 1);
+  else
+    requant_as(y, x, n, x_zp, u, g, 0);
 }
 
 void kiln_requant_mve(int16_t *y, const int16_t *x, int32_t n, int32_t x_zp, kiln_rq rq, const kiln_grid *g) {
@@ -65,19 +84,26 @@ static inline int fits16(int32x4_t d) {
   return vmaxavq_s32(0, d) <= INT16_ABS;
 }
 
-/* y = (a - za)(b - zb) over n values, requantized; 0 where a step's factors
- * do not fit int16 (its values then left to the caller). */
-static int32_t mul(int16_t *y, const int16_t *a, int32_t a_zp, const int16_t *b, int32_t b_zp, int32_t n,
-                   const kiln_mve_rq *u, const kiln_grid *g_in) {
+/* y = (a - za)(b - zb) over n values, requantized; returns how many, fewer
+ * where a step's factors do not fit int16 (its values then left to the
+ * caller). */
+ALWAYS_INLINE int32_t mul_as(int16_t *y, const int16_t *a, int32_t a_zp, const int16_t *b, int32_t b_zp, int32_t n,
+                             const kiln_mve_rq *u_in, const kiln_grid *g_in, int high) {
   const kiln_grid grid = *g_in, *g = &grid;
+  const kiln_mve_shift k = u_in->k;
   int32_t i = 0;
   for (; i < n; i += LANES) {
     const mve_pred16_t p = vctp32q((uint32_t)(n - i));
     const int32x4_t da = vsubq_n_s32(vldrhq_z_s32(a + i, p), a_zp), db = vsubq_n_s32(vldrhq_z_s32(b + i, p), b_zp);
     if (!fits16(da) || !fits16(db)) break;
-    kiln_mve_store_grid4_p(y + i, kiln_mve_scale_uniform(vmulq_s32(da, db), u), g, p);
+    kiln_mve_store_grid4_p(y + i, scale_as(vmulq_s32(da, db), &k, high), g, p);
   }
   return i;
+}
+
+static int32_t mul(int16_t *y, const int16_t *a, int32_t a_zp, const int16_t *b, int32_t b_zp, int32_t n,
+                   const kiln_mve_rq *u, const kiln_grid *g) {
+  return u->high ? mul_as(y, a, a_zp, b, b_zp, n, u, g, 1) : mul_as(y, a, a_zp, b, b_zp, n, u, g, 0);
 }
 
 void kiln_mul_mve(int16_t *y, const int16_t *a, int32_t a_zp, const int16_t *b, int32_t b_zp, int32_t n, kiln_rq rq,
