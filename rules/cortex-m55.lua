@@ -27,6 +27,9 @@ return {
 
   kernels = {
     linear = {
+      -- activation codes in [0, 255]: sixteen byte products a VMLADAVA.U8
+      { kernel = "kiln_linear_mve_a8_u8", act = { "uint8", "uint4" }, weight = { "u8" }, row_sums = true,
+        template = "linear_sums" },
       { kernel = "kiln_linear_mve_u8", weight = { "u8" }, act_within_int16 = true, row_sums = true,
         template = "linear_sums" },
       { kernel = "kiln_linear_mve_s8", weight = { "s8" }, act_within_int16 = true, row_sums = true,

@@ -81,10 +81,27 @@ ALWAYS_INLINE void dot_rows(int64_t sums[ROWS], const int16_t *x, const uint8_t 
 }
 
 /* The same for a row of at most BLOCK values: one block, four int32 sums in
- * the lanes of a vector. */
-ALWAYS_INLINE int32x4_t dot_rows_short(const int16_t *x, const uint8_t *w, int32_t n_in, int is_signed) {
+ * the lanes of a vector. With bytes (activation codes in [0, 255], uint8
+ * weights), sixteen values a step first: VLD20/VLD21 on the int16 codes
+ * take their low bytes, and VMLADAVA.U8 multiplies sixteen byte pairs
+ * (products below 2^16, the sums far below 2^32: the same integers). */
+ALWAYS_INLINE int32x4_t dot_rows_short(const int16_t *x, const uint8_t *w, int32_t n_in, int is_signed, int bytes) {
   const uint8_t *w1 = w + n_in, *w2 = w + 2 * (size_t)n_in, *w3 = w + 3 * (size_t)n_in;
   int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, i = 0;
+  if (bytes) {
+    uint32_t b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+    for (; i + 2 * LANES <= n_in; i += 2 * LANES) {
+      const uint8x16_t xv = vld2q_u8((const uint8_t *)(x + i)).val[0]; /* little-endian: the low bytes */
+      b0 = vmladavaq_u8(b0, xv, vldrbq_u8(w + i));
+      b1 = vmladavaq_u8(b1, xv, vldrbq_u8(w1 + i));
+      b2 = vmladavaq_u8(b2, xv, vldrbq_u8(w2 + i));
+      b3 = vmladavaq_u8(b3, xv, vldrbq_u8(w3 + i));
+    }
+    a0 = (int32_t)b0;
+    a1 = (int32_t)b1;
+    a2 = (int32_t)b2;
+    a3 = (int32_t)b3;
+  }
   for (; i + LANES <= n_in; i += LANES) {
     const int16x8_t xv = vldrhq_s16(x + i);
     a0 = vmladavaq_s16(a0, xv, weights8(w + i, is_signed));
@@ -152,8 +169,8 @@ ALWAYS_INLINE int output4(int16_t *y, int32x4_t dots, int32_t x_zp, const int32_
 }
 
 ALWAYS_INLINE void linear8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const uint8_t *w,
-                           int is_signed, const int32_t *w_zp, const int32_t *w_sum, int32_t n_out, const kiln_rq *rq,
-                           const kiln_grid *g_in) {
+                           int is_signed, int bytes, const int32_t *w_zp, const int32_t *w_sum, int32_t n_out,
+                           const kiln_rq *rq, const kiln_grid *g_in) {
   const kiln_grid grid = *g_in, *g = &grid; /* a copy no store through y can change */
   const int short_rows = n_in <= BLOCK;
   for (int32_t r = 0; r < rows; r++) {
@@ -163,7 +180,7 @@ ALWAYS_INLINE void linear8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t r
     int32_t o = 0;
     for (; o + ROWS <= n_out; o += ROWS) {
       const uint8_t *wo = w + (size_t)o * n_in;
-      if (short_rows && output4(yr + o, dot_rows_short(xr, wo, n_in, is_signed), x_zp, w_sum + o, w_zp + o, sx,
+      if (short_rows && output4(yr + o, dot_rows_short(xr, wo, n_in, is_signed, bytes), x_zp, w_sum + o, w_zp + o, sx,
                                 rq + o, is_signed, g))
         continue;
       int64_t dots[ROWS];
@@ -178,11 +195,17 @@ ALWAYS_INLINE void linear8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t r
 void kiln_linear_mve_u8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const uint8_t *w,
                         const int32_t *w_zp, const int32_t *w_sum, int32_t n_out, const kiln_rq *rq,
                         const kiln_grid *g) {
-  linear8(y, x, x_zp, rows, n_in, w, 0, w_zp, w_sum, n_out, rq, g);
+  linear8(y, x, x_zp, rows, n_in, w, 0, 0, w_zp, w_sum, n_out, rq, g);
+}
+
+void kiln_linear_mve_a8_u8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const uint8_t *w,
+                           const int32_t *w_zp, const int32_t *w_sum, int32_t n_out, const kiln_rq *rq,
+                           const kiln_grid *g) {
+  linear8(y, x, x_zp, rows, n_in, w, 0, 1, w_zp, w_sum, n_out, rq, g);
 }
 
 void kiln_linear_mve_s8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const int8_t *w,
                         const int32_t *w_zp, const int32_t *w_sum, int32_t n_out, const kiln_rq *rq,
                         const kiln_grid *g) {
-  linear8(y, x, x_zp, rows, n_in, (const uint8_t *)w, 1, w_zp, w_sum, n_out, rq, g);
+  linear8(y, x, x_zp, rows, n_in, (const uint8_t *)w, 1, 0, w_zp, w_sum, n_out, rq, g);
 }

@@ -4,7 +4,7 @@
  * moves built on requantization), four values a step in int32 lanes, the
  * last step predicated (VCTP). The same integers as the portable kernels:
  * each value's accumulator fits int32 (a code minus its zero point, or a
- * product of two such within int16: |product| <= 2^30), and kiln_mve_scale4
+ * product of two such within int16: |product| <= 2^30), and kiln_mve_quot_high
  * or _low gives kiln_scale's quotient (capped where kiln_to_grid clamps
  * anyway). A product whose factors do not both fit int16, or a multiplier
  * whose shift lies outside 1 to 63, takes the portable kernel.
