@@ -1,8 +1,8 @@
 /*
  * Elementwise kernels for Armv8.1-M with Helium: requantization and the
  * products of kiln_rt.h (kiln_requant, kiln_mul, kiln_mul_rows and the
- * moves built on requantization), four values a step in int32 lanes, the
- * last step predicated (VCTP). The same integers as the portable kernels:
+ * moves built on requantization), four values a step in int32 lanes, a
+ * last partial step predicated (VCTP). The same integers as the portable kernels:
  * each value's accumulator fits int32 (a code minus its zero point, or a
  * product of two such within int16: |product| <= 2^30), and kiln_mve_quot_high
  * or _low gives kiln_scale's quotient (capped where kiln_to_grid clamps
@@ -27,55 +27,58 @@ ALWAYS_INLINE int32x4_t scale_as(int32x4_t acc, const kiln_mve_shift *k, int hig
   return kiln_mve_signed(high ? kiln_mve_quot_high(a, k) : kiln_mve_quot_low(a, k, KILN_MVE_CAP), acc);
 }
 
-/* The loops read the grid and the multiplier from local copies, which no
- * store can change (a store through y could, for all the compiler knows,
- * change *g). */
-ALWAYS_INLINE void requant_as(int16_t *y, const int16_t *x, int32_t n, int32_t x_zp, const kiln_mve_rq *u_in,
-                              const kiln_grid *g_in, int high) {
+/* Requantizes count segments of len values, segment j from x + j * x_step
+ * to y + j * y_step: kiln_requant, and the moves built on it. The loop
+ * reads the grid and the multiplier from local copies, which no store can
+ * change (a store through y could, for all the compiler knows, change *g). */
+ALWAYS_INLINE void segments_as(int16_t *y, size_t y_step, const int16_t *x, size_t x_step, int32_t count, int32_t len,
+                               int32_t x_zp, const kiln_mve_rq *u, const kiln_grid *g_in, int high) {
   const kiln_grid grid = *g_in, *g = &grid;
-  const kiln_mve_shift k = u_in->k;
-  for (int32_t i = 0; i < n; i += LANES) {
-    const mve_pred16_t p = vctp32q((uint32_t)(n - i));
-    kiln_mve_store_grid4_p(y + i, scale_as(vsubq_n_s32(vldrhq_z_s32(x + i, p), x_zp), &k, high), g, p);
+  const kiln_mve_shift k = u->k;
+  for (int32_t j = 0; j < count; j++, y += y_step, x += x_step) {
+    int32_t i = 0;
+    for (; i + LANES <= len; i += LANES)
+      kiln_mve_store_grid4(y + i, scale_as(vsubq_n_s32(vldrhq_s32(x + i), x_zp), &k, high), g);
+    if (i < len) {
+      const mve_pred16_t p = vctp32q((uint32_t)(len - i));
+      kiln_mve_store_grid4_p(y + i, scale_as(vsubq_n_s32(vldrhq_z_s32(x + i, p), x_zp), &k, high), g, p);
+    }
   }
 }
 
-static void requant(int16_t *y, const int16_t *x, int32_t n, int32_t x_zp, const kiln_mve_rq *u, const kiln_grid *g) {
-  if (u->high)
-    requant_as(y, x, n, x_zp, u, g, 1);
-  else
-    requant_as(y, x, n, x_zp, u, g, 0);
-}
-
-void kiln_requant_mve(int16_t *y, const int16_t *x, int32_t n, int32_t x_zp, kiln_rq rq, const kiln_grid *g) {
+static void requant_segments(int16_t *y, size_t y_step, const int16_t *x, size_t x_step, int32_t count, int32_t len,
+                             int32_t x_zp, kiln_rq rq, const kiln_grid *g) {
   kiln_mve_rq u;
   /* |x - x_zp| < 2^31 for any int16 code when |x_zp| < 2^30 */
   if (!kiln_mve_uniform(rq, &u) || x_zp > (1 << 30) || x_zp < -(1 << 30)) {
-    kiln_requant(y, x, n, x_zp, rq, g);
-    return;
+    for (int32_t j = 0; j < count; j++) kiln_requant(y + j * y_step, x + j * x_step, len, x_zp, rq, g);
+  } else if (u.high) {
+    segments_as(y, y_step, x, x_step, count, len, x_zp, &u, g, 1);
+  } else {
+    segments_as(y, y_step, x, x_step, count, len, x_zp, &u, g, 0);
   }
-  requant(y, x, n, x_zp, &u, g);
+}
+
+void kiln_requant_mve(int16_t *y, const int16_t *x, int32_t n, int32_t x_zp, kiln_rq rq, const kiln_grid *g) {
+  requant_segments(y, 0, x, 0, 1, n, x_zp, rq, g);
 }
 
 void kiln_take_half_mve(int16_t *y, const int16_t *x, int32_t rows, int32_t d, int32_t which, int32_t x_zp, kiln_rq rq,
                         const kiln_grid *g) {
   const int32_t h = d / 2;
-  for (int32_t r = 0; r < rows; r++) kiln_requant_mve(y + (size_t)r * h, x + (size_t)r * d + (which ? h : 0), h, x_zp, rq, g);
+  requant_segments(y, (size_t)h, x + (which ? h : 0), (size_t)d, rows, h, x_zp, rq, g);
 }
 
 void kiln_concat_halves_mve(int16_t *y, const int16_t *a, int32_t a_zp, kiln_rq a_rq, const int16_t *b, int32_t b_zp,
                             kiln_rq b_rq, int32_t rows, int32_t h, const kiln_grid *g) {
-  for (int32_t r = 0; r < rows; r++) {
-    kiln_requant_mve(y + (size_t)r * 2 * h, a + (size_t)r * h, h, a_zp, a_rq, g);
-    kiln_requant_mve(y + (size_t)r * 2 * h + h, b + (size_t)r * h, h, b_zp, b_rq, g);
-  }
+  requant_segments(y, 2 * (size_t)h, a, (size_t)h, rows, h, a_zp, a_rq, g);
+  requant_segments(y + h, 2 * (size_t)h, b, (size_t)h, rows, h, b_zp, b_rq, g);
 }
 
 void kiln_heads_first_mve(int16_t *y, const int16_t *x, int32_t rows, int32_t heads, int32_t d, int32_t x_zp,
                           kiln_rq rq, const kiln_grid *g) {
-  for (int32_t s = 0; s < rows; s++)
-    for (int32_t h = 0; h < heads; h++)
-      kiln_requant_mve(y + ((size_t)h * rows + s) * d, x + ((size_t)s * heads + h) * d, d, x_zp, rq, g);
+  for (int32_t h = 0; h < heads; h++)
+    requant_segments(y + (size_t)h * rows * d, (size_t)d, x + (size_t)h * d, (size_t)heads * d, rows, d, x_zp, rq, g);
 }
 
 /* Whether a code minus its zero point fits int16 for all four lanes (the
@@ -92,13 +95,18 @@ ALWAYS_INLINE int32_t mul_as(int16_t *y, const int16_t *a, int32_t a_zp, const i
   const kiln_grid grid = *g_in, *g = &grid;
   const kiln_mve_shift k = u_in->k;
   int32_t i = 0;
-  for (; i < n; i += LANES) {
+  for (; i + LANES <= n; i += LANES) {
+    const int32x4_t da = vsubq_n_s32(vldrhq_s32(a + i), a_zp), db = vsubq_n_s32(vldrhq_s32(b + i), b_zp);
+    if (!fits16(da) || !fits16(db)) return i;
+    kiln_mve_store_grid4(y + i, scale_as(vmulq_s32(da, db), &k, high), g);
+  }
+  if (i < n) {
     const mve_pred16_t p = vctp32q((uint32_t)(n - i));
     const int32x4_t da = vsubq_n_s32(vldrhq_z_s32(a + i, p), a_zp), db = vsubq_n_s32(vldrhq_z_s32(b + i, p), b_zp);
-    if (!fits16(da) || !fits16(db)) break;
+    if (!fits16(da) || !fits16(db)) return i;
     kiln_mve_store_grid4_p(y + i, scale_as(vmulq_s32(da, db), &k, high), g, p);
   }
-  return i;
+  return n;
 }
 
 static int32_t mul(int16_t *y, const int16_t *a, int32_t a_zp, const int16_t *b, int32_t b_zp, int32_t n,
