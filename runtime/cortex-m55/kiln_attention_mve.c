@@ -125,22 +125,9 @@ void kiln_pv_row_mve(int16_t *out, const int16_t *p, int32_t p_zp, const kiln_kv
   }
 }
 
-/* exp(-(mx - x)) in Q31 for four lanes (those of p), kiln_exp_q31_inline
- * in lanes: lo[d & 255] gathered, and past 255 times hi[d >> 8] rounded by
- * 2^31 (kiln_mve_quot_low: lo * hi < 2^62, uncapped), 0 past max_d. */
-static inline uint32x4_t exp4(const int16_t *x, int16_t mx, const kiln_exp_lut *lut, mve_pred16_t p) {
-  const uint32x4_t d = vreinterpretq_u32_s32(vsubq_s32(vdupq_n_s32(mx), vldrhq_z_s32(x, p)));
-  const uint32x4_t lo = vldrwq_gather_shifted_offset_z_u32(lut->lo, vandq_u32(d, vdupq_n_u32(255)), p);
-  uint32x4_t e = lo;
-  if (lut->hi && lut->max_d >= 256) {
-    /* the index stays on the table where d is past max_d (whose result is 0) */
-    const uint32x4_t row = vminq_u32(vshrq_n_u32(d, 8), vdupq_n_u32((uint32_t)lut->max_d >> 8));
-    const uint32x4_t hi = vldrwq_gather_shifted_offset_z_u32(lut->hi, row, p);
-    const kiln_mve_shift k31 = kiln_mve_shift_low(vreinterpretq_s32_u32(hi), vdupq_n_s32(31));
-    const uint32x4_t wide = kiln_mve_quot_low(lo, &k31, 0xFFFFFFFFu);
-    e = vpselq_u32(wide, lo, vcmpcsq_n_u32(d, 256));
-  }
-  return vpselq_u32(vdupq_n_u32(0), e, vcmphiq_n_u32(d, (uint32_t)lut->max_d));
+/* mx - x for four lanes (those of p) */
+static inline uint32x4_t distances(const int16_t *x, int16_t mx, mve_pred16_t p) {
+  return vreinterpretq_u32_s32(vsubq_s32(vdupq_n_s32(mx), vldrhq_z_s32(x, p)));
 }
 
 void kiln_softmax_row_mve(int16_t *p, const int16_t *x, int32_t n, const kiln_exp_lut *lut_in, kiln_rq rq,
@@ -160,7 +147,7 @@ void kiln_softmax_row_mve(int16_t *p, const int16_t *x, int32_t n, const kiln_ex
   uint64_t sum = 0;
   for (int32_t i = 0; i < n; i += 4) {
     const mve_pred16_t pr = vctp32q((uint32_t)(n - i));
-    sum = vaddlvaq_u32(sum, exp4(x + i, mx, lut, pr));
+    sum = vaddlvaq_u32(sum, kiln_mve_exp4(distances(x + i, mx, pr), lut, pr));
   }
   /* prob = round_half_even(e * inv / 2^31), kiln_softmax_prob in lanes: a
    * shift of 31 (kiln_mve_quot_low, uncapped: e * inv < 2^62) */
@@ -168,7 +155,7 @@ void kiln_softmax_row_mve(int16_t *p, const int16_t *x, int32_t n, const kiln_ex
                                                  vdupq_n_s32(31));
   for (int32_t i = 0; i < n; i += 4) {
     const mve_pred16_t pr = vctp32q((uint32_t)(n - i));
-    const uint32x4_t prob = kiln_mve_quot_low(exp4(x + i, mx, lut, pr), &inv, 0xFFFFFFFFu);
+    const uint32x4_t prob = kiln_mve_quot_low(kiln_mve_exp4(distances(x + i, mx, pr), lut, pr), &inv, 0xFFFFFFFFu);
     kiln_mve_store_grid4_p(p + i, kiln_mve_scale_uniform_u(prob, &u), g, pr);
   }
 }

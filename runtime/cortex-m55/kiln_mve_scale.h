@@ -156,6 +156,22 @@ static inline int64_t kiln_mve_sum_diffs(const int16_t *x, int32_t n, int32_t zx
   return s - (int64_t)n * zx;
 }
 
+/* exp(-d s) in Q31 for four distances d (the lanes of p), kiln_exp_q31_inline
+ * in lanes: lo[d & 255] gathered, and past 255 times hi[d >> 8] rounded by
+ * 2^31 (kiln_mve_quot_low: lo * hi < 2^62, uncapped), 0 past max_d. */
+static inline uint32x4_t kiln_mve_exp4(uint32x4_t d, const kiln_exp_lut *lut, mve_pred16_t p) {
+  const uint32x4_t lo = vldrwq_gather_shifted_offset_z_u32(lut->lo, vandq_u32(d, vdupq_n_u32(255)), p);
+  uint32x4_t e = lo;
+  if (lut->hi && lut->max_d >= 256) {
+    /* the index stays on the table where d is past max_d (whose result is 0) */
+    const uint32x4_t row = vminq_u32(vshrq_n_u32(d, 8), vdupq_n_u32((uint32_t)lut->max_d >> 8));
+    const uint32x4_t hi = vldrwq_gather_shifted_offset_z_u32(lut->hi, row, p);
+    const kiln_mve_shift k31 = kiln_mve_shift_low(vreinterpretq_s32_u32(hi), vdupq_n_s32(31));
+    e = vpselq_u32(kiln_mve_quot_low(lo, &k31, 0xFFFFFFFFu), lo, vcmpcsq_n_u32(d, 256));
+  }
+  return vpselq_u32(vdupq_n_u32(0), e, vcmphiq_n_u32(d, (uint32_t)lut->max_d));
+}
+
 /* kiln_to_grid of four values */
 static inline int32x4_t kiln_mve_to_grid4(int32x4_t v, const kiln_grid *g) {
   v = vaddq_n_s32(v, g->zero_point);

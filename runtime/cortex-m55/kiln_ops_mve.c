@@ -272,12 +272,27 @@ static inline uint64_t sigmoid_quotient(uint32_t n, uint32_t e) {
   return q + (r > den - r || (r == den - r && (q & 1)));
 }
 
-void kiln_sigmoid_mve(int16_t *y, const int16_t *x, int32_t x_zp, int32_t n, const kiln_exp_lut *lut, kiln_rq rq,
-                      const kiln_grid *g) {
+/* Four values a step: exp(-|x|) gathered and the requantization in lanes
+ * (kiln_mve_exp4, kiln_mve_scale_uniform_u: the quotient is at most 2^31),
+ * the division lane by lane. */
+void kiln_sigmoid_mve(int16_t *y, const int16_t *x, int32_t x_zp, int32_t n, const kiln_exp_lut *lut_in, kiln_rq rq,
+                      const kiln_grid *g_in) {
+  kiln_mve_rq u;
+  if (!kiln_mve_uniform(rq, &u) || x_zp > (1 << 30) || x_zp < -(1 << 30)) {
+    kiln_sigmoid(y, x, x_zp, n, lut_in, rq, g_in);
+    return;
+  }
+  const kiln_grid grid = *g_in, *g = &grid; /* copies no store through y can change */
+  const kiln_exp_lut table = *lut_in, *lut = &table;
   const uint32_t one = (uint32_t)1 << 31;
-  for (int32_t i = 0; i < n; i++) {
-    const int32_t v = x[i] - x_zp;
-    const uint32_t e = kiln_exp_q31_inline(lut, v >= 0 ? v : -v); /* exp(-|x|) */
-    y[i] = kiln_mve_requant((int64_t)sigmoid_quotient(v >= 0 ? one : e, e), rq, g);
+  for (int32_t i = 0; i < n; i += LANES) {
+    const mve_pred16_t p = vctp32q((uint32_t)(n - i));
+    const int32x4_t v = vsubq_n_s32(vldrhq_z_s32(x + i, p), x_zp);
+    int32_t vs[LANES];
+    uint32_t es[LANES], sig[LANES];
+    vst1q_s32(vs, v);
+    vst1q_u32(es, kiln_mve_exp4(vreinterpretq_u32_s32(vabsq_s32(v)), lut, p)); /* exp(-|x|) */
+    for (int32_t j = 0; j < LANES; j++) sig[j] = (uint32_t)sigmoid_quotient(vs[j] >= 0 ? one : es[j], es[j]);
+    kiln_mve_store_grid4_p(y + i, kiln_mve_scale_uniform_u(vld1q_u32(sig), &u), g, p);
   }
 }
