@@ -156,4 +156,19 @@ function support.calibrate(dir, preset, ...)
   return path
 end
 
+-- Why this host cannot run a target's program on its board, or nil: the
+-- rules' run command names a qemu-system-arm machine this host's QEMU lacks.
+local boards
+function support.missing_board(build)
+  local machine = build.run.command:match("qemu%-system%-arm %-M (%S+)")
+  if not machine then return nil end
+  if not boards then
+    local _, list = support.sh("qemu-system-arm -M help")
+    boards = list or ""
+  end
+  if not boards:find("\n" .. machine:gsub("%-", "%%-") .. " ") then
+    return "qemu-system-arm here has no board " .. machine
+  end
+end
+
 return support

@@ -1,7 +1,8 @@
 -- The targets: portable on the host, armv8-dot under qemu-aarch64 and the
--- Cortex-M4 firmware under qemu-system-arm produce the same tokens and the
--- same final hidden codes; the firmware is integer-only and its memory report
--- matches the linked image.
+-- Cortex-M4 and Cortex-M55 firmware under qemu-system-arm produce the same
+-- tokens and the same final hidden codes; each firmware is integer-only and
+-- its memory report matches the linked image. A firmware whose board this
+-- host's qemu-system-arm lacks is pending, with the reason.
 
 local support = require "support"
 local targets = require "emit.targets"
@@ -11,7 +12,8 @@ local TOK = support.models .. "/tok512.bin"
 local TEXT = support.models .. "/tinystories_valid_first100.txt"
 -- "Lily and Ben went to the park." as llama2.c encodes it
 local PROMPT = "1 317 269 368 302 263 377 267 265 282 295 433 426"
-local TARGETS = { "portable", "armv8-dot", "cortex-m4" }
+local TARGETS = { "portable", "armv8-dot", "cortex-m4", "cortex-m55" }
+local FIRMWARE = { "cortex-m4", "cortex-m55" }
 
 local sh = support.sh
 
@@ -21,6 +23,11 @@ local function run_target(target, dir, args)
   local ok, out = sh(cmd) -- stdout and stderr: the firmware's output arrives on stderr
   assert(ok, cmd .. ": " .. out)
   return out
+end
+
+-- Why this host cannot run a target's firmware, or nil.
+local function cannot_run(target)
+  return support.missing_board(targets.load(".", target).build)
 end
 
 local function macros(dir)
@@ -53,11 +60,22 @@ describe("targets on stories260K", function()
   end)
   teardown(function() support.cleanup() end)
 
+  -- The targets this host runs, and why it skips the others (nil: none).
+  local function runnable()
+    local list, why = {}, nil
+    for _, target in ipairs(TARGETS) do
+      local reason = cannot_run(target)
+      if reason then why = why or reason else list[#list + 1] = target end
+    end
+    return list, why
+  end
+
   for _, preset in ipairs({ "w8a16", "w8a8" }) do
-    it("gives identical tokens and final hidden codes on all three targets (" .. preset .. ")", function()
+    it("gives identical tokens and final hidden codes on every target (" .. preset .. ")", function()
       if not support.needs_shared() then return end
+      local list, why = runnable()
       local reference
-      for _, target in ipairs(TARGETS) do
+      for _, target in ipairs(list) do
         local out = run_target(target, dirs[preset .. target], "generate 64 " .. PROMPT)
         local ids, hidden = out:match("^([%d ]+)\nhidden([%d %-]+)\n")
         assert.is_string(ids, target .. ": " .. out)
@@ -71,13 +89,15 @@ describe("targets on stories260K", function()
           reference = { ids = ids, hidden = hidden }
         end
       end
+      if why then pending(why) end
     end)
   end
 
   it("kiln run --target T --ids prints the same ids for every target", function()
     if not support.needs_shared() then return end
+    local list, why = runnable()
     local first
-    for _, target in ipairs(TARGETS) do
+    for _, target in ipairs(list) do
       local out, err, code = support.kiln_run("run", MODEL, "-z", TOK, "--qparams", qp.w8a16, "--target", target,
         "-n", "33", "--ids")
       assert.are.equal(0, code, err)
@@ -85,52 +105,57 @@ describe("targets on stories260K", function()
       first = first or out
       assert.are.equal(first, out, target)
     end
+    if why then pending(why) end
   end)
 
-  it("links an integer-only firmware image: no soft-float, libm, malloc or stdio", function()
-    if not support.needs_shared() then return end
-    for _, preset in ipairs({ "w8a16", "w8a8" }) do
-      local ok, syms = sh("arm-none-eabi-nm " .. dirs[preset .. "cortex-m4"] .. "/firmware.elf")
-      assert.is_true(ok, syms)
-      for sym in syms:gmatch("%s%a%s+([%w_]+)\n") do
-        local bad = sym:match("^__aeabi_[fd]") or sym:match("^__aeabi_[iul]+2[fd]") or sym:match("^__.*[sd]f[23]$")
-          or sym:match("^__.*[sd]f[sd]i") or sym:match("^__.*float") or sym:match("^__.*fix")
-        local named = { malloc = 1, free = 1, calloc = 1, realloc = 1, printf = 1, puts = 1, fwrite = 1, fputs = 1,
-          exp = 1, expf = 1, sqrt = 1, sqrtf = 1, pow = 1, powf = 1, log = 1, logf = 1, sin = 1, cos = 1, sinf = 1,
-          cosf = 1, floor = 1, floorf = 1, rint = 1, rintf = 1, lrint = 1, _sbrk = 1, __errno = 1 }
-        assert.is_falsy(bad or named[sym], "the firmware image contains " .. sym)
+  for _, fw in ipairs(FIRMWARE) do
+    it(fw .. ": links an integer-only firmware image: no soft-float, libm, malloc or stdio", function()
+      if not support.needs_shared() then return end
+      for _, preset in ipairs({ "w8a16", "w8a8" }) do
+        local ok, syms = sh("arm-none-eabi-nm " .. dirs[preset .. fw] .. "/firmware.elf")
+        assert.is_true(ok, syms)
+        for sym in syms:gmatch("%s%a%s+([%w_]+)\n") do
+          local bad = sym:match("^__aeabi_[fd]") or sym:match("^__aeabi_[iul]+2[fd]") or sym:match("^__.*[sd]f[23]$")
+            or sym:match("^__.*[sd]f[sd]i") or sym:match("^__.*float") or sym:match("^__.*fix")
+          local named = { malloc = 1, free = 1, calloc = 1, realloc = 1, printf = 1, puts = 1, fwrite = 1, fputs = 1,
+            exp = 1, expf = 1, sqrt = 1, sqrtf = 1, pow = 1, powf = 1, log = 1, logf = 1, sin = 1, cos = 1, sinf = 1,
+            cosf = 1, floor = 1, floorf = 1, rint = 1, rintf = 1, lrint = 1, _sbrk = 1, __errno = 1 }
+          assert.is_falsy(bad or named[sym], "the firmware image contains " .. sym)
+        end
       end
-    end
-  end)
+    end)
 
-  it("reports memory that agrees with arm-none-eabi-size within 5 %", function()
-    if not support.needs_shared() then return end
-    for _, preset in ipairs({ "w8a16", "w8a8" }) do
-      local dir = dirs[preset .. "cortex-m4"]
-      local m = macros(dir)
-      local ok, out = sh("arm-none-eabi-size -A " .. dir .. "/firmware.elf")
-      assert.is_true(ok, out)
-      local size = {}
-      for name, bytes in out:gmatch("\n(%.[%w_]+)%s+(%d+)") do size[name] = tonumber(bytes) end
-      local function close(what, reported, actual)
-        assert.is_true(math.abs(reported - actual) <= 0.05 * actual,
-          string.format("%s %s: reported %d, image %d", preset, what, reported, actual))
+    it(fw .. ": reports memory that agrees with arm-none-eabi-size within 5 %", function()
+      if not support.needs_shared() then return end
+      for _, preset in ipairs({ "w8a16", "w8a8" }) do
+        local dir = dirs[preset .. fw]
+        local m = macros(dir)
+        local ok, out = sh("arm-none-eabi-size -A " .. dir .. "/firmware.elf")
+        assert.is_true(ok, out)
+        local size = {}
+        for name, bytes in out:gmatch("\n(%.[%w_]+)%s+(%d+)") do size[name] = tonumber(bytes) end
+        local function close(what, reported, actual)
+          assert.is_true(math.abs(reported - actual) <= 0.05 * actual,
+            string.format("%s %s: reported %d, image %d", preset, what, reported, actual))
+        end
+        close("code", m.KILN_CODE_BYTES, size[".text"])
+        close("constants", m.KILN_CONSTANTS_BYTES, size[".kiln_constants"])
+        close("weights", m.KILN_WEIGHTS_BYTES, size[".kiln_weights"])
+        close("flash", m.KILN_CODE_BYTES + m.KILN_CONSTANTS_BYTES + m.KILN_WEIGHTS_BYTES,
+          size[".text"] + size[".kiln_constants"] + size[".kiln_weights"] + size[".data"])
+        close("arena", m.KILN_ARENA_BYTES, size[".kiln_arena"])
+        close("KV cache", m.KILN_KV_CACHE_BYTES, size[".kiln_kv"])
+        close("stack", m.KILN_STACK_BYTES, size[".stack"])
+        close("RAM", m.KILN_ARENA_BYTES + m.KILN_KV_CACHE_BYTES + m.KILN_STACK_BYTES + m.KILN_HARNESS_RAM_BYTES,
+          size[".data"] + size[".bss"] + size[".kiln_arena"] + size[".kiln_kv"] + size[".stack"])
+        -- and the stack estimate holds: the firmware measures its high-water mark
+        local why = cannot_run(fw)
+        if why then return pending(why) end
+        local used = tonumber(run_target(fw, dir, "generate 16 " .. PROMPT):match("\nstack (%d+)\n"))
+        assert.is_true(used > 0 and used <= m.KILN_STACK_BYTES, "stack used " .. tostring(used))
       end
-      close("code", m.KILN_CODE_BYTES, size[".text"])
-      close("constants", m.KILN_CONSTANTS_BYTES, size[".kiln_constants"])
-      close("weights", m.KILN_WEIGHTS_BYTES, size[".kiln_weights"])
-      close("flash", m.KILN_CODE_BYTES + m.KILN_CONSTANTS_BYTES + m.KILN_WEIGHTS_BYTES,
-        size[".text"] + size[".kiln_constants"] + size[".kiln_weights"] + size[".data"])
-      close("arena", m.KILN_ARENA_BYTES, size[".kiln_arena"])
-      close("KV cache", m.KILN_KV_CACHE_BYTES, size[".kiln_kv"])
-      close("stack", m.KILN_STACK_BYTES, size[".stack"])
-      close("RAM", m.KILN_ARENA_BYTES + m.KILN_KV_CACHE_BYTES + m.KILN_STACK_BYTES + m.KILN_HARNESS_RAM_BYTES,
-        size[".data"] + size[".bss"] + size[".kiln_arena"] + size[".kiln_kv"] + size[".stack"])
-      -- and the stack estimate holds: the firmware measures its high-water mark
-      local used = tonumber(run_target("cortex-m4", dir, "generate 16 " .. PROMPT):match("\nstack (%d+)\n"))
-      assert.is_true(used > 0 and used <= m.KILN_STACK_BYTES, "stack used " .. tostring(used))
-    end
-  end)
+    end)
+  end
 
   it("refuses a dtype the target cannot run, naming the op and the dtype", function()
     if not support.needs_shared() then return end

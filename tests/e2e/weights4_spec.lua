@@ -2,8 +2,8 @@
 -- the synthetic model with every Linear weight uint4, and with every one
 -- int4, each in one preset (so that both activation widths meet both weight
 -- dtypes), generated for every target this host runs — portable and the x86
--- targets natively, armv8-dot under qemu-aarch64, the Cortex-M4 firmware under
--- qemu-system-arm — give the portable target's logits bytes over prefill,
+-- targets natively, armv8-dot under qemu-aarch64, the Cortex-M4 and Cortex-M55
+-- firmware under qemu-system-arm — give the portable target's logits bytes over prefill,
 -- append and decode adapters (the firmware: its tokens and last hidden
 -- codes); the layers stay within 1 LSB of the exact fake-quant reference;
 -- and each weight table takes half the bytes of the same table with 8-bit
@@ -42,6 +42,7 @@ local function cannot_run(target)
   end
   local ok, err = pcall(host.check_cpu, rules)
   if not ok then return tostring(err) end
+  return support.missing_board(rules.build)
 end
 
 -- The model's files: stories260K from ../shared, the synthetic model written by kiln synth.
@@ -161,25 +162,27 @@ describe("4-bit Linear weights", function()
       end)
     end
 
-    it(label .. ": the Cortex-M4 firmware gives portable's tokens and hidden codes", function()
-      if not needs() then return end
-      local why = cannot_run("cortex-m4")
-      if why then return pending(why) end
-      local function run(target, eight_bit)
-        local dir = generated(target) .. (eight_bit and "-8bit" or "")
-        make(dir, target)
-        local ok, out = sh(targets.run_command(targets.load(".", target).build, dir, "generate 32 " .. PROMPT))
-        assert(ok, target .. ": " .. out)
-        return assert(out:match("^[%d ]+\nhidden[%d %-]+\n"), target .. ": " .. out)
-      end
-      assert.are.equal(run("portable"), run("cortex-m4"))
-      if c.model == "synthetic" then assert.are.equal(run("portable", true), run("cortex-m4", true)) end
-      -- its weights section is the memory report's, to the byte
-      local dir = generated("cortex-m4")
-      local ok, out = sh("arm-none-eabi-size -A " .. dir .. "/firmware.elf")
-      assert.is_true(ok, out)
-      assert.are.equal(macro(dir, "KILN_WEIGHTS_BYTES"), tonumber(out:match("\n%.kiln_weights%s+(%d+)")))
-    end)
+    for _, fw in ipairs({ "cortex-m4", "cortex-m55" }) do
+      it(label .. ": the " .. fw .. " firmware gives portable's tokens and hidden codes", function()
+        if not needs() then return end
+        local why = cannot_run(fw)
+        if why then return pending(why) end
+        local function run(target, eight_bit)
+          local dir = generated(target) .. (eight_bit and "-8bit" or "")
+          make(dir, target)
+          local ok, out = sh(targets.run_command(targets.load(".", target).build, dir, "generate 32 " .. PROMPT))
+          assert(ok, target .. ": " .. out)
+          return assert(out:match("^[%d ]+\nhidden[%d %-]+\n"), target .. ": " .. out)
+        end
+        assert.are.equal(run("portable"), run(fw))
+        if c.model == "synthetic" then assert.are.equal(run("portable", true), run(fw, true)) end
+        -- its weights section is the memory report's, to the byte
+        local dir = generated(fw)
+        local ok, out = sh("arm-none-eabi-size -A " .. dir .. "/firmware.elf")
+        assert.is_true(ok, out)
+        assert.are.equal(macro(dir, "KILN_WEIGHTS_BYTES"), tonumber(out:match("\n%.kiln_weights%s+(%d+)")))
+      end)
+    end
 
     it(label .. ": every layer within 1 LSB of the exact fake-quant reference", function()
       if not needs() then return end
@@ -193,7 +196,8 @@ describe("4-bit Linear weights", function()
 
     it(label .. ": each weight table half the 8-bit one's bytes, on every target", function()
       if not needs() then return end
-      for _, target in ipairs({ "portable", "x86-avx2", "x86-avx-vnni", "x86-vnni", "armv8-dot", "cortex-m4" }) do
+      for _, target in ipairs({ "portable", "x86-avx2", "x86-avx-vnni", "x86-vnni", "armv8-dot", "cortex-m4",
+        "cortex-m55" }) do
         local dir = generated(target)
         local w4, w8 = weight_tables(dir), weight_tables(dir .. "-8bit")
         local total, halved = 0, 0

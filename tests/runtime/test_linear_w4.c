@@ -13,7 +13,8 @@
  *   -DKILN_TEST_AVX512    kiln_linear_vnni_...                  (AVX-512 VNNI);
  *   -DKILN_TEST_NEON      kiln_linear_dot_{u4,s4}              (aarch64, under qemu-aarch64);
  *   -DKILN_TEST_DSP       kiln_linear_dsp_{u4,s4}   (Cortex-M4 firmware with kiln's
- *                         start-up and semihosting, under qemu-system-arm; no C library).
+ *                         start-up and semihosting, under qemu-system-arm; no C library);
+ *   -DKILN_TEST_MVE       kiln_linear_mve_{u4,s4}   (Cortex-M55 firmware, the same way).
  * The portable kernels are checked in every build. tests/unit/linear_w4_kernels_spec.lua
  * builds and runs them all. Prints one line per kernel and "ok" at the end;
  * exits non-zero at the first difference, naming the kernel and the case.
@@ -30,8 +31,15 @@
 #ifdef KILN_TEST_NEON
 #include "kiln_rt_neon_w4.h"
 #endif
+#ifdef KILN_TEST_MVE
+#include "kiln_rt_mve_w4.h"
+#define KILN_TEST_FIRMWARE 1
+#endif
 #ifdef KILN_TEST_DSP
 #include "kiln_rt_dsp_w4.h"
+#define KILN_TEST_FIRMWARE 1
+#endif
+#ifdef KILN_TEST_FIRMWARE
 #include "semihosting.h"
 static void say(const char *s) { kiln_sh_write0(s); }
 #else
@@ -192,6 +200,10 @@ SUMS_KERNEL(kiln_linear_dot_s4)
 ROWS_KERNEL(kiln_linear_dsp_u4)
 ROWS_KERNEL(kiln_linear_dsp_s4)
 #endif
+#ifdef KILN_TEST_MVE
+ROWS_KERNEL(kiln_linear_mve_u4)
+ROWS_KERNEL(kiln_linear_mve_s4)
+#endif
 
 static const kernel KERNELS[] = {
   { "kiln_linear_u4", run_kiln_linear_u4, 0, 0, 0, 0 },
@@ -212,6 +224,10 @@ static const kernel KERNELS[] = {
 #ifdef KILN_TEST_DSP
   { "kiln_linear_dsp_u4", run_kiln_linear_dsp_u4, 0, 0, 1, 0 },
   { "kiln_linear_dsp_s4", run_kiln_linear_dsp_s4, 1, 0, 1, 0 },
+#endif
+#ifdef KILN_TEST_MVE
+  { "kiln_linear_mve_u4", run_kiln_linear_mve_u4, 0, 0, 1, 0 },
+  { "kiln_linear_mve_s4", run_kiln_linear_mve_s4, 1, 0, 1, 0 },
 #endif
 };
 

@@ -3,8 +3,8 @@
 -- (tests/runtime/test_linear_w4.c): the portable kernels with gcc and clang
 -- at -O2 (their fast loop) and -Os (the exact one); the x86 kernels with gcc
 -- and clang where this CPU has their instructions; the NEON kernels built for
--- AArch64 under qemu-aarch64; the Cortex-M4 kernels as firmware (kiln's own
--- start-up and semihosting) under qemu-system-arm. A family this host cannot
+-- AArch64 under qemu-aarch64; the Cortex-M4 and Cortex-M55 kernels as
+-- firmware (kiln's own start-up and semihosting) under qemu-system-arm. A family this host cannot
 -- build or run is pending, with the reason.
 
 local support = require "support"
@@ -13,7 +13,7 @@ local targets = require "emit.targets"
 local STRICT = "-std=c99 -Wall -Wextra -Wpedantic -Werror"
 local TEST = "tests/runtime/test_linear_w4.c"
 local PORTABLE = "runtime/portable/kiln_linear_w4.c runtime/portable/kiln_rt_math.c"
-local INCLUDES = "-Iruntime/portable -Iruntime/x86 -Iruntime/armv8 -Iruntime/cortex-m4"
+local INCLUDES = "-Iruntime/portable -Iruntime/x86 -Iruntime/armv8 -Iruntime/cortex-m4 -Iruntime/cortex-m55"
 
 local X86 = {
   { define = "KILN_TEST_AVX2", target = "x86-avx2", source = "runtime/x86/kiln_linear_avx2_w4.c" },
@@ -80,21 +80,30 @@ describe("4-bit linear kernels", function()
     assert.matches("kiln_linear_dot_u4 ok\nkiln_linear_dot_s4 ok\n", out)
   end)
 
-  it("cortex-m4 (SMLAD) as firmware under qemu-system-arm", function()
-    local why = missing_tool("arm-none-eabi-gcc", "qemu-system-arm")
-    if why then return pending(why) end
-    -- kiln's firmware around the synthetic model gives the start-up, semihosting and linker script
-    local dir = support.tmpdir()
-    support.kiln_ok("synth", "-o", dir)
-    support.kiln_ok("gen", dir .. "/model.bin", "--qparams", "out/synthetic.qparams.json", "--target", "cortex-m4",
-      "-o", dir .. "/fw")
-    local build = targets.load(".", "cortex-m4").build
-    local fw = dir .. "/fw/firmware"
-    local cmd = string.format("%s %s -DKILN_TEST_DSP -I%s %s %s %s runtime/cortex-m4/kiln_linear_dsp_w4.c "
-      .. "%s/startup.c %s/semihosting.c %s/clock.c %s -T %s/link.ld -lgcc -o %%s", build.cc, build.cflags, fw, INCLUDES,
-      TEST, PORTABLE, fw, fw, fw, build.ldflags, fw)
-    local run = { command = build.run.command, args = build.run.args }
-    local out = build_and_run(cmd, targets.run_command({ run = run, image = "%s" }, nil, ""))
-    assert.matches("kiln_linear_dsp_u4 ok\nkiln_linear_dsp_s4 ok\n", out)
-  end)
+  -- the Arm M-profile kernels as firmware: kiln's own around the synthetic model gives the start-up,
+  -- semihosting and linker script
+  for _, f in ipairs({
+    { target = "cortex-m4", what = "SMLAD", define = "KILN_TEST_DSP", source = "cortex-m4/kiln_linear_dsp_w4.c",
+      kernel = "kiln_linear_dsp" },
+    { target = "cortex-m55", what = "Helium", define = "KILN_TEST_MVE",
+      source = "cortex-m55/kiln_linear_mve_w4.c runtime/cortex-m55/kiln_mve_start.c", kernel = "kiln_linear_mve" },
+  }) do
+    it(f.target .. " (" .. f.what .. ") as firmware under qemu-system-arm", function()
+      local why = missing_tool("arm-none-eabi-gcc", "qemu-system-arm")
+        or support.missing_board(targets.load(".", f.target).build)
+      if why then return pending(why) end
+      local dir = support.tmpdir()
+      support.kiln_ok("synth", "-o", dir)
+      support.kiln_ok("gen", dir .. "/model.bin", "--qparams", "out/synthetic.qparams.json", "--target", f.target,
+        "-o", dir .. "/fw")
+      local build = targets.load(".", f.target).build
+      local fw = dir .. "/fw/firmware"
+      local cmd = string.format("%s %s -D%s -I%s %s %s %s runtime/%s %s/startup.c %s/semihosting.c %s/clock.c %s "
+        .. "-T %s/link.ld -lgcc -o %%s", build.cc, build.cflags, f.define, fw, INCLUDES, TEST, PORTABLE, f.source, fw, fw,
+        fw, build.ldflags, fw)
+      local run = { command = build.run.command, args = build.run.args }
+      local out = build_and_run(cmd, targets.run_command({ run = run, image = "%s" }, nil, ""))
+      assert.matches(f.kernel .. "_u4 ok\n" .. f.kernel .. "_s4 ok\n", out)
+    end)
+  end
 end)

@@ -1,0 +1,161 @@
+/*
+ * Attention rows for Armv8.1-M with Helium: q . k and p . v for one query
+ * row, the portable kiln_qk_row and kiln_pv_row's integers (kiln_rt.h).
+ *
+ *   q . k: sum (q - zq)(k - zk) = sum (q - zq) k - zk sum (q - zq), the
+ *     first sum by VMLALDAVA (int16 lanes multiplied, all eight products
+ *     added to a 64-bit scalar: exact for any codes), eight values a step;
+ *     four keys' logits requantized together where their sums fit int32.
+ *   p . v: sum_t (p - zp)(v - zv) = sum_t (p - zp) v - zv sum_t (p - zp)
+ *     with each value row's eight codes widened into two int32x4 and
+ *     VMLA'd by the row's probability. The generator uses this kernel only
+ *     where sum_t |p - zp| < 2^16 (kernels.attention): every partial sum is
+ *     below 2^16 * 2^15 = 2^31, so int32 lanes are exact in any order.
+ *
+ * Preconditions (checked by the generator): codes within int16 of their
+ * zero points.
+ */
+#include "kiln_rt_mve.h"
+#include "kiln_mve_scale.h"
+
+#include <arm_mve.h>
+#include <stddef.h>
+
+#define LANES 8 /* int16 lanes in a vector */
+
+/* sum (q - zq) k over d values, and the correction, for one key */
+static inline __attribute__((always_inline)) int64_t qk_dot(const int16_t *q, int16_t q_zp, const int16_t *k, int32_t d) {
+  int64_t acc = 0;
+  int32_t e = 0;
+  for (; e + LANES <= d; e += LANES) acc = vmlaldavaq_s16(acc, vsubq_n_s16(vldrhq_s16(q + e), q_zp), vldrhq_s16(k + e));
+  if (e < d) {
+    const mve_pred16_t p = vctp16q((uint32_t)(d - e));
+    acc = vmlaldavaq_p_s16(acc, vsubq_n_s16(vldrhq_z_s16(q + e, p), q_zp), vldrhq_z_s16(k + e, p), p);
+  }
+  return acc;
+}
+
+static inline int fits_int32(int64_t v) {
+  return v > INT32_MIN && v <= INT32_MAX;
+}
+
+/* The logits of four keys' sums a0..a3 (already less the bias): in vector
+ * lanes where all fit int32, else one by one. */
+static inline void logits4(int16_t *logits, int64_t a0, int64_t a1, int64_t a2, int64_t a3, kiln_rq rq,
+                           const kiln_mve_rq *u, const kiln_grid *g) {
+  if (fits_int32(a0) && fits_int32(a1) && fits_int32(a2) && fits_int32(a3)) {
+    int32x4_t v = vdupq_n_s32((int32_t)a0);
+    v = vsetq_lane_s32((int32_t)a1, v, 1);
+    v = vsetq_lane_s32((int32_t)a2, v, 2);
+    v = vsetq_lane_s32((int32_t)a3, v, 3);
+    kiln_mve_store_grid4(logits, kiln_mve_scale_uniform(v, u), g);
+  } else {
+    logits[0] = kiln_mve_requant(a0, rq, g);
+    logits[1] = kiln_mve_requant(a1, rq, g);
+    logits[2] = kiln_mve_requant(a2, rq, g);
+    logits[3] = kiln_mve_requant(a3, rq, g);
+  }
+}
+
+/* logits of one kv segment, four keys at a time (u: the row's multiplier in
+ * lanes, NULL where its shift needs kiln_scale). Heads of at most eight
+ * values keep q - zq in one register: a key is one load (the lanes past d
+ * zero) and one VMLALDAV. */
+static void qk_segment(int16_t *logits, const int16_t *q, int16_t q_zp, const int16_t *k, int32_t len, int64_t bias,
+                       int32_t d, kiln_rq rq, const kiln_mve_rq *u, const kiln_grid *g_in) {
+  const kiln_grid grid = *g_in, *g = &grid; /* a copy no store through logits can change */
+  int32_t t = 0;
+  if (u && d <= LANES) {
+    const mve_pred16_t p = vctp16q((uint32_t)d);
+    const int16x8_t qd = vsubq_n_s16(vldrhq_z_s16(q, p), q_zp);
+    for (; t + 4 <= len; t += 4) {
+      const int16_t *kt = k + (size_t)t * d;
+      logits4(logits + t, vmlaldavq_s16(qd, vldrhq_z_s16(kt, p)) - bias,
+              vmlaldavq_s16(qd, vldrhq_z_s16(kt + d, p)) - bias, vmlaldavq_s16(qd, vldrhq_z_s16(kt + 2 * d, p)) - bias,
+              vmlaldavq_s16(qd, vldrhq_z_s16(kt + 3 * d, p)) - bias, rq, u, g);
+    }
+  }
+  for (; u && t + 4 <= len; t += 4) {
+    const int16_t *kt = k + (size_t)t * d;
+    logits4(logits + t, qk_dot(q, q_zp, kt, d) - bias, qk_dot(q, q_zp, kt + d, d) - bias,
+            qk_dot(q, q_zp, kt + 2 * d, d) - bias, qk_dot(q, q_zp, kt + 3 * d, d) - bias, rq, u, g);
+  }
+  for (; t < len; t++) logits[t] = kiln_mve_requant(qk_dot(q, q_zp, k + (size_t)t * d, d) - bias, rq, g);
+}
+
+void kiln_qk_row_mve(int16_t *logits, const int16_t *q, int32_t q_zp, const kiln_kv_view *k, int32_t d, kiln_rq rq,
+                     const kiln_grid *g) {
+  const int64_t q_sum = kiln_mve_sum_diffs(q, d, q_zp);
+  const int64_t bias = (int64_t)k->zero_point * q_sum;
+  kiln_mve_rq u;
+  const kiln_mve_rq *lanes = kiln_mve_uniform(rq, &u) ? &u : NULL;
+  qk_segment(logits, q, (int16_t)q_zp, k->past, k->n_past, bias, d, rq, lanes, g);
+  qk_segment(logits + k->n_past, q, (int16_t)q_zp, k->fresh, k->n_fresh, bias, d, rq, lanes, g);
+}
+
+/* acc += sum_t (p[t] - zp) v[t][e0 .. e0 + 8) over one segment's len rows;
+ * lanes past width (< 8) are not loaded. */
+static void pv_chunk(int32x4_t acc[2], const int16_t *p, int32_t p_zp, const int16_t *v, int32_t len, int32_t d,
+                     int32_t e0, int32_t width) {
+  const mve_pred16_t lo = vctp32q((uint32_t)width), hi = vctp32q((uint32_t)(width > 4 ? width - 4 : 0));
+  int32x4_t a0 = acc[0], a1 = acc[1];
+  for (int32_t t = 0; t < len; t++) {
+    const int16_t *vt = v + (size_t)t * d + e0;
+    const int32_t pd = p[t] - p_zp;
+    a0 = vmlaq_n_s32(a0, vldrhq_z_s32(vt, lo), pd);
+    a1 = vmlaq_n_s32(a1, vldrhq_z_s32(vt + 4, hi), pd);
+  }
+  acc[0] = a0;
+  acc[1] = a1;
+}
+
+void kiln_pv_row_mve(int16_t *out, const int16_t *p, int32_t p_zp, const kiln_kv_view *v, int32_t d, kiln_rq rq,
+                     const kiln_grid *g) {
+  const int64_t p_sum = kiln_mve_sum_diffs(p, v->n_past + v->n_fresh, p_zp);
+  const int64_t bias = (int64_t)v->zero_point * p_sum;
+  for (int32_t e0 = 0; e0 < d; e0 += LANES) {
+    const int32_t width = d - e0 < LANES ? d - e0 : LANES;
+    int32x4_t acc[2] = { vdupq_n_s32(0), vdupq_n_s32(0) };
+    pv_chunk(acc, p, p_zp, v->past, v->n_past, d, e0, width);
+    pv_chunk(acc, p + v->n_past, p_zp, v->fresh, v->n_fresh, d, e0, width);
+    int32_t sums[LANES];
+    vst1q_s32(sums, acc[0]);
+    vst1q_s32(sums + 4, acc[1]);
+    for (int32_t j = 0; j < width; j++) out[e0 + j] = kiln_mve_requant(sums[j] - bias, rq, g);
+  }
+}
+
+/* mx - x for four lanes (those of p) */
+static inline uint32x4_t distances(const int16_t *x, int16_t mx, mve_pred16_t p) {
+  return vreinterpretq_u32_s32(vsubq_s32(vdupq_n_s32(mx), vldrhq_z_s32(x, p)));
+}
+
+void kiln_softmax_row_mve(int16_t *p, const int16_t *x, int32_t n, const kiln_exp_lut *lut_in, kiln_rq rq,
+                          const kiln_grid *g_in) {
+  const kiln_grid grid = *g_in, *g = &grid; /* copies no store through p can change */
+  const kiln_exp_lut table = *lut_in, *lut = &table;
+  kiln_mve_rq u;
+  if (!kiln_mve_uniform(rq, &u)) {
+    kiln_softmax_row(p, x, n, lut, rq, g);
+    return;
+  }
+  int16_t mx = x[0];
+  for (int32_t i = 0; i < n; i += LANES) {
+    const mve_pred16_t pr = vctp16q((uint32_t)(n - i));
+    mx = vmaxvq_p_s16(mx, vldrhq_z_s16(x + i, pr), pr);
+  }
+  uint64_t sum = 0;
+  for (int32_t i = 0; i < n; i += 4) {
+    const mve_pred16_t pr = vctp32q((uint32_t)(n - i));
+    sum = vaddlvaq_u32(sum, kiln_mve_exp4(distances(x + i, mx, pr), lut, pr));
+  }
+  /* prob = round_half_even(e * inv / 2^31), kiln_softmax_prob in lanes: a
+   * shift of 31 (kiln_mve_quot_low, uncapped: e * inv < 2^62) */
+  const kiln_mve_shift inv = kiln_mve_shift_low(vreinterpretq_s32_u32(vdupq_n_u32((uint32_t)kiln_softmax_reciprocal(sum))),
+                                                 vdupq_n_s32(31));
+  for (int32_t i = 0; i < n; i += 4) {
+    const mve_pred16_t pr = vctp32q((uint32_t)(n - i));
+    const uint32x4_t prob = kiln_mve_quot_low(kiln_mve_exp4(distances(x + i, mx, pr), lut, pr), &inv, 0xFFFFFFFFu);
+    kiln_mve_store_grid4_p(p + i, kiln_mve_scale_uniform_u(prob, &u), g, pr);
+  }
+}

@@ -1,0 +1,211 @@
+/*
+ * Linear kernels for Armv8.1-M with Helium (Cortex-M55, M85) on 8-bit
+ * weights. VMLADAVA multiplies eight int16 lanes pairwise and adds all eight
+ * products to a 32-bit scalar in one instruction; the weights are widened to
+ * int16 as they load (VLDRB.U16 / .S16). The raw activation codes are
+ * multiplied, and the zero points come in afterwards through the sums:
+ *   sum (x - zx)(w - zw) = sum x w - zx sum w - zw sum (x - zx)
+ * with sum w per weight row from the generator (w_sum) and sum (x - zx) once
+ * per input row. Four weight rows go through each loaded vector of x. The
+ * tail of a row (n_in not a multiple of 8) is one predicated step (VCTP):
+ * lanes past the end load as zero and add nothing. Rows of at most 256
+ * values requantize their four outputs together in vector lanes
+ * (kiln_mve_quot_high).
+ *
+ * Bit-identical to the portable kiln_linear_u8 and _s8: the same integer
+ * sum, requantized by the same kiln_scale. Every product is at most
+ * 2^15 * 255 < 2^23 in magnitude, so BLOCK = 256 of them fit an int32 in any
+ * order; blocks add up in int64. The corrections are int64 products of
+ * int32 values within the portable kernels' own bounds (|x - zx| < 2^16,
+ * weight zero points on the 8-bit range's neighbourhood).
+ */
+#include "kiln_rt_mve.h"
+#include "kiln_mve_scale.h"
+
+#include <arm_mve.h>
+#include <stddef.h>
+
+#define BLOCK 256 /* 256 * 2^23 = 2^31: int32 sums of one block cannot overflow */
+#define LANES 8   /* int16 lanes in a vector */
+#define ROWS 4    /* weight rows a pass */
+
+/* Each kernel's loops are compiled once per weight type (is_signed a
+ * constant where they are inlined), without a test in the inner loop. */
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* Eight weights from an unsigned or signed byte row, widened to int16;
+ * with a predicate, lanes outside it are zero. */
+ALWAYS_INLINE int16x8_t weights8(const uint8_t *w, int is_signed) {
+  return is_signed ? vldrbq_s16((const int8_t *)w) : vreinterpretq_s16_u16(vldrbq_u16(w));
+}
+
+ALWAYS_INLINE int16x8_t weights8_z(const uint8_t *w, int is_signed, mve_pred16_t p) {
+  return is_signed ? vldrbq_z_s16((const int8_t *)w, p) : vreinterpretq_s16_u16(vldrbq_z_u16(w, p));
+}
+
+/* sums[j] = sum x[i] * w_j[i] over i < n_in for ROWS weight rows w_j, n_in bytes apart. */
+ALWAYS_INLINE void dot_rows(int64_t sums[ROWS], const int16_t *x, const uint8_t *w, int32_t n_in, int is_signed) {
+  const uint8_t *w0 = w, *w1 = w + n_in, *w2 = w + 2 * (size_t)n_in, *w3 = w + 3 * (size_t)n_in;
+  int64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  for (int32_t left = n_in; left > 0; left -= BLOCK) {
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, n = left < BLOCK ? left : BLOCK;
+    for (; n >= LANES; n -= LANES, x += LANES, w0 += LANES, w1 += LANES, w2 += LANES, w3 += LANES) {
+      const int16x8_t xv = vldrhq_s16(x);
+      a0 = vmladavaq_s16(a0, xv, weights8(w0, is_signed));
+      a1 = vmladavaq_s16(a1, xv, weights8(w1, is_signed));
+      a2 = vmladavaq_s16(a2, xv, weights8(w2, is_signed));
+      a3 = vmladavaq_s16(a3, xv, weights8(w3, is_signed));
+    }
+    if (n > 0) {
+      const mve_pred16_t p = vctp16q((uint32_t)n);
+      const int16x8_t xv = vldrhq_z_s16(x, p);
+      a0 = vmladavaq_s16(a0, xv, weights8_z(w0, is_signed, p));
+      a1 = vmladavaq_s16(a1, xv, weights8_z(w1, is_signed, p));
+      a2 = vmladavaq_s16(a2, xv, weights8_z(w2, is_signed, p));
+      a3 = vmladavaq_s16(a3, xv, weights8_z(w3, is_signed, p));
+      x += n;
+      w0 += n;
+      w1 += n;
+      w2 += n;
+      w3 += n;
+    }
+    s0 += a0;
+    s1 += a1;
+    s2 += a2;
+    s3 += a3;
+  }
+  sums[0] = s0;
+  sums[1] = s1;
+  sums[2] = s2;
+  sums[3] = s3;
+}
+
+/* The same for a row of at most BLOCK values: one block, four int32 sums in
+ * the lanes of a vector. With bytes (activation codes in [0, 255], uint8
+ * weights), sixteen values a step first: VLD20/VLD21 on the int16 codes
+ * take their low bytes, and VMLADAVA.U8 multiplies sixteen byte pairs
+ * (products below 2^16, the sums far below 2^32: the same integers). */
+ALWAYS_INLINE int32x4_t dot_rows_short(const int16_t *x, const uint8_t *w, int32_t n_in, int is_signed, int bytes) {
+  const uint8_t *w1 = w + n_in, *w2 = w + 2 * (size_t)n_in, *w3 = w + 3 * (size_t)n_in;
+  int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, i = 0;
+  if (bytes) {
+    uint32_t b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+    for (; i + 2 * LANES <= n_in; i += 2 * LANES) {
+      const uint8x16_t xv = vld2q_u8((const uint8_t *)(x + i)).val[0]; /* little-endian: the low bytes */
+      b0 = vmladavaq_u8(b0, xv, vldrbq_u8(w + i));
+      b1 = vmladavaq_u8(b1, xv, vldrbq_u8(w1 + i));
+      b2 = vmladavaq_u8(b2, xv, vldrbq_u8(w2 + i));
+      b3 = vmladavaq_u8(b3, xv, vldrbq_u8(w3 + i));
+    }
+    a0 = (int32_t)b0;
+    a1 = (int32_t)b1;
+    a2 = (int32_t)b2;
+    a3 = (int32_t)b3;
+  }
+  for (; i + LANES <= n_in; i += LANES) {
+    const int16x8_t xv = vldrhq_s16(x + i);
+    a0 = vmladavaq_s16(a0, xv, weights8(w + i, is_signed));
+    a1 = vmladavaq_s16(a1, xv, weights8(w1 + i, is_signed));
+    a2 = vmladavaq_s16(a2, xv, weights8(w2 + i, is_signed));
+    a3 = vmladavaq_s16(a3, xv, weights8(w3 + i, is_signed));
+  }
+  if (i < n_in) {
+    const mve_pred16_t p = vctp16q((uint32_t)(n_in - i));
+    const int16x8_t xv = vldrhq_z_s16(x + i, p);
+    a0 = vmladavaq_s16(a0, xv, weights8_z(w + i, is_signed, p));
+    a1 = vmladavaq_s16(a1, xv, weights8_z(w1 + i, is_signed, p));
+    a2 = vmladavaq_s16(a2, xv, weights8_z(w2 + i, is_signed, p));
+    a3 = vmladavaq_s16(a3, xv, weights8_z(w3 + i, is_signed, p));
+  }
+  int32x4_t v = vdupq_n_s32(a0);
+  v = vsetq_lane_s32(a1, v, 1);
+  v = vsetq_lane_s32(a2, v, 2);
+  return vsetq_lane_s32(a3, v, 3);
+}
+
+/* sum x[i] * w[i] over one weight row. */
+ALWAYS_INLINE int64_t dot_row(const int16_t *x, const uint8_t *w, int32_t n_in, int is_signed) {
+  int64_t s = 0;
+  for (int32_t left = n_in; left > 0; left -= BLOCK) {
+    int32_t a = 0, n = left < BLOCK ? left : BLOCK;
+    for (; n >= LANES; n -= LANES, x += LANES, w += LANES) a = vmladavaq_s16(a, vldrhq_s16(x), weights8(w, is_signed));
+    if (n > 0) {
+      const mve_pred16_t p = vctp16q((uint32_t)n);
+      a = vmladavaq_s16(a, vldrhq_z_s16(x, p), weights8_z(w, is_signed, p));
+      x += n;
+      w += n;
+    }
+    s += a;
+  }
+  return s;
+}
+
+/* sum (x - zx)(w - zw) from sum x w, requantized */
+ALWAYS_INLINE int16_t output(int64_t dot, int32_t x_zp, int32_t w_sum, int32_t w_zp, int64_t sx, kiln_rq rq,
+                             const kiln_grid *g) {
+  return kiln_mve_requant(dot - (int64_t)x_zp * w_sum - (int64_t)w_zp * sx, rq, g);
+}
+
+/* Four outputs at once, in int32 lanes, where every one of them fits: rows of
+ * at most BLOCK values (so |sum (x - zx)(w - zw)| <= 256 * 2^15 * 255 < 2^31),
+ * weight zero points on the 8-bit range (|w - zw| <= 255), shifts 33 to 63.
+ * The terms of the sum are taken modulo 2^32 (uint32 lanes): their total is
+ * the exact value, which fits. Returns 0, having written nothing, where a
+ * condition fails. */
+ALWAYS_INLINE int output4(int16_t *y, int32x4_t dots, int32_t x_zp, const int32_t *w_sum, const int32_t *w_zp,
+                          int64_t sx, const kiln_rq *rq, int is_signed, const kiln_grid *g) {
+  const int32x4_t zw = vldrwq_s32(w_zp);
+  const int32x4x2_t r = vld2q_s32((const int32_t *)rq); /* mult, shift */
+  const int32x4_t t = vsubq_n_s32(r.val[1], 32);
+  const uint32x4_t zw_on_range = vreinterpretq_u32_s32(vaddq_n_s32(zw, is_signed ? 128 : 0));
+  if (vmaxvq_u32(0, zw_on_range) > 255 || vmaxvq_u32(0, vreinterpretq_u32_s32(vsubq_n_s32(t, 1))) > 30) return 0;
+  uint32x4_t u = vreinterpretq_u32_s32(dots);
+  u = vsubq_u32(u, vmulq_n_u32(vreinterpretq_u32_s32(vldrwq_s32(w_sum)), (uint32_t)x_zp));
+  u = vsubq_u32(u, vmulq_n_u32(vreinterpretq_u32_s32(zw), (uint32_t)sx));
+  const kiln_mve_shift k = kiln_mve_shift_high(r.val[0], r.val[1]);
+  const int32x4_t acc = vreinterpretq_s32_u32(u);
+  kiln_mve_store_grid4(y, kiln_mve_signed(kiln_mve_quot_high(kiln_mve_magnitude(acc), &k), acc), g);
+  return 1;
+}
+
+ALWAYS_INLINE void linear8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const uint8_t *w,
+                           int is_signed, int bytes, const int32_t *w_zp, const int32_t *w_sum, int32_t n_out,
+                           const kiln_rq *rq, const kiln_grid *g_in) {
+  const kiln_grid grid = *g_in, *g = &grid; /* a copy no store through y can change */
+  const int short_rows = n_in <= BLOCK;
+  for (int32_t r = 0; r < rows; r++) {
+    const int16_t *xr = x + (size_t)r * n_in;
+    int16_t *yr = y + (size_t)r * n_out;
+    const int64_t sx = kiln_mve_sum_diffs(xr, n_in, x_zp);
+    int32_t o = 0;
+    for (; o + ROWS <= n_out; o += ROWS) {
+      const uint8_t *wo = w + (size_t)o * n_in;
+      if (short_rows && output4(yr + o, dot_rows_short(xr, wo, n_in, is_signed, bytes), x_zp, w_sum + o, w_zp + o, sx,
+                                rq + o, is_signed, g))
+        continue;
+      int64_t dots[ROWS];
+      dot_rows(dots, xr, wo, n_in, is_signed);
+      for (int32_t j = 0; j < ROWS; j++) yr[o + j] = output(dots[j], x_zp, w_sum[o + j], w_zp[o + j], sx, rq[o + j], g);
+    }
+    for (; o < n_out; o++)
+      yr[o] = output(dot_row(xr, w + (size_t)o * n_in, n_in, is_signed), x_zp, w_sum[o], w_zp[o], sx, rq[o], g);
+  }
+}
+
+void kiln_linear_mve_u8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const uint8_t *w,
+                        const int32_t *w_zp, const int32_t *w_sum, int32_t n_out, const kiln_rq *rq,
+                        const kiln_grid *g) {
+  linear8(y, x, x_zp, rows, n_in, w, 0, 0, w_zp, w_sum, n_out, rq, g);
+}
+
+void kiln_linear_mve_a8_u8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const uint8_t *w,
+                           const int32_t *w_zp, const int32_t *w_sum, int32_t n_out, const kiln_rq *rq,
+                           const kiln_grid *g) {
+  linear8(y, x, x_zp, rows, n_in, w, 0, 1, w_zp, w_sum, n_out, rq, g);
+}
+
+void kiln_linear_mve_s8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const int8_t *w,
+                        const int32_t *w_zp, const int32_t *w_sum, int32_t n_out, const kiln_rq *rq,
+                        const kiln_grid *g) {
+  linear8(y, x, x_zp, rows, n_in, (const uint8_t *)w, 1, 0, w_zp, w_sum, n_out, rq, g);
+}

@@ -1,0 +1,298 @@
+/*
+ * Elementwise kernels for Armv8.1-M with Helium: requantization and the
+ * products of kiln_rt.h (kiln_requant, kiln_mul, kiln_mul_rows and the
+ * moves built on requantization), four values a step in int32 lanes, a
+ * last partial step predicated (VCTP). The same integers as the portable kernels:
+ * each value's accumulator fits int32 (a code minus its zero point, or a
+ * product of two such within int16: |product| <= 2^30), and kiln_mve_quot_high
+ * or _low gives kiln_scale's quotient (capped where kiln_to_grid clamps
+ * anyway). A product whose factors do not both fit int16, or a multiplier
+ * whose shift lies outside 1 to 63, takes the portable kernel.
+ */
+#include "kiln_rt_mve.h"
+#include "kiln_mve_scale.h"
+
+#include <arm_mve.h>
+#include <stddef.h>
+
+#define LANES 4 /* int32 lanes */
+#define INT16_ABS 32768
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* kiln_scale in lanes for |acc| < 2^31, the multiplier's kind a constant
+ * where the loops below are inlined (one loop for each, no test inside). */
+ALWAYS_INLINE int32x4_t scale_as(int32x4_t acc, const kiln_mve_shift *k, int high) {
+  const uint32x4_t a = kiln_mve_magnitude(acc);
+  return kiln_mve_signed(high ? kiln_mve_quot_high(a, k) : kiln_mve_quot_low(a, k, KILN_MVE_CAP), acc);
+}
+
+/* Requantizes count segments of len values, segment j from x + j * x_step
+ * to y + j * y_step: kiln_requant, and the moves built on it. The loop
+ * reads the grid and the multiplier from local copies, which no store can
+ * change (a store through y could, for all the compiler knows, change *g). */
+ALWAYS_INLINE void segments_as(int16_t *y, size_t y_step, const int16_t *x, size_t x_step, int32_t count, int32_t len,
+                               int32_t x_zp, const kiln_mve_rq *u, const kiln_grid *g_in, int high) {
+  const kiln_grid grid = *g_in, *g = &grid;
+  const kiln_mve_shift k = u->k;
+  for (int32_t j = 0; j < count; j++, y += y_step, x += x_step) {
+    int32_t i = 0;
+    for (; i + LANES <= len; i += LANES)
+      kiln_mve_store_grid4(y + i, scale_as(vsubq_n_s32(vldrhq_s32(x + i), x_zp), &k, high), g);
+    if (i < len) {
+      const mve_pred16_t p = vctp32q((uint32_t)(len - i));
+      kiln_mve_store_grid4_p(y + i, scale_as(vsubq_n_s32(vldrhq_z_s32(x + i, p), x_zp), &k, high), g, p);
+    }
+  }
+}
+
+static void requant_segments(int16_t *y, size_t y_step, const int16_t *x, size_t x_step, int32_t count, int32_t len,
+                             int32_t x_zp, kiln_rq rq, const kiln_grid *g) {
+  kiln_mve_rq u;
+  /* |x - x_zp| < 2^31 for any int16 code when |x_zp| < 2^30 */
+  if (!kiln_mve_uniform(rq, &u) || x_zp > (1 << 30) || x_zp < -(1 << 30)) {
+    for (int32_t j = 0; j < count; j++) kiln_requant(y + j * y_step, x + j * x_step, len, x_zp, rq, g);
+  } else if (u.high) {
+    segments_as(y, y_step, x, x_step, count, len, x_zp, &u, g, 1);
+  } else {
+    segments_as(y, y_step, x, x_step, count, len, x_zp, &u, g, 0);
+  }
+}
+
+void kiln_requant_mve(int16_t *y, const int16_t *x, int32_t n, int32_t x_zp, kiln_rq rq, const kiln_grid *g) {
+  requant_segments(y, 0, x, 0, 1, n, x_zp, rq, g);
+}
+
+void kiln_take_half_mve(int16_t *y, const int16_t *x, int32_t rows, int32_t d, int32_t which, int32_t x_zp, kiln_rq rq,
+                        const kiln_grid *g) {
+  const int32_t h = d / 2;
+  requant_segments(y, (size_t)h, x + (which ? h : 0), (size_t)d, rows, h, x_zp, rq, g);
+}
+
+void kiln_concat_halves_mve(int16_t *y, const int16_t *a, int32_t a_zp, kiln_rq a_rq, const int16_t *b, int32_t b_zp,
+                            kiln_rq b_rq, int32_t rows, int32_t h, const kiln_grid *g) {
+  requant_segments(y, 2 * (size_t)h, a, (size_t)h, rows, h, a_zp, a_rq, g);
+  requant_segments(y + h, 2 * (size_t)h, b, (size_t)h, rows, h, b_zp, b_rq, g);
+}
+
+void kiln_heads_first_mve(int16_t *y, const int16_t *x, int32_t rows, int32_t heads, int32_t d, int32_t x_zp,
+                          kiln_rq rq, const kiln_grid *g) {
+  for (int32_t h = 0; h < heads; h++)
+    requant_segments(y + (size_t)h * rows * d, (size_t)d, x + (size_t)h * d, (size_t)heads * d, rows, d, x_zp, rq, g);
+}
+
+/* Whether a code minus its zero point fits int16 for all four lanes (the
+ * products then fit int32). */
+static inline int fits16(int32x4_t d) {
+  return vmaxavq_s32(0, d) <= INT16_ABS;
+}
+
+/* y = (a - za)(b - zb) over n values, requantized; returns how many, fewer
+ * where a step's factors do not fit int16 (its values then left to the
+ * caller). */
+ALWAYS_INLINE int32_t mul_as(int16_t *y, const int16_t *a, int32_t a_zp, const int16_t *b, int32_t b_zp, int32_t n,
+                             const kiln_mve_rq *u_in, const kiln_grid *g_in, int high) {
+  const kiln_grid grid = *g_in, *g = &grid;
+  const kiln_mve_shift k = u_in->k;
+  int32_t i = 0;
+  for (; i + LANES <= n; i += LANES) {
+    const int32x4_t da = vsubq_n_s32(vldrhq_s32(a + i), a_zp), db = vsubq_n_s32(vldrhq_s32(b + i), b_zp);
+    if (!fits16(da) || !fits16(db)) return i;
+    kiln_mve_store_grid4(y + i, scale_as(vmulq_s32(da, db), &k, high), g);
+  }
+  if (i < n) {
+    const mve_pred16_t p = vctp32q((uint32_t)(n - i));
+    const int32x4_t da = vsubq_n_s32(vldrhq_z_s32(a + i, p), a_zp), db = vsubq_n_s32(vldrhq_z_s32(b + i, p), b_zp);
+    if (!fits16(da) || !fits16(db)) return i;
+    kiln_mve_store_grid4_p(y + i, scale_as(vmulq_s32(da, db), &k, high), g, p);
+  }
+  return n;
+}
+
+static int32_t mul(int16_t *y, const int16_t *a, int32_t a_zp, const int16_t *b, int32_t b_zp, int32_t n,
+                   const kiln_mve_rq *u, const kiln_grid *g) {
+  return u->high ? mul_as(y, a, a_zp, b, b_zp, n, u, g, 1) : mul_as(y, a, a_zp, b, b_zp, n, u, g, 0);
+}
+
+void kiln_mul_mve(int16_t *y, const int16_t *a, int32_t a_zp, const int16_t *b, int32_t b_zp, int32_t n, kiln_rq rq,
+                  const kiln_grid *g) {
+  kiln_mve_rq u;
+  const int32_t done = kiln_mve_uniform(rq, &u) ? mul(y, a, a_zp, b, b_zp, n, &u, g) : 0;
+  if (done < n) kiln_mul(y + done, a + done, a_zp, b + done, b_zp, n - done, rq, g);
+}
+
+void kiln_mul_rows_mve(int16_t *y, const int16_t *x, int32_t x_zp, const int16_t *table, int32_t t_zp, int32_t rows,
+                       int32_t heads, int32_t d, kiln_rq rq, const kiln_grid *g) {
+  kiln_mve_rq u;
+  const int ok = kiln_mve_uniform(rq, &u);
+  for (int32_t s = 0; s < rows; s++) {
+    const int16_t *t = table + (size_t)s * d;
+    for (int32_t h = 0; h < heads; h++) {
+      const size_t base = ((size_t)s * heads + h) * d;
+      const int32_t done = ok ? mul(y + base, x + base, x_zp, t, t_zp, d, &u, g) : 0;
+      if (done < d) kiln_mul(y + base + done, x + base + done, x_zp, t + done, t_zp, d - done, rq, g);
+    }
+  }
+}
+
+/* sum (x - x_zp)^2 over n values, exactly (VMLALDAVA: 64-bit sums); 0 where
+ * a difference does not fit int16 (*ok then 0) */
+static uint64_t sum_squares(const int16_t *x, int32_t x_zp, int32_t n, int *ok) {
+  int64_t ss = 0;
+  for (int32_t i = 0; i < n; i += 8) {
+    const mve_pred16_t p = vctp16q((uint32_t)(n - i));
+    const int16x8_t v = vldrhq_z_s16(x + i, p);
+    if (vmaxvq_p_s16(INT16_MIN, v, p) > INT16_MAX + x_zp || vminvq_p_s16(INT16_MAX, v, p) < INT16_MIN + x_zp) {
+      *ok = 0;
+      return 0;
+    }
+    const int16x8_t d = vsubq_n_s16(v, (int16_t)x_zp);
+    ss = vmlaldavaq_p_s16(ss, d, d, p);
+  }
+  *ok = 1;
+  return (uint64_t)ss;
+}
+
+void kiln_rmsnorm_mve(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n, const int16_t *gamma,
+                      int32_t gamma_zp, const kiln_norm_rq *p, const kiln_grid *g) {
+  for (int32_t r = 0; r < rows; r++) {
+    const int16_t *xr = x + (size_t)r * n;
+    int16_t *yr = y + (size_t)r * n;
+    int ok = x_zp >= INT16_MIN && x_zp <= INT16_MAX;
+    const uint64_t ss = ok ? sum_squares(xr, x_zp, n, &ok) : 0;
+    int32_t k;
+    const uint64_t t = ok ? kiln_rmsnorm_square(ss, p, &k) : 0;
+    kiln_mve_rq u;
+    if (!ok || t == 0 || !kiln_mve_uniform(kiln_rmsnorm_scale(kiln_isqrt(t), k, p), &u)) {
+      kiln_rmsnorm(yr, xr, x_zp, 1, n, gamma, gamma_zp, p, g);
+      continue;
+    }
+    const int32_t done = mul(yr, gamma, gamma_zp, xr, x_zp, n, &u, g);
+    if (done < n) {
+      /* a gain whose difference does not fit int16: the row again, portably */
+      kiln_rmsnorm(yr, xr, x_zp, 1, n, gamma, gamma_zp, p, g);
+    }
+  }
+}
+
+/* 64-bit lanes as pairs of words: (h, l) = h * 2^32 + l, h signed. */
+typedef struct {
+  int32x4_t h;
+  uint32x4_t l;
+} wide4;
+
+/* the product of int32 lanes d and a multiplier m, in 64 bits (VMULH, VMUL) */
+static inline wide4 product(int32x4_t d, int32_t m) {
+  const int32x4_t mv = vdupq_n_s32(m);
+  const wide4 p = { vmulhq_s32(d, mv), vreinterpretq_u32_s32(vmulq_s32(d, mv)) };
+  return p;
+}
+
+static inline wide4 plus(wide4 a, wide4 b) {
+  const uint32x4_t l = vaddq_u32(a.l, b.l);
+  const uint32x4_t carry = vminq_u32(vqsubq_u32(a.l, l), vdupq_n_u32(1)); /* l < a.l: the sum wrapped */
+  const wide4 s = { vaddq_s32(vaddq_s32(a.h, b.h), vreinterpretq_s32_u32(carry)), l };
+  return s;
+}
+
+/* d = code - zero point in int32 lanes, where each fits 2^17 (an int16
+ * code, a zero point within +-2^16): the products then stay below 2^48 */
+static inline int32x4_t diffs(const int16_t *x, int32_t zp, mve_pred16_t p) {
+  return vsubq_n_s32(vldrhq_z_s32(x, p), zp);
+}
+
+/* The sum of differently scaled inputs, as kiln_add: each (x - zx) * m a
+ * 64-bit product in a pair of words, the pairs added with their carry, the
+ * magnitude rounded by the common shift (kiln_mve_round_low, shifts 1 to 32;
+ * capped where kiln_to_grid clamps anyway), the sign put back. Other shifts,
+ * or zero points beyond +-2^16, take the portable kernel. */
+void kiln_add_mve(int16_t *y, const int16_t *a, int32_t a_zp, const int16_t *b, int32_t b_zp, const int16_t *c,
+                  int32_t c_zp, int32_t n, const kiln_add_rq *rq, const kiln_grid *g_in) {
+  const int32_t zp_max = 1 << 16;
+  if (rq->shift < 1 || rq->shift > 32 || a_zp > zp_max || a_zp < -zp_max || b_zp > zp_max || b_zp < -zp_max
+      || c_zp > zp_max || c_zp < -zp_max) {
+    kiln_add(y, a, a_zp, b, b_zp, c, c_zp, n, rq, g_in);
+    return;
+  }
+  const kiln_grid grid = *g_in, *g = &grid;
+  const kiln_mve_shift k = kiln_mve_shift_low(vdupq_n_s32(0), vdupq_n_s32(rq->shift));
+  const int32_t ma = rq->ma, mb = rq->mb, mc = rq->mc;
+  for (int32_t i = 0; i < n; i += LANES) {
+    const mve_pred16_t p = vctp32q((uint32_t)(n - i));
+    wide4 v = plus(product(diffs(a + i, a_zp, p), ma), product(diffs(b + i, b_zp, p), mb));
+    if (c) v = plus(v, product(diffs(c + i, c_zp, p), mc));
+    /* the magnitude: v xor sign, minus sign (+1 for a negative lane, with its carry) */
+    const int32x4_t sign = vshrq_n_s32(v.h, 31);
+    const uint32x4_t neg = vreinterpretq_u32_s32(vnegq_s32(sign)), s32 = vreinterpretq_u32_s32(sign);
+    const uint32x4_t l = vaddq_u32(veorq_u32(v.l, s32), neg);
+    const uint32x4_t carry = vandq_u32(neg, vsubq_u32(vdupq_n_u32(1), vminq_u32(l, vdupq_n_u32(1))));
+    const uint32x4_t h = vaddq_u32(veorq_u32(vreinterpretq_u32_s32(v.h), s32), carry);
+    const uint32x4_t q = kiln_mve_round_low(h, l, &k, KILN_MVE_CAP);
+    kiln_mve_store_grid4_p(y + i, kiln_mve_signed(q, sign), g, p);
+  }
+}
+
+/* floor((u1 * 2^32 + u0) / v) and the remainder, for v >= 2^31 and u1 < v:
+ * two steps of 16-bit digits on the core's 32-bit UDIV (Hacker's Delight,
+ * divlu), instead of the library's general 64-bit division. */
+static inline uint32_t div_64_32(uint32_t u1, uint32_t u0, uint32_t v, uint32_t *rem) {
+  const uint32_t b = 65536, un1 = u0 >> 16, un0 = u0 & 0xFFFF, vn1 = v >> 16, vn0 = v & 0xFFFF;
+  uint32_t q1 = u1 / vn1, rhat = u1 - q1 * vn1;
+  while (q1 >= b || q1 * vn0 > b * rhat + un1) { /* at most twice */
+    q1--;
+    rhat += vn1;
+    if (rhat >= b) break;
+  }
+  const uint32_t un21 = u1 * b + un1 - q1 * v;
+  uint32_t q0 = un21 / vn1;
+  rhat = un21 - q0 * vn1;
+  while (q0 >= b || q0 * vn0 > b * rhat + un0) {
+    q0--;
+    rhat += vn1;
+    if (rhat >= b) break;
+  }
+  *rem = un21 * b + un0 - q0 * v;
+  return q1 * b + q0;
+}
+
+/* kiln_sigmoid's quotient round_half_even(n * 2^31 / (2^31 + e)) for n, e in
+ * [0, 2^31]: the divisor is at least 2^31, so it is normalized for
+ * div_64_32, except 2^32 (e = 2^31), a shift. */
+static inline uint64_t sigmoid_quotient(uint32_t n, uint32_t e) {
+  const uint64_t num = (uint64_t)n << 31, den = ((uint64_t)1 << 31) + e;
+  uint64_t q, r;
+  if (den >> 32) {
+    q = num >> 32;
+    r = num & 0xFFFFFFFFu;
+  } else {
+    uint32_t r32;
+    q = div_64_32((uint32_t)(num >> 32), (uint32_t)num, (uint32_t)den, &r32);
+    r = r32;
+  }
+  return q + (r > den - r || (r == den - r && (q & 1)));
+}
+
+/* Four values a step: exp(-|x|) gathered and the requantization in lanes
+ * (kiln_mve_exp4, kiln_mve_scale_uniform_u: the quotient is at most 2^31),
+ * the division lane by lane. */
+void kiln_sigmoid_mve(int16_t *y, const int16_t *x, int32_t x_zp, int32_t n, const kiln_exp_lut *lut_in, kiln_rq rq,
+                      const kiln_grid *g_in) {
+  kiln_mve_rq u;
+  if (!kiln_mve_uniform(rq, &u) || x_zp > (1 << 30) || x_zp < -(1 << 30)) {
+    kiln_sigmoid(y, x, x_zp, n, lut_in, rq, g_in);
+    return;
+  }
+  const kiln_grid grid = *g_in, *g = &grid; /* copies no store through y can change */
+  const kiln_exp_lut table = *lut_in, *lut = &table;
+  const uint32_t one = (uint32_t)1 << 31;
+  for (int32_t i = 0; i < n; i += LANES) {
+    const mve_pred16_t p = vctp32q((uint32_t)(n - i));
+    const int32x4_t v = vsubq_n_s32(vldrhq_z_s32(x + i, p), x_zp);
+    int32_t vs[LANES];
+    uint32_t es[LANES], sig[LANES];
+    vst1q_s32(vs, v);
+    vst1q_u32(es, kiln_mve_exp4(vreinterpretq_u32_s32(vabsq_s32(v)), lut, p)); /* exp(-|x|) */
+    for (int32_t j = 0; j < LANES; j++) sig[j] = (uint32_t)sigmoid_quotient(vs[j] >= 0 ? one : es[j], es[j]);
+    kiln_mve_store_grid4_p(y + i, kiln_mve_scale_uniform_u(vld1q_u32(sig), &u), g, p);
+  }
+}
