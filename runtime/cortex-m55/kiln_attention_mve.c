@@ -24,7 +24,8 @@
 #define LANES 8 /* int16 lanes in a vector */
 
 /* sum (q - zq) k over d values, and the correction, for one key */
-static inline __attribute__((always_inline)) int64_t qk_dot(const int16_t *q, int16_t q_zp, const int16_t *k, int32_t d) {
+static inline __attribute__((always_inline)) int64_t qk_dot(const int16_t *q, int16_t q_zp, const int16_t *k,
+                                                            int32_t d) {
   int64_t acc = 0;
   int32_t e = 0;
   for (; e + LANES <= d; e += LANES) acc = vmlaldavaq_s16(acc, vsubq_n_s16(vldrhq_s16(q + e), q_zp), vldrhq_s16(k + e));
