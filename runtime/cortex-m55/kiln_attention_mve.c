@@ -24,7 +24,8 @@
 #define LANES 8 /* int16 lanes in a vector */
 
 /* sum (q - zq) k over d values, and the correction, for one key */
-static inline __attribute__((always_inline)) int64_t qk_dot(const int16_t *q, int16_t q_zp, const int16_t *k, int32_t d) {
+static inline __attribute__((always_inline)) int64_t qk_dot(const int16_t *q, int16_t q_zp, const int16_t *k,
+                                                            int32_t d) {
   int64_t acc = 0;
   int32_t e = 0;
   for (; e + LANES <= d; e += LANES) acc = vmlaldavaq_s16(acc, vsubq_n_s16(vldrhq_s16(q + e), q_zp), vldrhq_s16(k + e));
@@ -125,6 +126,8 @@ void kiln_pv_row_mve(int16_t *out, const int16_t *p, int32_t p_zp, const kiln_kv
   }
 }
 
+#define SOFTMAX_KEPT 256 /* a multiple of 4 */
+
 /* mx - x for four lanes (those of p) */
 static inline uint32x4_t distances(const int16_t *x, int16_t mx, mve_pred16_t p) {
   return vreinterpretq_u32_s32(vsubq_s32(vdupq_n_s32(mx), vldrhq_z_s32(x, p)));
@@ -144,18 +147,25 @@ void kiln_softmax_row_mve(int16_t *p, const int16_t *x, int32_t n, const kiln_ex
     const mve_pred16_t pr = vctp16q((uint32_t)(n - i));
     mx = vmaxvq_p_s16(mx, vldrhq_z_s16(x + i, pr), pr);
   }
+  /* the exp values of a row of up to SOFTMAX_KEPT keys are kept for the
+   * second pass (1 KB of stack); a longer row computes them again */
+  uint32_t kept[SOFTMAX_KEPT];
+  const int keep = n <= SOFTMAX_KEPT;
   uint64_t sum = 0;
   for (int32_t i = 0; i < n; i += 4) {
     const mve_pred16_t pr = vctp32q((uint32_t)(n - i));
-    sum = vaddlvaq_u32(sum, kiln_mve_exp4(distances(x + i, mx, pr), lut, pr));
+    const uint32x4_t e = kiln_mve_exp4(distances(x + i, mx, pr), lut, pr);
+    if (keep) vstrwq_u32(kept + i, e); /* all four lanes: i + 4 <= SOFTMAX_KEPT, a multiple of 4 */
+    sum = vaddlvaq_u32(sum, e);
   }
   /* prob = round_half_even(e * inv / 2^31), kiln_softmax_prob in lanes: a
    * shift of 31 (kiln_mve_quot_low, uncapped: e * inv < 2^62) */
-  const kiln_mve_shift inv = kiln_mve_shift_low(vreinterpretq_s32_u32(vdupq_n_u32((uint32_t)kiln_softmax_reciprocal(sum))),
-                                                 vdupq_n_s32(31));
+  const uint32x4_t recip = vdupq_n_u32((uint32_t)kiln_softmax_reciprocal(sum));
+  const kiln_mve_shift inv = kiln_mve_shift_low(vreinterpretq_s32_u32(recip), vdupq_n_s32(31));
   for (int32_t i = 0; i < n; i += 4) {
     const mve_pred16_t pr = vctp32q((uint32_t)(n - i));
-    const uint32x4_t prob = kiln_mve_quot_low(kiln_mve_exp4(distances(x + i, mx, pr), lut, pr), &inv, 0xFFFFFFFFu);
+    const uint32x4_t e = keep ? vldrwq_u32(kept + i) : kiln_mve_exp4(distances(x + i, mx, pr), lut, pr);
+    const uint32x4_t prob = kiln_mve_quot_low(e, &inv, 0xFFFFFFFFu);
     kiln_mve_store_grid4_p(p + i, kiln_mve_scale_uniform_u(prob, &u), g, pr);
   }
 }

@@ -209,3 +209,30 @@ void kiln_linear_mve_s8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows
                         const kiln_grid *g) {
   linear8(y, x, x_zp, rows, n_in, (const uint8_t *)w, 1, 0, w_zp, w_sum, n_out, rq, g);
 }
+
+/* 16-bit weights: VMLALDAVA multiplies the raw int16 codes eight at a time
+ * into a 64-bit sum, exact for any codes; the zero points come in through
+ * the sums as above. A row whose weight zero point lies beyond +-2^16
+ * (none that calibration gives) takes the exact int64 loop. */
+void kiln_linear_mve_s16(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const int16_t *w,
+                         const int32_t *w_zp, const int32_t *w_sum, int32_t n_out, const kiln_rq *rq,
+                         const kiln_grid *g) {
+  for (int32_t r = 0; r < rows; r++) {
+    const int16_t *xr = x + (size_t)r * n_in;
+    const int64_t sx = kiln_mve_sum_diffs(xr, n_in, x_zp);
+    for (int32_t o = 0; o < n_out; o++) {
+      const int16_t *wo = w + (size_t)o * n_in;
+      int64_t acc = 0;
+      if (w_zp[o] >= -(1 << 16) && w_zp[o] <= 1 << 16) {
+        for (int32_t i = 0; i < n_in; i += LANES) {
+          const mve_pred16_t p = vctp16q((uint32_t)(n_in - i));
+          acc = vmlaldavaq_p_s16(acc, vldrhq_z_s16(xr + i, p), vldrhq_z_s16(wo + i, p), p);
+        }
+        acc -= (int64_t)x_zp * w_sum[o] + (int64_t)w_zp[o] * sx;
+      } else {
+        for (int32_t i = 0; i < n_in; i++) acc += (int64_t)(xr[i] - x_zp) * (wo[i] - w_zp[o]);
+      }
+      y[(size_t)r * n_out + o] = kiln_mve_requant(acc, rq[o], g);
+    }
+  }
+}

@@ -13,6 +13,9 @@
 void kiln_linear_mve_u8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const uint8_t *w,
                         const int32_t *w_zp, const int32_t *w_sum, int32_t n_out, const kiln_rq *rq,
                         const kiln_grid *g);
+void kiln_linear_mve_s16(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const int16_t *w,
+                         const int32_t *w_zp, const int32_t *w_sum, int32_t n_out, const kiln_rq *rq,
+                         const kiln_grid *g);
 /* activation codes in [0, 255] (uint8, uint4) */
 void kiln_linear_mve_a8_u8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const uint8_t *w,
                            const int32_t *w_zp, const int32_t *w_sum, int32_t n_out, const kiln_rq *rq,

@@ -157,6 +157,47 @@ describe("targets on stories260K", function()
     end)
   end
 
+  -- the Helium kernels for the weight storages stories260K's presets do not
+  -- use: int8 (every Linear weight, symmetric) and int16 (two of them)
+  it("cortex-m55: int8 and int16 weights give portable's tokens and hidden codes", function()
+    if not support.needs_shared() then return end
+    local why = cannot_run("cortex-m55")
+    if why then return pending(why) end
+    local linears = { "self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight",
+      "self_attn.o_proj.weight", "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight",
+      "lm_head.weight" }
+    local int8 = {}
+    for _, w in ipairs(linears) do
+      int8[#int8 + 1] = string.format('["%s"] = { dtype = "int8", qscheme = "per_channel_symm" }', w)
+    end
+    local cases = {
+      { name = "int8", preset = "w8a8", kernel = "kiln_linear_mve_s8",
+        overrides = "return { " .. table.concat(int8, ", ") .. " }" },
+      { name = "int16", preset = "w8a16", kernel = "kiln_linear_mve_s16",
+        overrides = 'return { ["mlp.down_proj.weight"] = { dtype = "int16" }, '
+          .. '["self_attn.q_proj.weight"] = { dtype = "int16" } }' },
+    }
+    for _, c in ipairs(cases) do
+      local overrides, q = work .. "/" .. c.name .. ".lua", work .. "/" .. c.name .. ".json"
+      support.write(overrides, c.overrides)
+      local _, err, code = support.kiln_run("calib", MODEL, "-z", TOK, "--text", TEXT, "--samples", "2", "--preset",
+        c.preset, "--overrides", overrides, "-o", q)
+      assert.are.equal(0, code, err)
+      local outs = {}
+      for _, target in ipairs({ "portable", "cortex-m55" }) do
+        local dir = string.format("%s/%s-%s", work, c.name, target)
+        local _, gerr, gcode = support.kiln_run("gen", MODEL, "--qparams", q, "--target", target, "-o", dir)
+        assert.are.equal(0, gcode, gerr)
+        local ok, log = sh("make -C " .. dir)
+        assert(ok, target .. ": " .. log)
+        outs[target] = run_target(target, dir, "generate 16 " .. PROMPT):match("^[%d ]+\nhidden[%d %-]+\n")
+        if target == "cortex-m55" then assert.matches(c.kernel, support.read(dir .. "/layer_0.c")) end
+      end
+      assert.is_string(outs.portable)
+      assert.are.equal(outs.portable, outs["cortex-m55"], c.name)
+    end
+  end)
+
   it("refuses a dtype the target cannot run, naming the op and the dtype", function()
     if not support.needs_shared() then return end
     local overrides = work .. "/int16-weights.lua"
