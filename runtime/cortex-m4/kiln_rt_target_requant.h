@@ -21,7 +21,8 @@
  * them at 2^40): a grid's zero point and bounds are 16-bit codes, far below
  * 2^23, so q + zp beyond the limit clamps to the same bound either way.
  * Accumulators outside int32, shifts outside [1, 63] and negative
- * multipliers (kiln makes none) take kiln_scale.
+ * multipliers (kiln makes none) take kiln_scale. Kernels that requantize
+ * many values with one multiplier prepare it once (kiln_dsp_rq, below).
  */
 #ifndef KILN_RT_TARGET_REQUANT_H
 #define KILN_RT_TARGET_REQUANT_H
@@ -70,6 +71,62 @@ static inline __attribute__((always_inline)) int16_t kiln_dsp_requant(int64_t ac
   const uint32_t a = v < 0 ? 0u - (uint32_t)v : (uint32_t)v;
   const uint64_t p = (uint64_t)a * (uint32_t)rq.mult; /* UMULL */
   return kiln_dsp_signed_to_grid(kiln_dsp_rhe_split((uint32_t)(p >> 32), (uint32_t)p, s), v < 0, g);
+}
+
+/* ---- prepared once a call ------------------------------------------------
+ *
+ * A kernel that requantizes many values with one kiln_rq and one grid
+ * prepares them once, so that each value takes one branchless path of about
+ * a dozen instructions. The product is made to have exactly s' = 33 bits
+ * below the point, or more: |acc| is shifted left by pre = 33 - s first
+ * when s < 33 (it must then stay below 2^32, which the kernel's bound on
+ * |acc| guarantees: the caller names it in bits), so that s' = 32 + t with
+ * t >= 1 always and the rounding is kiln_dsp_rhe_split's t >= 1 branch,
+ * nothing else: round_half_even(p / 2^s) = (hi + 2^(t-1) - 1 + carry) >> t,
+ * carry = (lo or the quotient's low bit) != 0. The quotient is below 2^30,
+ * so +-q + zp needs no limit and no 64-bit clamp. */
+typedef struct {
+  uint32_t mult;
+  int32_t pre;   /* |acc| << pre before the product: max(0, 33 - shift) */
+  int32_t t;     /* the high word's shift: shift + pre - 32, at least 1 */
+  uint32_t bias; /* 2^(t-1) - 1 */
+  int32_t zero_point, qmin, qmax;
+} kiln_dsp_rq;
+
+/* Fills p for rq and g, for accumulators of magnitude below 2^bits (bits <=
+ * 32); 0 when this path does not apply (a shift outside [1, 63], a negative
+ * multiplier, or |acc| << pre past 32 bits), and the kernel must take the
+ * per-value kiln_requant_to_grid instead. */
+static inline int kiln_dsp_rq_prepare(kiln_dsp_rq *p, kiln_rq rq, const kiln_grid *g, int32_t bits) {
+  if (rq.shift < 1 || rq.shift > 63 || rq.mult < 0 || bits < 1 || bits > 32) return 0;
+  p->pre = rq.shift < 33 ? 33 - rq.shift : 0;
+  if (bits + p->pre > 32) return 0;
+  p->mult = (uint32_t)rq.mult;
+  p->t = rq.shift + p->pre - 32;
+  p->bias = ((uint32_t)1 << (p->t - 1)) - 1u;
+  p->zero_point = g->zero_point;
+  p->qmin = g->qmin;
+  p->qmax = g->qmax;
+  return 1;
+}
+
+/* The magnitude a of an accumulator (a < 2^bits of the preparation) and its
+ * sign, requantized: kiln_requant_to_grid's result, bit for bit. */
+static inline __attribute__((always_inline)) int16_t kiln_dsp_requant_abs(uint32_t a, int negative,
+                                                                           const kiln_dsp_rq *p) {
+  const uint64_t prod = (uint64_t)(a << p->pre) * p->mult; /* UMULL, below 2^63 */
+  const uint32_t hi = (uint32_t)(prod >> 32), lo = (uint32_t)prod;
+  const uint32_t carry = (lo | ((hi >> p->t) & 1u)) != 0;
+  const int32_t q = (int32_t)((hi + p->bias + carry) >> p->t);
+  int32_t v = (negative ? -q : q) + p->zero_point;
+  if (v < p->qmin) v = p->qmin;
+  if (v > p->qmax) v = p->qmax;
+  return (int16_t)v;
+}
+
+/* The same for a signed accumulator (|acc| < 2^bits, bits <= 31). */
+static inline __attribute__((always_inline)) int16_t kiln_dsp_requant_prepared(int32_t acc, const kiln_dsp_rq *p) {
+  return kiln_dsp_requant_abs(acc < 0 ? 0u - (uint32_t)acc : (uint32_t)acc, acc < 0, p);
 }
 
 /* kiln_rt.h's requantization is this one, always inlined (gcc's -Os would

@@ -3,7 +3,9 @@
  * against the portable kiln_to_grid(kiln_scale(acc, rq), g), on the host:
  * every shift from 0 to 64 with accumulators at the ends of int32 and their
  * rounding ties, then random accumulators (int32 and wider), multipliers and
- * 16-bit grids. Prints "ok N" or the first difference and exits non-zero.
+ * 16-bit grids; and the prepared requantization (kiln_dsp_rq) for every
+ * shift and accumulator bound, magnitudes at the bound's ends included.
+ * Prints "ok N" or the first difference and exits non-zero.
  */
 #include "kiln_rt.h"
 #include "kiln_rt_target_requant.h"
@@ -20,6 +22,20 @@ static int check(int64_t acc, kiln_rq rq, const kiln_grid *g) {
   if (want == got) return 0;
   printf("FAIL acc %lld mult %ld shift %ld grid %ld [%ld, %ld]: portable %d, dsp %d\n", (long long)acc,
          (long)rq.mult, (long)rq.shift, (long)g->zero_point, (long)g->qmin, (long)g->qmax, want, got);
+  return 1;
+}
+
+/* The prepared path on magnitude a and sign, prepared for |acc| < 2^bits. */
+static int check_prepared(uint32_t a, int negative, kiln_rq rq, const kiln_grid *g, int32_t bits) {
+  kiln_dsp_rq p;
+  if (!kiln_dsp_rq_prepare(&p, rq, g, bits)) return 0;
+  const int64_t acc = negative ? -(int64_t)a : (int64_t)a;
+  const int16_t want = kiln_to_grid(kiln_scale(acc, rq), g), got = kiln_dsp_requant_abs(a, negative, &p);
+  checked++;
+  if (want == got) return 0;
+  printf("FAIL prepared (%ld bits) acc %lld mult %ld shift %ld grid %ld [%ld, %ld]: portable %d, dsp %d\n",
+         (long)bits, (long long)acc, (long)rq.mult, (long)rq.shift, (long)g->zero_point, (long)g->qmin,
+         (long)g->qmax, want, got);
   return 1;
 }
 
@@ -63,6 +79,26 @@ int main(void) {
         const kiln_rq one = { 0x40000000, s }; /* 2^30 */
         const int64_t tie = s >= 31 ? ((int64_t)(2 * (int64_t)range(0, 1 << 20) + 1) << (s - 31)) : 0;
         if (tie == (int32_t)tie) failed |= check(i % 4 == 0 ? -tie : tie, one, &g);
+      }
+    }
+  }
+  /* prepared: every shift and bound, magnitudes random, small and at the bound */
+  for (int32_t s = 0; s <= 64 && !failed; s++) {
+    for (int32_t bits = 0; bits <= 33 && !failed; bits++) {
+      for (int i = 0; i < 3000 && !failed; i++) {
+        const kiln_rq rq = { (int32_t)(0x40000000u + rnd() % 0x40000000u), s };
+        const kiln_grid g = i % 2 ? wide : grid();
+        const uint32_t top = bits >= 32 ? 0xffffffffu : ((uint32_t)1 << bits) - 1u;
+        const uint32_t a = i % 3 == 0 ? top - (uint32_t)range(0, 2) : i % 3 == 1 ? (uint32_t)range(0, 3) : rnd() & top;
+        if (a <= top) failed |= check_prepared(a, i % 4 < 2, rq, &g, bits);
+        /* a tie, (2k + 1) * 2^(s-1) = a * mult: odd a with mult = 2^30 + 2^(s-1) for s <= 30, else
+         * mult = 2^30 and a an odd multiple of 2^(s-31) */
+        if (s >= 1 && s <= 63) {
+          const uint32_t odd = 2u * (uint32_t)range(0, 1 << 12) + 1u;
+          const kiln_rq tied = { s <= 30 ? (int32_t)(0x40000000u + (1u << (s - 1))) : 0x40000000, s };
+          const uint64_t t = s <= 30 ? odd : (uint64_t)odd << (s - 31);
+          if (t <= top) failed |= check_prepared((uint32_t)t, i % 4 < 2, tied, &g, bits);
+        }
       }
     }
   }
