@@ -31,6 +31,7 @@ CFLAGS_NATIVE = -std=c99 -O3 -fno-trapping-math -ffp-contract=off -fPIC -Wall -W
 LDLIBS_NATIVE = $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas) -lm
 
 NATIVE := .build/kiln_native.so
+INSN_PLUGIN := .build/kiln_insn_plugin.so
 NATIVE_SRC := gen/native/kiln_native.c gen/native/codes.c gen/native/pack.c gen/native/normal.c gen/native/program.c \
   gen/native/model.c gen/native/model_run.c gen/native/model_fake_quant.c gen/native/model_exact.c \
   gen/native/model_observe.c gen/native/measure.c gen/native/sampling.c gen/native/host.c \
@@ -61,7 +62,7 @@ deps:
 	  fi; \
 	fi
 
-native: deps $(NATIVE)
+native: deps $(NATIVE) $(INSN_PLUGIN)
 
 # The Unicode tables, from Debian's unicode-data (the installed UCD version).
 UCD := /usr/share/unicode
@@ -72,6 +73,12 @@ UCD := /usr/share/unicode
 $(NATIVE): $(NATIVE_SRC) $(NATIVE_HDR) Makefile
 	@mkdir -p .build
 	$(CC) $(CFLAGS_NATIVE) -shared -o $@ $(NATIVE_SRC) $(LDLIBS_NATIVE)
+
+# kiln bench --plugin's instruction counter for firmware under QEMU
+# (gen/bench/qemu_insn_plugin.c; a host tool, never in firmware).
+$(INSN_PLUGIN): gen/bench/qemu_insn_plugin.c Makefile
+	@mkdir -p .build
+	$(CC) -std=c99 -O2 -fPIC -fvisibility=hidden -Wall -Wextra -Wpedantic -Werror -shared -o $@ $<
 
 # The demo: the pipeline on stories260K from ../shared when it is there, else
 # on the synthetic default model kiln writes itself. Outputs go to out/demo/.

@@ -7,7 +7,7 @@ local targets = require "emit.targets"
 
 local verb = {
   summary = "benchmark the kernels and the generator against this machine's limits",
-  synopsis = "[--target T] [--reps N] [--models DIR] [--tokenizers DIR] [--no-gen22] [--profile] [--smoke]",
+  synopsis = "[--target T] [--reps N] [--models DIR] [--tokenizers DIR] [--no-gen22] [--profile] [--plugin] [--smoke]",
   positional = {},
   options = {
     { "--target", key = "target", default = "native", metavar = "T", help = "rules/T.lua (runs on this host; native: the fastest it runs)" },
@@ -20,6 +20,8 @@ local verb = {
       help = "skip the 22-layer models: calibration's peak RSS and the generator's timing (writes 6.6 GB)" },
     { "--profile", key = "profile", type = "flag",
       help = "firmware targets: also each function's share of the program-counter samples" },
+    { "--plugin", key = "plugin", type = "flag",
+      help = "firmware targets under QEMU: also the instructions counted by QEMU's TCG plugin, a function at a time" },
     { "--smoke", key = "smoke", type = "flag", help = "every step on small sizes: checks the suite runs (figures meaningless)" },
     { "-v", "--verbose", key = "verbose", type = "flag", help = "say each step on stderr" },
   },
@@ -34,7 +36,7 @@ end
 function verb.run(opts, context)
   local results = suite.run(context, {
     target = opts.target, reps = opts.reps, verbose = opts.verbose, skip_gen22 = opts.no_gen22, smoke = opts.smoke,
-    profile = opts.profile,
+    profile = opts.profile, plugin = opts.plugin,
     models = opts.models or (context.root .. "/../shared/models"),
     tokenizers = opts.tokenizers or (context.root .. "/../shared/tokenizers"),
   })

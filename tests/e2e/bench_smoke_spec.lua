@@ -23,3 +23,29 @@ describe("kiln bench --smoke", function()
     end)
   end
 end)
+
+-- A firmware target's own count (SysTick under -icount, templates/firmware/clock.c)
+-- against QEMU's count of every instruction it ran (the TCG plugin of
+-- gen/bench/qemu_insn_plugin.c): kiln bench --plugin's agreement, within 1 %.
+describe("kiln bench --plugin", function()
+  local targets = require "emit.targets"
+  after_each(function() support.cleanup() end)
+
+  for _, target in ipairs({ "cortex-m4", "cortex-m55" }) do
+    it("the firmware's instructions a token agree with QEMU's plugin (--target " .. target .. ")", function()
+      if not support.needs_shared() then return end
+      local why = support.missing_board(targets.load(".", target).build)
+      if why then return pending(why) end
+      local out, err, code = support.kiln_run("bench", "--plugin", "--target", target)
+      assert.are.equal(0, code, err)
+      for _, preset in ipairs({ "w8a16", "w8a8" }) do
+        local own = tonumber(out:match("\nmcu_instructions_per_token_" .. preset .. " (%d+)"))
+        local counted = tonumber(out:match("\nmcu_plugin_instructions_per_token_" .. preset .. " (%d+)"))
+        assert.is_number(own, out)
+        assert.is_number(counted, out)
+        assert.is_true(math.abs(own - counted) <= 0.01 * counted, preset .. ": " .. own .. " against " .. counted)
+        assert.matches("\nmcu_insn_" .. preset .. "_kiln_linear_[%w_]+ %d+", out)
+      end
+    end)
+  end
+end)
