@@ -2,7 +2,7 @@
  * The microcontroller targets' kernels (rules/cortex-m4.lua, rules/cortex-m55.lua)
  * against the portable runtime, bit for bit, as firmware: for every kernel the
  * rules name, the target's kernel and the portable one run on the same inputs
- * and their outputs (and the guard values just past them) are compared.
+ * and their outputs (and guard values around them) are compared.
  *
  * The reference is the portable runtime compiled without the target's
  * KILN_RT_TARGET_REQUANT and linked into the image with its symbols renamed
@@ -36,7 +36,8 @@
  * linear case's rows often share one shift, as a layer's do), output grids
  * of every dtype, lengths from 0 or 1 up (odd, short, past a vector or
  * block), accumulators past 2^31 where the contract allows; kv views with no
- * past; probabilities with zero point 0 whose codes sum up to 65535.
+ * past; probabilities with zero point 0 whose codes sum up to 65535; rows
+ * now and then at addresses off a word.
  *
  * Prints "<kernel> ok <cases>" for each kernel that agrees, and "ok" at the
  * end if all do; for one that does not, its first difference: "FAIL
