@@ -18,6 +18,26 @@ local function folded(kernel, weight)
     bias = folded_bias }
 end
 
+-- The rows of at most 256 inputs within int16 of their zero point, whose
+-- sums fit int32 (kiln_linear_dsp.c's kiln_linear_dsp_[us]8_r4): weights in
+-- blocks of 4 rows x 4 inputs, and a table of 4 int32 a row: the bias mod
+-- 2^32 (the sum itself fits int32, so its parts may wrap), zw, the
+-- multiplier and shift - 33 (the shift in [33, 63]).
+local function r4k4(ctype)
+  return { name = "r4k4", ctype = ctype, block_rows = 4, group = 4, doc = "blocks of 4 rows x 4 inputs" }
+end
+
+local function r4_terms(n, zx, zw, sum_w, mult, shift)
+  local b = folded_bias(n, zx, zw, sum_w)
+  return (b + (1 << 31)) % (1 << 32) - (1 << 31), zw, mult, shift - 33
+end
+
+local function folded_r4(kernel, weight)
+  return { kernel = kernel, weight = { weight }, template = "linear_packed", weight_layout = r4k4(weight),
+    act_within_int16 = true, n_in = { multiple_of = 4, below = 257 }, rq_shift = { 33, 63 },
+    work = 2, row_terms = { ctype = "s32", count = 4, make = r4_terms } }
+end
+
 return {
   name = "cortex-m4",
   summary = "Cortex-M4 (Armv7E-M + DSP, no FPU) firmware, run under qemu-system-arm -M mps2-an386",
@@ -36,6 +56,8 @@ return {
 
   kernels = {
     linear = {
+      folded_r4("kiln_linear_dsp_u8_r4", "u8"),
+      folded_r4("kiln_linear_dsp_s8_r4", "s8"),
       folded("kiln_linear_dsp_u8_folded", "u8"),
       folded("kiln_linear_dsp_s8_folded", "s8"),
       { kernel = "kiln_linear_dsp_u8", weight = { "u8" }, act_within_int16 = true },

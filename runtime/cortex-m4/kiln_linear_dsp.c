@@ -194,6 +194,176 @@ INLINE void linear_folded(int16_t *y, const int16_t *x, int32_t rows, int32_t n_
   }
 }
 
+/* ---- blocked kernels (kiln_linear_dsp_[us]8_r4) ---------------------------
+ *
+ * Rows of at most R4_MAX_IN inputs within int16 of their zero point, and
+ * 8-bit weights: |sum (x - zx)(w - zw)| <= 256 * 2^15 * 255 < 2^31. The
+ * sum then is exact in int32 arithmetic modulo 2^32, whatever its parts
+ * (sum x w, zw sum x, the bias) do: each is taken mod 2^32 and wraps, the
+ * total cannot. So the whole epilogue is 32-bit, and the generator emits
+ * each row's terms ready for it (rules/cortex-m4.lua r4_terms).
+ *
+ * The weights come in blocks of 4 rows x 4 inputs (16 bytes, rows in turn),
+ * so that one LDM loads a block's 4 words; the inputs of a row are
+ * rearranged once into the pairs (x0, x2), (x1, x3) of each 4 (one LDRD).
+ * Per 4 inputs and 4 rows: LDRD, LDM, 8 widenings and 8 SMLADs. */
+#define R4_MAX_IN 256
+#define R4_ROWS 4
+#define R4_TERMS 4 /* a row's table: bias mod 2^32, zw, multiplier, shift - 33 */
+
+/* One block: x pairs against the 4 rows' words. The words' registers are
+ * named so that LDM's list is in ascending order. */
+#define R4_ROW(widen, acc, word) \
+  widen " %[t], " word "\n\t" \
+  "smlad " acc ", %[t], %[xe], " acc "\n\t" \
+  widen " " word ", " word ", ror #8\n\t" \
+  "smlad " acc ", " word ", %[xo], " acc "\n\t"
+#define R4_GROUP(widen) \
+  "ldrd %[xe], %[xo], [%[x]], #8\n\t" \
+  "ldm %[w]!, {%[v0], %[v1], %[v2], %[v3]}\n\t" \
+  R4_ROW(widen, "%[a0]", "%[v0]") R4_ROW(widen, "%[a1]", "%[v1]") \
+  R4_ROW(widen, "%[a2]", "%[v2]") R4_ROW(widen, "%[a3]", "%[v3]")
+#define R4_OPERANDS \
+  : [x] "+r"(x), [w] "+r"(w), [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [xe] "=&r"(xe), \
+    [xo] "=&r"(xo), [t] "=&r"(t), [v0] "=&r"(v0), [v1] "=&r"(v1), [v2] "=&r"(v2), [v3] "=&r"(v3) \
+  : : "memory"
+
+/* sum x[i] w_j[i] for the 4 rows of a block over `groups` groups of 4
+ * inputs, x as pairs; returns w past the block. Two groups a pass: half the
+ * loop's compare and branch. */
+INLINE const uint8_t *r4_dot(int32_t acc[R4_ROWS], const uint32_t *x, const uint8_t *w, int32_t groups,
+                             int is_signed) {
+  register uint32_t v0 __asm__("r8"), v1 __asm__("r9"), v2 __asm__("r10"), v3 __asm__("r11");
+  uint32_t xe, xo, t;
+  int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  const uint32_t *end = x + 2 * groups;
+  if (groups & 1) {
+    if (is_signed)
+      __asm__(R4_GROUP("sxtb16") R4_OPERANDS);
+    else
+      __asm__(R4_GROUP("uxtb16") R4_OPERANDS);
+  }
+  while (x < end) {
+    if (is_signed)
+      __asm__(R4_GROUP("sxtb16") R4_GROUP("sxtb16") R4_OPERANDS);
+    else
+      __asm__(R4_GROUP("uxtb16") R4_GROUP("uxtb16") R4_OPERANDS);
+  }
+  acc[0] = a0;
+  acc[1] = a1;
+  acc[2] = a2;
+  acc[3] = a3;
+  return w;
+}
+
+/* The grid code of one row's sum a (sum x w over the row, mod 2^32) with
+ * its terms t (bias, zw, mult, shift - 33), before the clamp: acc = a - zw
+ * x_sum + bias, then round_half_even(acc * mult / 2^s) + zp, s = 32 + k,
+ * k = shift - 32 in [1, 31]. With p = acc * mult = hi:lo (SMULL, |p| <
+ * 2^62), floor(p / 2^s) = hi >> k and, as in kiln_rhe_u63, the rounding is
+ * floor((p + 2^(s-1) - 1 + odd) / 2^s), odd that quotient's low bit (bit k
+ * of hi, bit 1 of hi >> (k - 1)): the low word's part carries exactly when
+ * lo or odd is not zero, so the result is floor((h + 2^(k-1)) / 2^k) with h
+ * = hi - 1 + carry (SBC), that is ((h >> (k - 1)) + 1) >> 1, and adding zp
+ * first as 2 zp + 1 (zp2) gives the code. Every step fits int32: |hi| <
+ * 2^30. Round half to even is odd-symmetric, so this signed floor form is
+ * portable's |acc| form, bit for bit. */
+INLINE int32_t r4_code(int32_t a, const int32_t *t, int32_t x_sum, int32_t zp2) {
+  int32_t lo, hi, m, s;
+  __asm__("ldrd %[lo], %[hi], [%[t]]\n\t"
+          "ldrd %[m], %[s], [%[t], #8]\n\t"
+          "mls %[a], %[hi], %[xs], %[a]\n\t"
+          "add %[a], %[a], %[lo]\n\t"
+          "smull %[lo], %[hi], %[a], %[m]\n\t"
+          "asr %[m], %[hi], %[s]\n\t"
+          "and %[m], %[m], #2\n\t"
+          "orr %[m], %[m], %[lo]\n\t"
+          "cmp %[m], #1\n\t" /* carry: lo or odd not zero */
+          "sbc %[hi], %[hi], #0\n\t"
+          "asr %[hi], %[hi], %[s]\n\t"
+          "add %[hi], %[hi], %[zp]\n\t"
+          "asr %[hi], %[hi], #1\n\t"
+          : [a] "+&r"(a), [lo] "=&r"(lo), [hi] "=&r"(hi), [m] "=&r"(m), [s] "=&r"(s)
+          : [t] "r"(t), [xs] "r"(x_sum), [zp] "r"(zp2)
+          : "cc");
+  return hi;
+}
+
+/* How a kernel clamps to its grid: the int16 and uint8 grids (every
+ * stories-like model's) with one saturating instruction. */
+enum { CLAMP_S16, CLAMP_U8, CLAMP_ANY };
+
+INLINE int16_t r4_clamp(int32_t v, int clamp, const kiln_grid *g) {
+  if (clamp == CLAMP_S16) return (int16_t)__ssat(v, 16);
+  if (clamp == CLAMP_U8) return (int16_t)__usat(v, 8);
+  if (v < g->qmin) v = g->qmin;
+  if (v > g->qmax) v = g->qmax;
+  return (int16_t)v;
+}
+
+/* One input row's pairs (x0, x2), (x1, x3) of each 4 into px; returns sum x. */
+static int32_t r4_pairs(uint32_t *px, const int16_t *x, int32_t n_in) {
+  int32_t s = 0;
+  for (int32_t i = 0; i < n_in; i += 4) {
+    uint32_t e, o;
+    pairs(x + i, &e, &o);
+    px[i / 2] = e;
+    px[i / 2 + 1] = o;
+    s = __smlad(e, 0x00010001u, s);
+    s = __smlad(o, 0x00010001u, s);
+  }
+  return s;
+}
+
+INLINE void linear_r4_rows(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const uint8_t *w, int is_signed,
+                           const int32_t *terms, int32_t n_out, const kiln_grid *g, uint32_t *px, int clamp) {
+  const int32_t zp2 = 2 * g->zero_point + 1, groups = n_in / 4;
+  for (int32_t r = 0; r < rows; r++) {
+    const int32_t x_sum = r4_pairs(px, x + (size_t)r * n_in, n_in);
+    int16_t *yr = y + (size_t)r * n_out;
+    const uint8_t *wb = w;
+    const int32_t *t = terms;
+    int32_t acc[R4_ROWS];
+    int32_t o = 0;
+    for (; o + R4_ROWS <= n_out; o += R4_ROWS, t += R4_ROWS * R4_TERMS) {
+      wb = r4_dot(acc, px, wb, groups, is_signed);
+      yr[o] = r4_clamp(r4_code(acc[0], t, x_sum, zp2), clamp, g);
+      yr[o + 1] = r4_clamp(r4_code(acc[1], t + R4_TERMS, x_sum, zp2), clamp, g);
+      yr[o + 2] = r4_clamp(r4_code(acc[2], t + 2 * R4_TERMS, x_sum, zp2), clamp, g);
+      yr[o + 3] = r4_clamp(r4_code(acc[3], t + 3 * R4_TERMS, x_sum, zp2), clamp, g);
+    }
+    if (o < n_out) { /* the last block's rows past n_out are zero padding */
+      r4_dot(acc, px, wb, groups, is_signed);
+      for (int32_t j = 0; o + j < n_out; j++) yr[o + j] = r4_clamp(r4_code(acc[j], t + j * R4_TERMS, x_sum, zp2), clamp, g);
+    }
+  }
+}
+
+INLINE void linear_r4(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const uint8_t *w, int is_signed,
+                      const int32_t *terms, int32_t n_out, const kiln_grid *g, uint8_t *work) {
+  uint32_t *px = (uint32_t *)(void *)work; /* the generator's arena buffer: word-aligned (align_words) */
+  if (g->qmin == INT16_MIN && g->qmax == INT16_MAX)
+    linear_r4_rows(y, x, rows, n_in, w, is_signed, terms, n_out, g, px, CLAMP_S16);
+  else if (g->qmin == 0 && g->qmax == UINT8_MAX)
+    linear_r4_rows(y, x, rows, n_in, w, is_signed, terms, n_out, g, px, CLAMP_U8);
+  else
+    linear_r4_rows(y, x, rows, n_in, w, is_signed, terms, n_out, g, px, CLAMP_ANY);
+}
+
+void kiln_linear_dsp_u8_r4(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const uint8_t *w,
+                           const int32_t *w_zp, const int32_t *terms, int32_t n_out, const kiln_rq *rq,
+                           const kiln_grid *g, uint8_t *work) {
+  (void)w_zp, (void)rq; /* both in the terms */
+  linear_r4(y, x, rows, n_in, w, 0, terms, n_out, g, work);
+}
+
+void kiln_linear_dsp_s8_r4(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const int8_t *w,
+                           const int32_t *w_zp, const int32_t *terms, int32_t n_out, const kiln_rq *rq,
+                           const kiln_grid *g, uint8_t *work) {
+  (void)w_zp, (void)rq;
+  linear_r4(y, x, rows, n_in, (const uint8_t *)w, 1, terms, n_out, g, work);
+}
+
 void kiln_linear_dsp_u8_folded(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const uint8_t *w,
                                const int32_t *w_zp, const int64_t *w_bias, int32_t n_out, const kiln_rq *rq,
                                const kiln_grid *g, uint8_t *work) {
