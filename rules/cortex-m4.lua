@@ -22,14 +22,15 @@ end
 -- sums fit int32 (kiln_linear_dsp.c's kiln_linear_dsp_[us]8_r4): weights in
 -- blocks of 4 rows x 4 inputs, and a table of 4 int32 a row: the bias mod
 -- 2^32 (the sum itself fits int32, so its parts may wrap), zw, the
--- multiplier and shift - 33 (the shift in [33, 63]).
+-- multiplier, and (2 zy + 1) * 256 + shift - 33 (the shift in [33, 63]; zy
+-- the output's zero point).
 local function r4k4(ctype)
   return { name = "r4k4", ctype = ctype, block_rows = 4, group = 4, doc = "blocks of 4 rows x 4 inputs" }
 end
 
-local function r4_terms(n, zx, zw, sum_w, mult, shift)
+local function r4_terms(n, zx, zw, sum_w, mult, shift, zy)
   local b = folded_bias(n, zx, zw, sum_w)
-  return (b + (1 << 31)) % (1 << 32) - (1 << 31), zw, mult, shift - 33
+  return (b + (1 << 31)) % (1 << 32) - (1 << 31), zw, mult, (2 * zy + 1) * 256 + shift - 33
 end
 
 local function folded_r4(kernel, weight)

@@ -206,88 +206,87 @@ INLINE void linear_folded(int16_t *y, const int16_t *x, int32_t rows, int32_t n_
  * The weights come in blocks of 4 rows x 4 inputs (16 bytes, rows in turn),
  * so that one LDM loads a block's 4 words; the inputs of a row are
  * rearranged once into the pairs (x0, x2), (x1, x3) of each 4 (one LDRD).
- * Per 4 inputs and 4 rows: LDRD, LDM, 8 widenings and 8 SMLADs. */
+ * Per 4 inputs and 4 rows: LDRD, LDM, 8 widenings and 8 SMLADs, the loop's
+ * compare and branch once every 8 inputs. The loop takes all 14 registers,
+ * so it and each block's epilogue are written out in assembly; the words'
+ * registers are named (r8-r11) so that LDM's lists are in ascending order. */
 #define R4_MAX_IN 256
 #define R4_ROWS 4
-#define R4_TERMS 4 /* a row's table: bias mod 2^32, zw, multiplier, shift - 33 */
+#define R4_TERMS 4 /* a row's table: bias mod 2^32, zw, multiplier, (2 zp + 1) * 256 + shift - 33 */
 
-/* One block: x pairs against the 4 rows' words. The words' registers are
- * named so that LDM's list is in ascending order. */
+/* One row's word against the input pairs: bytes 0 and 2 with (x0, x2), then
+ * bytes 1 and 3, widened in place, with (x1, x3). R4_ROW_FIRST starts the
+ * sum (SMUAD) instead of adding to it. */
+#define R4_ROW_FIRST(widen, acc, word) \
+  widen " %[t], " word "\n\t" \
+  "smuad " acc ", %[t], %[xe]\n\t" \
+  widen " " word ", " word ", ror #8\n\t" \
+  "smlad " acc ", " word ", %[xo], " acc "\n\t"
 #define R4_ROW(widen, acc, word) \
   widen " %[t], " word "\n\t" \
   "smlad " acc ", %[t], %[xe], " acc "\n\t" \
   widen " " word ", " word ", ror #8\n\t" \
   "smlad " acc ", " word ", %[xo], " acc "\n\t"
-#define R4_GROUP(widen) \
+/* 4 inputs against the block's 4 rows: their pairs, the rows' words. */
+#define R4_GROUP(row, widen) \
   "ldrd %[xe], %[xo], [%[x]], #8\n\t" \
   "ldm %[w]!, {%[v0], %[v1], %[v2], %[v3]}\n\t" \
-  R4_ROW(widen, "%[a0]", "%[v0]") R4_ROW(widen, "%[a1]", "%[v1]") \
-  R4_ROW(widen, "%[a2]", "%[v2]") R4_ROW(widen, "%[a3]", "%[v3]")
-#define R4_OPERANDS \
-  : [x] "+r"(x), [w] "+r"(w), [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [xe] "=&r"(xe), \
-    [xo] "=&r"(xo), [t] "=&r"(t), [v0] "=&r"(v0), [v1] "=&r"(v1), [v2] "=&r"(v2), [v3] "=&r"(v3) \
-  : : "memory"
+  row(widen, "%[a0]", "%[v0]") row(widen, "%[a1]", "%[v1]") row(widen, "%[a2]", "%[v2]") row(widen, "%[a3]", "%[v3]")
+#define R4_TEMPS [xe] "=&r"(xe), [xo] "=&r"(xo), [t] "=&r"(t), [v0] "=&r"(v0), [v1] "=&r"(v1), [v2] "=&r"(v2), [v3] "=&r"(v3)
+#define R4_START(widen) \
+  __asm__(R4_GROUP(R4_ROW_FIRST, widen) \
+          : [x] "+r"(x), [w] "+r"(w), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), R4_TEMPS \
+          : : "memory")
+#define R4_NEXT(widen) \
+  __asm__(R4_GROUP(R4_ROW, widen) \
+          : [x] "+r"(x), [w] "+r"(w), [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), R4_TEMPS \
+          : : "memory")
+#define R4_LOOP(widen) \
+  __asm__("1:\n\t" R4_GROUP(R4_ROW, widen) R4_GROUP(R4_ROW, widen) \
+          "cmp %[x], %[end]\n\t" \
+          "bne 1b\n\t" \
+          : [x] "+r"(x), [w] "+r"(w), [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), R4_TEMPS \
+          : [end] "r"(end) \
+          : "cc", "memory")
 
-/* sum x[i] w_j[i] for the 4 rows of a block over `groups` groups of 4
- * inputs, x as pairs; returns w past the block. Two groups a pass: half the
- * loop's compare and branch. */
-INLINE const uint8_t *r4_dot(int32_t acc[R4_ROWS], const uint32_t *x, const uint8_t *w, int32_t groups,
-                             int is_signed) {
-  register uint32_t v0 __asm__("r8"), v1 __asm__("r9"), v2 __asm__("r10"), v3 __asm__("r11");
-  uint32_t xe, xo, t;
-  int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-  const uint32_t *end = x + 2 * groups;
-  if (groups & 1) {
-    if (is_signed)
-      __asm__(R4_GROUP("sxtb16") R4_OPERANDS);
-    else
-      __asm__(R4_GROUP("uxtb16") R4_OPERANDS);
-  }
-  while (x < end) {
-    if (is_signed)
-      __asm__(R4_GROUP("sxtb16") R4_GROUP("sxtb16") R4_OPERANDS);
-    else
-      __asm__(R4_GROUP("uxtb16") R4_GROUP("uxtb16") R4_OPERANDS);
-  }
-  acc[0] = a0;
-  acc[1] = a1;
-  acc[2] = a2;
-  acc[3] = a3;
-  return w;
-}
-
-/* The grid code of one row's sum a (sum x w over the row, mod 2^32) with
- * its terms t (bias, zw, mult, shift - 33), before the clamp: acc = a - zw
- * x_sum + bias, then round_half_even(acc * mult / 2^s) + zp, s = 32 + k,
- * k = shift - 32 in [1, 31]. With p = acc * mult = hi:lo (SMULL, |p| <
- * 2^62), floor(p / 2^s) = hi >> k and, as in kiln_rhe_u63, the rounding is
- * floor((p + 2^(s-1) - 1 + odd) / 2^s), odd that quotient's low bit (bit k
- * of hi, bit 1 of hi >> (k - 1)): the low word's part carries exactly when
- * lo or odd is not zero, so the result is floor((h + 2^(k-1)) / 2^k) with h
- * = hi - 1 + carry (SBC), that is ((h >> (k - 1)) + 1) >> 1, and adding zp
- * first as 2 zp + 1 (zp2) gives the code. Every step fits int32: |hi| <
- * 2^30. Round half to even is odd-symmetric, so this signed floor form is
- * portable's |acc| form, bit for bit. */
-INLINE int32_t r4_code(int32_t a, const int32_t *t, int32_t x_sum, int32_t zp2) {
-  int32_t lo, hi, m, s;
-  __asm__("ldrd %[lo], %[hi], [%[t]]\n\t"
-          "ldrd %[m], %[s], [%[t], #8]\n\t"
-          "mls %[a], %[hi], %[xs], %[a]\n\t"
-          "add %[a], %[a], %[lo]\n\t"
-          "smull %[lo], %[hi], %[a], %[m]\n\t"
-          "asr %[m], %[hi], %[s]\n\t"
-          "and %[m], %[m], #2\n\t"
-          "orr %[m], %[m], %[lo]\n\t"
-          "cmp %[m], #1\n\t" /* carry: lo or odd not zero */
-          "sbc %[hi], %[hi], #0\n\t"
-          "asr %[hi], %[hi], %[s]\n\t"
-          "add %[hi], %[hi], %[zp]\n\t"
-          "asr %[hi], %[hi], #1\n\t"
-          : [a] "+&r"(a), [lo] "=&r"(lo), [hi] "=&r"(hi), [m] "=&r"(m), [s] "=&r"(s)
-          : [t] "r"(t), [xs] "r"(x_sum), [zp] "r"(zp2)
-          : "cc");
-  return hi;
-}
+/* One row's grid code from its sum acc (sum x w over the row, mod 2^32)
+ * and its terms (bias, zw, mult, (2 zp + 1) * 256 + shift - 33, loaded into
+ * v0-v3; a shift by register takes its low byte), before the clamp, left in
+ * v1: acc - zw x_sum + bias, then round_half_even(acc * mult
+ * / 2^s) + zp, s = 32 + k, k = shift - 32 in [1, 31]. With p = acc * mult
+ * = hi:lo (SMULL, |p| < 2^62), floor(p / 2^s) = hi >> k and, as in
+ * kiln_rhe_u63, the rounding is floor((p + 2^(s-1) - 1 + odd) / 2^s), odd
+ * that quotient's low bit (bit k of hi, bit 1 of hi >> (k - 1)): the low
+ * word's part carries exactly when lo or odd is not zero, so the result is
+ * floor((h + 2^(k-1)) / 2^k) with h = hi - 1 + carry (SBC), that is
+ * ((h >> (k - 1)) + 1) >> 1; adding zp first as 2 zp + 1 (the
+ * word's top 24 bits) gives the code. Every step fits int32 (|hi| < 2^30). Round half to even is
+ * odd-symmetric, so this signed floor form is portable's |acc| form. */
+#define R4_CODE(acc) \
+  "mls " acc ", %[v1], %[xs], " acc "\n\t" \
+  "add " acc ", " acc ", %[v0]\n\t" \
+  "smull %[v0], %[v1], " acc ", %[v2]\n\t" \
+  "asr %[v2], %[v1], %[v3]\n\t" \
+  "and %[v2], %[v2], #2\n\t" \
+  "orr %[v2], %[v2], %[v0]\n\t" \
+  "cmp %[v2], #1\n\t" /* carry: lo or odd not zero */ \
+  "sbc %[v1], %[v1], #0\n\t" \
+  "asr %[v1], %[v1], %[v3]\n\t" \
+  "add %[v1], %[v1], %[v3], asr #8\n\t" \
+  "asr %[v1], %[v1], #1\n\t"
+#define R4_TERMS_LOAD "ldm %[tp]!, {%[v0], %[v1], %[v2], %[v3]}\n\t"
+/* the code clamped by one saturation (the int16 and uint8 grids) and stored */
+#define R4_STORE(acc, sat) R4_TERMS_LOAD R4_CODE(acc) sat "strh %[v1], [%[y]], #2\n\t"
+#define R4_SSAT16 "ssat %[v1], #16, %[v1]\n\t"
+#define R4_USAT8 "usat %[v1], #8, %[v1]\n\t"
+/* the code kept in acc, for the clamp in C (other grids) */
+#define R4_KEEP(acc) R4_TERMS_LOAD R4_CODE(acc) "mov " acc ", %[v1]\n\t"
+#define R4_OUT(text) \
+  __asm__(text \
+          : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [tp] "+r"(tp), [y] "+r"(y), \
+            [v0] "=&r"(v0), [v1] "=&r"(v1), [v2] "=&r"(v2), [v3] "=&r"(v3) \
+          : [xs] "r"(x_sum) \
+          : "cc", "memory")
 
 /* How a kernel clamps to its grid: the int16 and uint8 grids (every
  * stories-like model's) with one saturating instruction. */
@@ -299,6 +298,66 @@ INLINE int16_t r4_clamp(int32_t v, int clamp, const kiln_grid *g) {
   if (v < g->qmin) v = g->qmin;
   if (v > g->qmax) v = g->qmax;
   return (int16_t)v;
+}
+
+/* The running state of one input row: where the next block's weights,
+ * terms and outputs are. */
+typedef struct {
+  const uint8_t *w;
+  const int32_t *terms;
+  int16_t *y;
+} r4_cursor;
+
+/* One block of 4 rows against the pairs x of an input row (groups of 4
+ * inputs, at least 1); `full`: all 4 rows are outputs, else only the first
+ * `live` (the rest is the layout's zero padding, and has no terms). */
+INLINE void r4_block(r4_cursor *c, const uint32_t *x, int32_t groups, int32_t x_sum, int is_signed,
+                     int clamp, const kiln_grid *g, int32_t live) {
+  register uint32_t v0 __asm__("r8"), v1 __asm__("r9"), v2 __asm__("r10"), v3 __asm__("r11");
+  uint32_t xe, xo, t;
+  int32_t a0, a1, a2, a3;
+  const uint8_t *w = c->w;
+  const uint32_t *end = x + 2 * groups;
+  if (is_signed)
+    R4_START("sxtb16");
+  else
+    R4_START("uxtb16");
+  if ((groups & 1) == 0) { /* the loop takes the rest two groups at a time */
+    if (is_signed)
+      R4_NEXT("sxtb16");
+    else
+      R4_NEXT("uxtb16");
+  }
+  if (x != end) {
+    if (is_signed)
+      R4_LOOP("sxtb16");
+    else
+      R4_LOOP("uxtb16");
+  }
+  c->w = w;
+  const int32_t *tp = c->terms;
+  int16_t *y = c->y;
+  if (live == R4_ROWS && clamp == CLAMP_S16)
+    R4_OUT(R4_STORE("%[a0]", R4_SSAT16) R4_STORE("%[a1]", R4_SSAT16) R4_STORE("%[a2]", R4_SSAT16)
+               R4_STORE("%[a3]", R4_SSAT16));
+  else if (live == R4_ROWS && clamp == CLAMP_U8)
+    R4_OUT(R4_STORE("%[a0]", R4_USAT8) R4_STORE("%[a1]", R4_USAT8) R4_STORE("%[a2]", R4_USAT8)
+               R4_STORE("%[a3]", R4_USAT8));
+  else {
+    int32_t code[R4_ROWS];
+    R4_OUT(R4_KEEP("%[a0]"));
+    code[0] = a0;
+    if (live > 1) R4_OUT(R4_KEEP("%[a1]"));
+    code[1] = a1;
+    if (live > 2) R4_OUT(R4_KEEP("%[a2]"));
+    code[2] = a2;
+    if (live > 3) R4_OUT(R4_KEEP("%[a3]"));
+    code[3] = a3;
+    for (int32_t j = 0; j < live; j++) y[j] = r4_clamp(code[j], clamp, g);
+    y += live;
+  }
+  c->terms = tp;
+  c->y = y;
 }
 
 /* One input row's pairs (x0, x2), (x1, x3) of each 4 into px; returns sum x. */
@@ -317,25 +376,12 @@ static int32_t r4_pairs(uint32_t *px, const int16_t *x, int32_t n_in) {
 
 INLINE void linear_r4_rows(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const uint8_t *w, int is_signed,
                            const int32_t *terms, int32_t n_out, const kiln_grid *g, uint32_t *px, int clamp) {
-  const int32_t zp2 = 2 * g->zero_point + 1, groups = n_in / 4;
+  const int32_t groups = n_in / 4, full = n_out / R4_ROWS;
   for (int32_t r = 0; r < rows; r++) {
     const int32_t x_sum = r4_pairs(px, x + (size_t)r * n_in, n_in);
-    int16_t *yr = y + (size_t)r * n_out;
-    const uint8_t *wb = w;
-    const int32_t *t = terms;
-    int32_t acc[R4_ROWS];
-    int32_t o = 0;
-    for (; o + R4_ROWS <= n_out; o += R4_ROWS, t += R4_ROWS * R4_TERMS) {
-      wb = r4_dot(acc, px, wb, groups, is_signed);
-      yr[o] = r4_clamp(r4_code(acc[0], t, x_sum, zp2), clamp, g);
-      yr[o + 1] = r4_clamp(r4_code(acc[1], t + R4_TERMS, x_sum, zp2), clamp, g);
-      yr[o + 2] = r4_clamp(r4_code(acc[2], t + 2 * R4_TERMS, x_sum, zp2), clamp, g);
-      yr[o + 3] = r4_clamp(r4_code(acc[3], t + 3 * R4_TERMS, x_sum, zp2), clamp, g);
-    }
-    if (o < n_out) { /* the last block's rows past n_out are zero padding */
-      r4_dot(acc, px, wb, groups, is_signed);
-      for (int32_t j = 0; o + j < n_out; j++) yr[o + j] = r4_clamp(r4_code(acc[j], t + j * R4_TERMS, x_sum, zp2), clamp, g);
-    }
+    r4_cursor c = { w, terms, y + (size_t)r * n_out };
+    for (int32_t b = 0; b < full; b++) r4_block(&c, px, groups, x_sum, is_signed, clamp, g, R4_ROWS);
+    if (n_out % R4_ROWS != 0) r4_block(&c, px, groups, x_sum, is_signed, CLAMP_ANY, g, n_out % R4_ROWS);
   }
 }
 

@@ -27,9 +27,10 @@ void kiln_linear_dsp_s8_folded(int16_t *y, const int16_t *x, int32_t rows, int32
 /* The blocked kernels: n_in a multiple of 4 at most 256, activation codes
  * within int16 of their zero point; weights in blocks of 4 rows x 4 inputs
  * (rows padded to a multiple of 4), and each row's terms as the generator
- * makes them (rules/cortex-m4.lua r4_terms): the bias n zx zw - zx sum w
- * mod 2^32, zw, the multiplier and shift - 33 (shift in [33, 63]). work:
- * n_in int16 of word-aligned scratch. w_zp and rq are unused (in terms). */
+ * makes them for the grid g (rules/cortex-m4.lua r4_terms): the bias n zx
+ * zw - zx sum w mod 2^32, zw, the multiplier, and (2 zp + 1) * 256 + shift -
+ * 33 (shift in [33, 63], zp g's zero point). work: n_in int16 of
+ * word-aligned scratch. w_zp and rq are unused (in the terms). */
 void kiln_linear_dsp_u8_r4(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const uint8_t *w,
                            const int32_t *w_zp, const int32_t *terms, int32_t n_out, const kiln_rq *rq,
                            const kiln_grid *g, uint8_t *work);
