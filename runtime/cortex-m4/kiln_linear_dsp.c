@@ -207,7 +207,7 @@ INLINE void linear_folded(int16_t *y, const int16_t *x, int32_t rows, int32_t n_
  * so that one LDM loads a block's 4 words; the inputs of a row are
  * rearranged once into the pairs (x0, x2), (x1, x3) of each 4 (one LDRD).
  * Per 4 inputs and 4 rows: LDRD, LDM, 8 widenings and 8 SMLADs, the loop's
- * compare and branch once every 8 inputs. The loop takes all 14 registers,
+ * compare and branch once every 16 inputs. The loop takes all 14 registers,
  * so it and each block's epilogue are written out in assembly; the words'
  * registers are named (r8-r11) so that LDM's lists are in ascending order. */
 #define R4_MAX_IN 256
@@ -241,8 +241,12 @@ INLINE void linear_folded(int16_t *y, const int16_t *x, int32_t rows, int32_t n_
   __asm__(R4_GROUP(R4_ROW, widen) \
           : [x] "+r"(x), [w] "+r"(w), [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), R4_TEMPS \
           : : "memory")
+#define R4_NEXT2(widen) \
+  __asm__(R4_GROUP(R4_ROW, widen) R4_GROUP(R4_ROW, widen) \
+          : [x] "+r"(x), [w] "+r"(w), [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), R4_TEMPS \
+          : : "memory")
 #define R4_LOOP(widen) \
-  __asm__("1:\n\t" R4_GROUP(R4_ROW, widen) R4_GROUP(R4_ROW, widen) \
+  __asm__("1:\n\t" R4_GROUP(R4_ROW, widen) R4_GROUP(R4_ROW, widen) R4_GROUP(R4_ROW, widen) R4_GROUP(R4_ROW, widen) \
           "cmp %[x], %[end]\n\t" \
           "bne 1b\n\t" \
           : [x] "+r"(x), [w] "+r"(w), [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), R4_TEMPS \
@@ -322,11 +326,17 @@ INLINE void r4_block(r4_cursor *c, const uint32_t *x, int32_t groups, int32_t x_
     R4_START("sxtb16");
   else
     R4_START("uxtb16");
-  if ((groups & 1) == 0) { /* the loop takes the rest two groups at a time */
+  if (((groups - 1) & 1) != 0) { /* the loop takes the rest four groups at a time */
     if (is_signed)
       R4_NEXT("sxtb16");
     else
       R4_NEXT("uxtb16");
+  }
+  if (((groups - 1) & 2) != 0) {
+    if (is_signed)
+      R4_NEXT2("sxtb16");
+    else
+      R4_NEXT2("uxtb16");
   }
   if (x != end) {
     if (is_signed)
@@ -360,16 +370,42 @@ INLINE void r4_block(r4_cursor *c, const uint32_t *x, int32_t groups, int32_t x_
   c->y = y;
 }
 
-/* One input row's pairs (x0, x2), (x1, x3) of each 4 into px; returns sum x. */
+/* One input row's pairs (x0, x2), (x1, x3) of each 4 into px; returns sum x.
+ * Rows start on a word (the arena's and n_in's alignment, checked by the
+ * caller), so that LDRD takes 4 codes; 8 a pass. */
 static int32_t r4_pairs(uint32_t *px, const int16_t *x, int32_t n_in) {
+  const uint32_t *xw = (const uint32_t *)(const void *)x, *end = xw + n_in / 2;
   int32_t s = 0;
-  for (int32_t i = 0; i < n_in; i += 4) {
-    uint32_t e, o;
-    pairs(x + i, &e, &o);
-    px[i / 2] = e;
-    px[i / 2 + 1] = o;
-    s = __smlad(e, 0x00010001u, s);
-    s = __smlad(o, 0x00010001u, s);
+  uint32_t x01, x23, e, o;
+  if (n_in & 4) {
+    __asm__("ldrd %[x01], %[x23], [%[xw]], #8\n\t"
+            "pkhbt %[e], %[x01], %[x23], lsl #16\n\t"
+            "pkhtb %[o], %[x23], %[x01], asr #16\n\t"
+            "strd %[e], %[o], [%[px]], #8\n\t"
+            "smlad %[s], %[x01], %[one], %[s]\n\t"
+            "smlad %[s], %[x23], %[one], %[s]\n\t"
+            : [xw] "+r"(xw), [px] "+r"(px), [s] "+r"(s), [x01] "=&r"(x01), [x23] "=&r"(x23), [e] "=&r"(e),
+              [o] "=&r"(o)
+            : [one] "r"(0x00010001u)
+            : "memory");
+  }
+  while (xw != end) {
+    __asm__("ldrd %[x01], %[x23], [%[xw]], #8\n\t"
+            "pkhbt %[e], %[x01], %[x23], lsl #16\n\t"
+            "pkhtb %[o], %[x23], %[x01], asr #16\n\t"
+            "strd %[e], %[o], [%[px]], #8\n\t"
+            "smlad %[s], %[x01], %[one], %[s]\n\t"
+            "smlad %[s], %[x23], %[one], %[s]\n\t"
+            "ldrd %[x01], %[x23], [%[xw]], #8\n\t"
+            "pkhbt %[e], %[x01], %[x23], lsl #16\n\t"
+            "pkhtb %[o], %[x23], %[x01], asr #16\n\t"
+            "strd %[e], %[o], [%[px]], #8\n\t"
+            "smlad %[s], %[x01], %[one], %[s]\n\t"
+            "smlad %[s], %[x23], %[one], %[s]\n\t"
+            : [xw] "+r"(xw), [px] "+r"(px), [s] "+r"(s), [x01] "=&r"(x01), [x23] "=&r"(x23), [e] "=&r"(e),
+              [o] "=&r"(o)
+            : [one] "r"(0x00010001u)
+            : "memory");
   }
   return s;
 }
@@ -385,10 +421,33 @@ INLINE void linear_r4_rows(int16_t *y, const int16_t *x, int32_t rows, int32_t n
   }
 }
 
+/* The same sums and codes in plain C, for inputs or scratch off a word
+ * boundary (the generator's never are): each row's sum mod 2^32, then the
+ * requantization the terms hold. */
+static void linear_r4_exact(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const uint8_t *w, int is_signed,
+                            const int32_t *terms, int32_t n_out, const kiln_grid *g) {
+  for (int32_t r = 0; r < rows; r++) {
+    const int16_t *xr = x + (size_t)r * n_in;
+    uint32_t x_sum = 0;
+    for (int32_t i = 0; i < n_in; i++) x_sum += (uint32_t)(int32_t)xr[i];
+    for (int32_t o = 0; o < n_out; o++) {
+      const int32_t *t = terms + (size_t)o * R4_TERMS;
+      const uint8_t *wb = w + (size_t)(o / R4_ROWS) * R4_ROWS * n_in + (size_t)(o % R4_ROWS) * 4;
+      uint32_t acc = (uint32_t)t[0] - (uint32_t)t[1] * x_sum;
+      for (int32_t i = 0; i < n_in; i++)
+        acc += (uint32_t)(int32_t)xr[i] * (uint32_t)weight_at(wb, i / 4 * R4_ROWS * 4 + i % 4, is_signed);
+      const kiln_rq rq = { t[2], (t[3] & 255) + 33 };
+      y[(size_t)r * n_out + o] = kiln_requant_to_grid((int32_t)acc, rq, g); /* the sum fits int32: see above */
+    }
+  }
+}
+
 INLINE void linear_r4(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const uint8_t *w, int is_signed,
                       const int32_t *terms, int32_t n_out, const kiln_grid *g, uint8_t *work) {
-  uint32_t *px = (uint32_t *)(void *)work; /* the generator's arena buffer: word-aligned (align_words) */
-  if (g->qmin == INT16_MIN && g->qmax == INT16_MAX)
+  uint32_t *px = (uint32_t *)(void *)work;
+  if ((((uintptr_t)x | (uintptr_t)work) & 3) != 0) /* LDRD and STRD need words */
+    linear_r4_exact(y, x, rows, n_in, w, is_signed, terms, n_out, g);
+  else if (g->qmin == INT16_MIN && g->qmax == INT16_MAX)
     linear_r4_rows(y, x, rows, n_in, w, is_signed, terms, n_out, g, px, CLAMP_S16);
   else if (g->qmin == 0 && g->qmax == UINT8_MAX)
     linear_r4_rows(y, x, rows, n_in, w, is_signed, terms, n_out, g, px, CLAMP_U8);
