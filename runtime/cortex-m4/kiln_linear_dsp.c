@@ -214,44 +214,76 @@ INLINE void linear_folded(int16_t *y, const int16_t *x, int32_t rows, int32_t n_
 #define R4_ROWS 4
 #define R4_TERMS 4 /* a row's table: bias mod 2^32, zw, multiplier, (2 zp + 1) * 256 + shift - 33 */
 
+/* The products' first and later instructions: SMUAD starts a sum. */
+#define R4_SMUAD(acc, a, b) "smuad " acc ", " a ", " b "\n\t"
+#define R4_SMLAD(acc, a, b) "smlad " acc ", " a ", " b ", " acc "\n\t"
+
 /* One row's word against the input pairs: bytes 0 and 2 with (x0, x2), then
- * bytes 1 and 3, widened in place, with (x1, x3). R4_ROW_FIRST starts the
- * sum (SMUAD) instead of adding to it. */
-#define R4_ROW_FIRST(widen, acc, word) \
-  widen " %[t], " word "\n\t" \
-  "smuad " acc ", %[t], %[xe]\n\t" \
-  widen " " word ", " word ", ror #8\n\t" \
-  "smlad " acc ", " word ", %[xo], " acc "\n\t"
-#define R4_ROW(widen, acc, word) \
-  widen " %[t], " word "\n\t" \
-  "smlad " acc ", %[t], %[xe], " acc "\n\t" \
-  widen " " word ", " word ", ror #8\n\t" \
-  "smlad " acc ", " word ", %[xo], " acc "\n\t"
+ * bytes 1 and 3, widened in place, with (x1, x3). */
+#define R4_ROW(op, widen, acc, word) \
+  widen " %[t], " word "\n\t" op(acc, "%[t]", "%[xe]") widen " " word ", " word ", ror #8\n\t" \
+  R4_SMLAD(acc, word, "%[xo]")
 /* 4 inputs against the block's 4 rows: their pairs, the rows' words. */
-#define R4_GROUP(row, widen) \
+#define R4_LOADS \
   "ldrd %[xe], %[xo], [%[x]], #8\n\t" \
-  "ldm %[w]!, {%[v0], %[v1], %[v2], %[v3]}\n\t" \
-  row(widen, "%[a0]", "%[v0]") row(widen, "%[a1]", "%[v1]") row(widen, "%[a2]", "%[v2]") row(widen, "%[a3]", "%[v3]")
+  "ldm %[w]!, {%[v0], %[v1], %[v2], %[v3]}\n\t"
+#define R4_GROUP(op, widen) \
+  R4_LOADS R4_ROW(op, widen, "%[a0]", "%[v0]") R4_ROW(op, widen, "%[a1]", "%[v1]") \
+  R4_ROW(op, widen, "%[a2]", "%[v2]") R4_ROW(op, widen, "%[a3]", "%[v3]")
+#define R4_GROUP_U8(op) R4_GROUP(op, "uxtb16")
+#define R4_GROUP_S8(op) R4_GROUP(op, "sxtb16")
+
+/* The a8 form (activations of 8 bits or fewer): a word holds two rows x two
+ * inputs, [r0 i0, r1 i0, r0 i1, r1 i1], r0's codes unsigned and r1's signed,
+ * the inputs as stored, (x0, x1) and (x2, x3). As int16 halves the word is
+ * (r0 i0 + 256 r1 i0, r0 i1 + 256 r1 i1), so SMLAD on it sums s0 + 256 s1
+ * (mod 2^32), s0 and s1 the rows' sums; SMLAD on its widened bytes 0 and 2
+ * sums s0. s1 = (that sum - s0) >> 8 then, exactly: |s1| <= 256 * 255 * 128
+ * < 2^23. A word's 4 products take 3 instructions, not 4. Accumulators: a0
+ * row 0, a1 rows 0 + 256 x 1, a2 row 2, a3 rows 2 + 256 x 3. */
+#define R4_A8_WORD(op, acc_r, acc_f, word, xv) \
+  "uxtb16 %[t], " word "\n\t" op(acc_r, "%[t]", xv) op(acc_f, word, xv)
+#define R4_GROUP_A8(op) \
+  R4_LOADS R4_A8_WORD(op, "%[a0]", "%[a1]", "%[v0]", "%[xe]") R4_A8_WORD(op, "%[a2]", "%[a3]", "%[v1]", "%[xe]") \
+  R4_A8_WORD(R4_SMLAD, "%[a0]", "%[a1]", "%[v2]", "%[xo]") R4_A8_WORD(R4_SMLAD, "%[a2]", "%[a3]", "%[v3]", "%[xo]")
+/* the a8 form's sums of rows 1 and 3 */
+#define R4_A8_SPLIT \
+  "sub %[a1], %[a1], %[a0]\n\t" \
+  "asr %[a1], %[a1], #8\n\t" \
+  "sub %[a3], %[a3], %[a2]\n\t" \
+  "asr %[a3], %[a3], #8\n\t"
+
 #define R4_TEMPS [xe] "=&r"(xe), [xo] "=&r"(xo), [t] "=&r"(t), [v0] "=&r"(v0), [v1] "=&r"(v1), [v2] "=&r"(v2), [v3] "=&r"(v3)
-#define R4_START(widen) \
-  __asm__(R4_GROUP(R4_ROW_FIRST, widen) \
+#define R4_START(group) \
+  __asm__(group(R4_SMUAD) \
           : [x] "+r"(x), [w] "+r"(w), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), R4_TEMPS \
           : : "memory")
-#define R4_NEXT(widen) \
-  __asm__(R4_GROUP(R4_ROW, widen) \
+#define R4_NEXT(group) \
+  __asm__(group(R4_SMLAD) \
           : [x] "+r"(x), [w] "+r"(w), [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), R4_TEMPS \
           : : "memory")
-#define R4_NEXT2(widen) \
-  __asm__(R4_GROUP(R4_ROW, widen) R4_GROUP(R4_ROW, widen) \
+#define R4_NEXT2(group) \
+  __asm__(group(R4_SMLAD) group(R4_SMLAD) \
           : [x] "+r"(x), [w] "+r"(w), [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), R4_TEMPS \
           : : "memory")
-#define R4_LOOP(widen) \
-  __asm__("1:\n\t" R4_GROUP(R4_ROW, widen) R4_GROUP(R4_ROW, widen) R4_GROUP(R4_ROW, widen) R4_GROUP(R4_ROW, widen) \
+#define R4_LOOP(group) \
+  __asm__("1:\n\t" group(R4_SMLAD) group(R4_SMLAD) group(R4_SMLAD) group(R4_SMLAD) \
           "cmp %[x], %[end]\n\t" \
           "bne 1b\n\t" \
           : [x] "+r"(x), [w] "+r"(w), [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), R4_TEMPS \
           : [end] "r"(end) \
           : "cc", "memory")
+/* the step for the kernel's form */
+enum { FORM_U8, FORM_S8, FORM_A8 };
+#define R4_STEP(step, form) \
+  do { \
+    if ((form) == FORM_A8) \
+      step(R4_GROUP_A8); \
+    else if ((form) == FORM_S8) \
+      step(R4_GROUP_S8); \
+    else \
+      step(R4_GROUP_U8); \
+  } while (0)
 
 /* One row's grid code from its sum acc (sum x w over the row, mod 2^32)
  * and its terms (bias, zw, mult, (2 zp + 1) * 256 + shift - 33, loaded into
@@ -315,35 +347,18 @@ typedef struct {
 /* One block of 4 rows against the pairs x of an input row (groups of 4
  * inputs, at least 1); `full`: all 4 rows are outputs, else only the first
  * `live` (the rest is the layout's zero padding, and has no terms). */
-INLINE void r4_block(r4_cursor *c, const uint32_t *x, int32_t groups, int32_t x_sum, int is_signed,
-                     int clamp, const kiln_grid *g, int32_t live) {
+INLINE void r4_block(r4_cursor *c, const uint32_t *x, int32_t groups, int32_t x_sum, int form, int clamp,
+                     const kiln_grid *g, int32_t live) {
   register uint32_t v0 __asm__("r8"), v1 __asm__("r9"), v2 __asm__("r10"), v3 __asm__("r11");
   uint32_t xe, xo, t;
   int32_t a0, a1, a2, a3;
   const uint8_t *w = c->w;
   const uint32_t *end = x + 2 * groups;
-  if (is_signed)
-    R4_START("sxtb16");
-  else
-    R4_START("uxtb16");
-  if (((groups - 1) & 1) != 0) { /* the loop takes the rest four groups at a time */
-    if (is_signed)
-      R4_NEXT("sxtb16");
-    else
-      R4_NEXT("uxtb16");
-  }
-  if (((groups - 1) & 2) != 0) {
-    if (is_signed)
-      R4_NEXT2("sxtb16");
-    else
-      R4_NEXT2("uxtb16");
-  }
-  if (x != end) {
-    if (is_signed)
-      R4_LOOP("sxtb16");
-    else
-      R4_LOOP("uxtb16");
-  }
+  R4_STEP(R4_START, form);
+  if (((groups - 1) & 1) != 0) R4_STEP(R4_NEXT, form); /* the loop takes the rest four groups at a time */
+  if (((groups - 1) & 2) != 0) R4_STEP(R4_NEXT2, form);
+  if (x != end) R4_STEP(R4_LOOP, form);
+  if (form == FORM_A8) __asm__(R4_A8_SPLIT : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3));
   c->w = w;
   const int32_t *tp = c->terms;
   int16_t *y = c->y;
@@ -410,21 +425,52 @@ static int32_t r4_pairs(uint32_t *px, const int16_t *x, int32_t n_in) {
   return s;
 }
 
-INLINE void linear_r4_rows(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const uint8_t *w, int is_signed,
+/* sum x over one input row on a word (a8 form), 4 codes a LDRD. */
+static int32_t r4_sum(const int16_t *x, int32_t n_in) {
+  const uint32_t *xw = (const uint32_t *)(const void *)x, *end = xw + n_in / 2;
+  int32_t s = 0;
+  uint32_t x01, x23;
+  while (xw != end) {
+    __asm__("ldrd %[x01], %[x23], [%[xw]], #8\n\t"
+            "smlad %[s], %[x01], %[one], %[s]\n\t"
+            "smlad %[s], %[x23], %[one], %[s]\n\t"
+            : [xw] "+r"(xw), [s] "+r"(s), [x01] "=&r"(x01), [x23] "=&r"(x23)
+            : [one] "r"(0x00010001u)
+            : "memory");
+  }
+  return s;
+}
+
+INLINE void linear_r4_rows(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const uint8_t *w, int form,
                            const int32_t *terms, int32_t n_out, const kiln_grid *g, uint32_t *px, int clamp) {
   const int32_t groups = n_in / 4, full = n_out / R4_ROWS;
   for (int32_t r = 0; r < rows; r++) {
-    const int32_t x_sum = r4_pairs(px, x + (size_t)r * n_in, n_in);
+    const int16_t *xr = x + (size_t)r * n_in;
+    const uint32_t *pairs_of_x = px;
+    int32_t x_sum;
+    if (form == FORM_A8) /* the inputs as stored */
+      x_sum = r4_sum(xr, n_in), pairs_of_x = (const uint32_t *)(const void *)xr;
+    else
+      x_sum = r4_pairs(px, xr, n_in);
     r4_cursor c = { w, terms, y + (size_t)r * n_out };
-    for (int32_t b = 0; b < full; b++) r4_block(&c, px, groups, x_sum, is_signed, clamp, g, R4_ROWS);
-    if (n_out % R4_ROWS != 0) r4_block(&c, px, groups, x_sum, is_signed, CLAMP_ANY, g, n_out % R4_ROWS);
+    for (int32_t b = 0; b < full; b++) r4_block(&c, pairs_of_x, groups, x_sum, form, clamp, g, R4_ROWS);
+    if (n_out % R4_ROWS != 0) r4_block(&c, pairs_of_x, groups, x_sum, form, CLAMP_ANY, g, n_out % R4_ROWS);
   }
+}
+
+/* The code of row o (of 4 in a block), input i, as the form stores it. */
+static int32_t r4_code_at(const uint8_t *block, int32_t n_in, int32_t o, int32_t i, int form) {
+  const uint8_t *unit = block + (size_t)(i / 4) * 16;
+  if (form != FORM_A8) return weight_at(unit, o * 4 + i % 4, form == FORM_S8);
+  const int32_t k = i % 4;
+  (void)n_in;
+  return weight_at(unit, (k / 2) * 8 + (o / 2) * 4 + (k % 2) * 2 + o % 2, o % 2); /* rows 1, 3 signed */
 }
 
 /* The same sums and codes in plain C, for inputs or scratch off a word
  * boundary (the generator's never are): each row's sum mod 2^32, then the
  * requantization the terms hold. */
-static void linear_r4_exact(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const uint8_t *w, int is_signed,
+static void linear_r4_exact(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const uint8_t *w, int form,
                             const int32_t *terms, int32_t n_out, const kiln_grid *g) {
   for (int32_t r = 0; r < rows; r++) {
     const int16_t *xr = x + (size_t)r * n_in;
@@ -432,41 +478,56 @@ static void linear_r4_exact(int16_t *y, const int16_t *x, int32_t rows, int32_t 
     for (int32_t i = 0; i < n_in; i++) x_sum += (uint32_t)(int32_t)xr[i];
     for (int32_t o = 0; o < n_out; o++) {
       const int32_t *t = terms + (size_t)o * R4_TERMS;
-      const uint8_t *wb = w + (size_t)(o / R4_ROWS) * R4_ROWS * n_in + (size_t)(o % R4_ROWS) * 4;
+      const uint8_t *block = w + (size_t)(o / R4_ROWS) * R4_ROWS * n_in;
       uint32_t acc = (uint32_t)t[0] - (uint32_t)t[1] * x_sum;
       for (int32_t i = 0; i < n_in; i++)
-        acc += (uint32_t)(int32_t)xr[i] * (uint32_t)weight_at(wb, i / 4 * R4_ROWS * 4 + i % 4, is_signed);
+        acc += (uint32_t)(int32_t)xr[i] * (uint32_t)r4_code_at(block, n_in, o % R4_ROWS, i, form);
       const kiln_rq rq = { t[2], (t[3] & 255) + 33 };
       y[(size_t)r * n_out + o] = kiln_requant_to_grid((int32_t)acc, rq, g); /* the sum fits int32: see above */
     }
   }
 }
 
-INLINE void linear_r4(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const uint8_t *w, int is_signed,
+INLINE void linear_r4(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const uint8_t *w, int form,
                       const int32_t *terms, int32_t n_out, const kiln_grid *g, uint8_t *work) {
   uint32_t *px = (uint32_t *)(void *)work;
-  if ((((uintptr_t)x | (uintptr_t)work) & 3) != 0) /* LDRD and STRD need words */
-    linear_r4_exact(y, x, rows, n_in, w, is_signed, terms, n_out, g);
+  if ((((uintptr_t)x | (form == FORM_A8 ? 0 : (uintptr_t)work)) & 3) != 0) /* LDRD and STRD need words */
+    linear_r4_exact(y, x, rows, n_in, w, form, terms, n_out, g);
   else if (g->qmin == INT16_MIN && g->qmax == INT16_MAX)
-    linear_r4_rows(y, x, rows, n_in, w, is_signed, terms, n_out, g, px, CLAMP_S16);
+    linear_r4_rows(y, x, rows, n_in, w, form, terms, n_out, g, px, CLAMP_S16);
   else if (g->qmin == 0 && g->qmax == UINT8_MAX)
-    linear_r4_rows(y, x, rows, n_in, w, is_signed, terms, n_out, g, px, CLAMP_U8);
+    linear_r4_rows(y, x, rows, n_in, w, form, terms, n_out, g, px, CLAMP_U8);
   else
-    linear_r4_rows(y, x, rows, n_in, w, is_signed, terms, n_out, g, px, CLAMP_ANY);
+    linear_r4_rows(y, x, rows, n_in, w, form, terms, n_out, g, px, CLAMP_ANY);
 }
 
 void kiln_linear_dsp_u8_r4(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const uint8_t *w,
                            const int32_t *w_zp, const int32_t *terms, int32_t n_out, const kiln_rq *rq,
                            const kiln_grid *g, uint8_t *work) {
   (void)w_zp, (void)rq; /* both in the terms */
-  linear_r4(y, x, rows, n_in, w, 0, terms, n_out, g, work);
+  linear_r4(y, x, rows, n_in, w, FORM_U8, terms, n_out, g, work);
 }
 
 void kiln_linear_dsp_s8_r4(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const int8_t *w,
                            const int32_t *w_zp, const int32_t *terms, int32_t n_out, const kiln_rq *rq,
                            const kiln_grid *g, uint8_t *work) {
   (void)w_zp, (void)rq;
-  linear_r4(y, x, rows, n_in, (const uint8_t *)w, 1, terms, n_out, g, work);
+  linear_r4(y, x, rows, n_in, (const uint8_t *)w, FORM_S8, terms, n_out, g, work);
+}
+
+/* u8 and s8 weights differ in the a8 form only in what the generator did
+ * to them (rules/cortex-m4.lua r4a8): the kernels are one. */
+void kiln_linear_dsp_u8_r4a8(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const uint8_t *w,
+                             const int32_t *w_zp, const int32_t *terms, int32_t n_out, const kiln_rq *rq,
+                             const kiln_grid *g, uint8_t *work) {
+  (void)w_zp, (void)rq, (void)work;
+  linear_r4(y, x, rows, n_in, w, FORM_A8, terms, n_out, g, NULL);
+}
+
+void kiln_linear_dsp_s8_r4a8(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const int8_t *w,
+                             const int32_t *w_zp, const int32_t *terms, int32_t n_out, const kiln_rq *rq,
+                             const kiln_grid *g, uint8_t *work) {
+  kiln_linear_dsp_u8_r4a8(y, x, rows, n_in, (const uint8_t *)w, w_zp, terms, n_out, rq, g, work);
 }
 
 void kiln_linear_dsp_u8_folded(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const uint8_t *w,

@@ -50,11 +50,11 @@ return {
     end
     if k.row_terms then
       -- each row's terms as the rules' hook makes them from its zero-point
-      -- terms, its multiplier and the output's zero point: count integers a
-      -- row, one table of them
+      -- terms, its multiplier, the output's zero point and its index (from
+      -- 0): count integers a row, one table of them
       local t, zx, n, terms = k.row_terms, x.grid.zero_point, w.cols, {}
       for r, sw in ipairs(row_sums(st, w)) do
-        local row = table.pack(t.make(n, zx, w.zps[r], sw, rqs[r].mult, rqs[r].shift, gr.zero_point))
+        local row = table.pack(t.make(n, zx, w.zps[r], sw, rqs[r].mult, rqs[r].shift, gr.zero_point, r - 1))
         if row.n ~= t.count then
           fail.raise(st.rules.path, "kernels.linear", string.format("%s's row_terms make %d terms a row, not %d",
             k.kernel, row.n, t.count))
