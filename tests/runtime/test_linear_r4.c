@@ -1,12 +1,13 @@
 /*
- * The Cortex-M4 blocked linear kernels (kiln_linear_dsp_u8_r4, _s8_r4 of
+ * The Cortex-M4 blocked linear kernels (kiln_linear_dsp_u8_r4, _s8_r4 and
+ * the 8-bit activations' _u8_r4a8, _s8_r4a8 of
  * runtime/cortex-m4/kiln_linear_dsp.c) against the portable linear's
  * integers (sum (x - zx)(w - zw) in int64, kiln_scale, kiln_to_grid), bit
  * for bit, with their weights and terms made as kiln_rt_dsp.h states them:
  * every row length the loop's entries tell apart (one group of 4 inputs, and
  * each remainder of the groups past the first modulo 4) up to 256, blocks
- * cut short by the last rows, uint8 and int16 activations (zero points off
- * 0 too), weight codes and zero points at their ends, sums at +-2^31 - 2^23,
+ * cut short by the last rows, uint8, int8 and int16 activations (zero points
+ * off 0 too), weight codes and zero points at their ends, sums at +-2^31 - 2^23,
  * shifts over [33, 63] with power-of-two multipliers (exact ties), the
  * int16 and uint8 output grids (one saturation) and others (the clamp in
  * C), and inputs off a word boundary (the plain C path).
@@ -27,10 +28,10 @@ static void say(const char *s) { kiln_sh_write0(s); }
 enum { MAX_ROWS = 5, MAX_IN = 256, MAX_OUT = 68, TERMS = 4 };
 
 typedef struct {
-  int32_t rows, n_in, n_out, x_zp, is_signed;
+  int32_t rows, n_in, n_out, x_zp, is_signed, a8;
   int16_t x[MAX_ROWS * MAX_IN + 2]; /* + 2: room to start the rows off a word */
   int16_t w[MAX_OUT * MAX_IN];      /* w[o * n_in + i], the codes */
-  uint8_t blocks[(MAX_OUT + 3) * MAX_IN]; /* kiln_rt_dsp.h: blocks of 4 rows x 4 inputs */
+  uint8_t blocks[(MAX_OUT + 3) * MAX_IN]; /* kiln_rt_dsp.h: blocks of 4 rows x 4 inputs (a8: its words) */
   int32_t w_zp[MAX_OUT];
   int32_t terms[MAX_OUT * TERMS];
   kiln_rq rq[MAX_OUT];
@@ -50,11 +51,18 @@ static void derive(problem *p) {
     for (int32_t i = 0; i < p->n_in; i++) {
       const int16_t c = p->w[o * p->n_in + i];
       sum += c;
-      p->blocks[(o / 4) * 4 * p->n_in + (i / 4) * 16 + (o % 4) * 4 + i % 4] = (uint8_t)c;
+      const int32_t r = o % 4, k = i % 4, at = (o / 4) * 4 * p->n_in + (i / 4) * 16;
+      if (!p->a8)
+        p->blocks[at + r * 4 + k] = (uint8_t)c;
+      else /* rows 0, 2 unsigned, 1, 3 signed: the other codes' top bit flipped */
+        p->blocks[at + (k / 2) * 8 + (r / 2) * 4 + (k % 2) * 2 + r % 2] =
+            (uint8_t)(c ^ ((r % 2 == 1) != p->is_signed ? 0x80 : 0));
     }
+    /* what the stored code is off w: the a8 form's flipped rows are 128 off */
+    const int32_t off = !p->a8 ? 0 : p->is_signed ? (o % 2 ? 0 : -128) : (o % 2 ? 128 : 0);
     const int64_t bias = (int64_t)p->n_in * p->x_zp * p->w_zp[o] - (int64_t)p->x_zp * sum;
     p->terms[o * TERMS] = (int32_t)(uint32_t)(uint64_t)bias; /* mod 2^32 */
-    p->terms[o * TERMS + 1] = p->w_zp[o];
+    p->terms[o * TERMS + 1] = p->w_zp[o] - off;
     p->terms[o * TERMS + 2] = p->rq[o].mult;
     p->terms[o * TERMS + 3] = (2 * p->g.zero_point + 1) * 256 + p->rq[o].shift - 33;
   }
@@ -68,14 +76,15 @@ static void derive(problem *p) {
 }
 
 /* act: 0 uint8 codes, 1 int16 with zero point 0, 2 int16 within int16 of
- * a zero point anywhere. far: the codes that make the largest sums (the
- * sign by the case). */
-static void make(int32_t rows, int32_t n_in, int32_t n_out, int is_signed, int act, int far) {
+ * a zero point anywhere, 3 int8 codes. far: the codes that make the largest
+ * sums (the sign by the case). */
+static void make(int32_t rows, int32_t n_in, int32_t n_out, int is_signed, int a8, int act, int far) {
   problem *p = &P;
-  p->rows = rows, p->n_in = n_in, p->n_out = n_out, p->is_signed = is_signed;
+  p->rows = rows, p->n_in = n_in, p->n_out = n_out, p->is_signed = is_signed, p->a8 = a8;
   const int32_t qlo = is_signed ? -128 : 0, qhi = qlo + 255;
   int32_t xlo = -32768, xhi = 32767;
   if (act == 0) xlo = 0, xhi = 255, p->x_zp = range(0, 255);
+  else if (act == 3) xlo = -128, xhi = 127, p->x_zp = range(-128, 127);
   else if (act == 1) p->x_zp = 0;
   else {
     p->x_zp = range(-32768, 32767);
@@ -84,7 +93,7 @@ static void make(int32_t rows, int32_t n_in, int32_t n_out, int is_signed, int a
   }
   const int ends = rnd() % 8 == 0; /* codes only at the ends of their ranges */
   const int high = rnd() % 2;      /* far: x at its top or bottom */
-  if (far) p->x_zp = act == 0 ? (high ? 0 : 255) : 0;
+  if (far) p->x_zp = act == 0 ? (high ? 0 : 255) : act == 3 ? (high ? -128 : 127) : 0;
   for (int32_t i = 0; i < rows * n_in; i++)
     p->x[i] = (int16_t)(far ? (high ? xhi : xlo) : ends ? (rnd() % 2 ? xlo : xhi) : range(xlo, xhi));
   for (int32_t o = 0; o < n_out; o++) {
@@ -112,7 +121,12 @@ static void run(const problem *p, int16_t *y, int off_word) {
     for (int32_t i = 0; i < p->rows * p->n_in; i++) moved[i + 1] = p->x[i];
     x = moved + 1;
   }
-  if (p->is_signed)
+  if (p->a8 && p->is_signed)
+    kiln_linear_dsp_s8_r4a8(y, x, p->rows, p->n_in, (const int8_t *)p->blocks, p->w_zp, p->terms, p->n_out, p->rq,
+                            &p->g, NULL);
+  else if (p->a8)
+    kiln_linear_dsp_u8_r4a8(y, x, p->rows, p->n_in, p->blocks, p->w_zp, p->terms, p->n_out, p->rq, &p->g, NULL);
+  else if (p->is_signed)
     kiln_linear_dsp_s8_r4(y, x, p->rows, p->n_in, (const int8_t *)p->blocks, p->w_zp, p->terms, p->n_out, p->rq, &p->g,
                           (uint8_t *)work);
   else
@@ -152,15 +166,18 @@ static int check(const char *name, int c, int off_word) {
 }
 
 int main(void) {
-  static const char *const NAMES[] = { "kiln_linear_dsp_u8_r4", "kiln_linear_dsp_s8_r4" };
-  for (int is_signed = 0; is_signed < 2; is_signed++) {
+  static const char *const NAMES[] = { "kiln_linear_dsp_u8_r4", "kiln_linear_dsp_s8_r4", "kiln_linear_dsp_u8_r4a8",
+                                        "kiln_linear_dsp_s8_r4a8" };
+  for (int k = 0; k < 4; k++) {
+    const int is_signed = k % 2, a8 = k / 2;
     for (int c = 0; c < CASES; c++) {
       const int far = c % 10 == 9;
       const int32_t n_in = far ? MAX_IN : N_IN[rnd() % COUNT(N_IN)];
-      make(ROWS[rnd() % COUNT(ROWS)], n_in, N_OUT[rnd() % COUNT(N_OUT)], is_signed, (int)(rnd() % 3), far);
-      if (check(NAMES[is_signed], c, c % 16 == 5)) return 1;
+      const int act = a8 ? (rnd() % 2 ? 0 : 3) : (int)(rnd() % 4);
+      make(ROWS[rnd() % COUNT(ROWS)], n_in, N_OUT[rnd() % COUNT(N_OUT)], is_signed, a8, act, far);
+      if (check(NAMES[k], c, c % 16 == 5)) return 1;
     }
-    say(NAMES[is_signed]), say(" ok\n");
+    say(NAMES[k]), say(" ok\n");
   }
   say("ok\n");
   return 0;

@@ -1,4 +1,4 @@
--- The Cortex-M4 blocked linear kernels (kiln_linear_dsp_[us]8_r4) against
+-- The Cortex-M4 blocked linear kernels (kiln_linear_dsp_[us]8_r4, _r4a8) against
 -- the portable linear's integers, bit for bit (tests/runtime/test_linear_r4.c),
 -- as firmware (kiln's own start-up and semihosting, from the synthetic
 -- model's tree) under qemu-system-arm; pending where this host lacks the
@@ -10,7 +10,7 @@ local targets = require "emit.targets"
 describe("cortex-m4 blocked linear kernels", function()
   after_each(function() support.cleanup() end)
 
-  it("kiln_linear_dsp_u8_r4 and _s8_r4 as firmware under qemu-system-arm", function()
+  it("kiln_linear_dsp_[us]8_r4 and _r4a8 as firmware under qemu-system-arm", function()
     local build = targets.load(".", "cortex-m4").build
     for _, tool in ipairs({ "arm-none-eabi-gcc", "qemu-system-arm" }) do
       if not support.sh("command -v " .. tool) then return pending(tool .. " is not installed") end
@@ -31,6 +31,7 @@ describe("cortex-m4 blocked linear kernels", function()
     ok, out = support.sh(targets.run_command({ run = { command = build.run.command, args = build.run.args },
       image = exe }, nil, ""))
     assert.is_true(ok, out)
-    assert.matches("kiln_linear_dsp_u8_r4 ok\nkiln_linear_dsp_s8_r4 ok\nok\n$", out)
+    assert.matches("kiln_linear_dsp_u8_r4 ok\nkiln_linear_dsp_s8_r4 ok\nkiln_linear_dsp_u8_r4a8 ok\n"
+      .. "kiln_linear_dsp_s8_r4a8 ok\nok\n$", out)
   end)
 end)
