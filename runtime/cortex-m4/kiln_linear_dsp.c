@@ -441,9 +441,30 @@ static int32_t r4_sum(const int16_t *x, int32_t n_in) {
   return s;
 }
 
+/* Blocks on grids no saturation fits and the last block of a row cut short
+ * (both rare) out of line, one copy a form: the code stays small. */
+#define R4_ANY(name, form) \
+  static __attribute__((noinline)) void name(r4_cursor *c, const uint32_t *x, int32_t groups, int32_t x_sum, \
+                                             const kiln_grid *g, int32_t live) { \
+    r4_block(c, x, groups, x_sum, form, CLAMP_ANY, g, live); \
+  }
+R4_ANY(r4_any_u8, FORM_U8)
+R4_ANY(r4_any_s8, FORM_S8)
+R4_ANY(r4_any_a8, FORM_A8)
+
+INLINE void r4_block_any(r4_cursor *c, const uint32_t *x, int32_t groups, int32_t x_sum, int form,
+                         const kiln_grid *g, int32_t live) {
+  if (form == FORM_A8)
+    r4_any_a8(c, x, groups, x_sum, g, live);
+  else if (form == FORM_S8)
+    r4_any_s8(c, x, groups, x_sum, g, live);
+  else
+    r4_any_u8(c, x, groups, x_sum, g, live);
+}
+
 INLINE void linear_r4_rows(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const uint8_t *w, int form,
                            const int32_t *terms, int32_t n_out, const kiln_grid *g, uint32_t *px, int clamp) {
-  const int32_t groups = n_in / 4, full = n_out / R4_ROWS;
+  const int32_t groups = n_in / 4, full = n_out / R4_ROWS * R4_ROWS;
   for (int32_t r = 0; r < rows; r++) {
     const int16_t *xr = x + (size_t)r * n_in;
     const uint32_t *pairs_of_x = px;
@@ -453,8 +474,12 @@ INLINE void linear_r4_rows(int16_t *y, const int16_t *x, int32_t rows, int32_t n
     else
       x_sum = r4_pairs(px, xr, n_in);
     r4_cursor c = { w, terms, y + (size_t)r * n_out };
-    for (int32_t b = 0; b < full; b++) r4_block(&c, pairs_of_x, groups, x_sum, form, clamp, g, R4_ROWS);
-    if (n_out % R4_ROWS != 0) r4_block(&c, pairs_of_x, groups, x_sum, form, CLAMP_ANY, g, n_out % R4_ROWS);
+    int16_t *const full_end = c.y + full;
+    if (clamp == CLAMP_ANY)
+      while (c.y != full_end) r4_block_any(&c, pairs_of_x, groups, x_sum, form, g, R4_ROWS);
+    else
+      while (c.y != full_end) r4_block(&c, pairs_of_x, groups, x_sum, form, clamp, g, R4_ROWS);
+    if (full != n_out) r4_block_any(&c, pairs_of_x, groups, x_sum, form, g, n_out - full);
   }
 }
 
