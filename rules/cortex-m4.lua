@@ -20,12 +20,15 @@ end
 
 -- The rows of at most 256 inputs within int16 of their zero point, whose
 -- sums fit int32 (kiln_linear_dsp.c's kiln_linear_dsp_[us]8_r4): weights in
--- blocks of 4 rows x 4 inputs, and a table of 4 int32 a row: the bias mod
+-- blocks of 4 rows x 4 inputs, each row's 4 codes in the order 0, 2, 1, 3
+-- (so that widening bytes 0, 2 and 1, 3 of the word meets the inputs as
+-- stored), and a table of 4 int32 a row: the bias mod
 -- 2^32 (the sum itself fits int32, so its parts may wrap), zw, the
 -- multiplier, and (2 zy + 1) * 256 + shift - 33 (the shift in [33, 63]; zy
 -- the output's zero point).
 local function r4k4(ctype)
-  return { name = "r4k4", ctype = ctype, block_rows = 4, group = 4, doc = "blocks of 4 rows x 4 inputs" }
+  return { name = "r4k4", ctype = ctype, block_rows = 4, group = 4, order = { 0, 2, 1, 3, 4, 6, 5, 7, 8, 10, 9, 11,
+    12, 14, 13, 15 }, doc = "blocks of 4 rows x 4 inputs, each row's codes 0, 2, 1, 3" }
 end
 
 local function r4_terms(n, zx, zw, sum_w, mult, shift, zy)
@@ -64,7 +67,7 @@ end
 local function folded_r4(kernel, weight)
   return { kernel = kernel, weight = { weight }, template = "linear_packed", weight_layout = r4k4(weight),
     act_within_int16 = true, n_in = { multiple_of = 4, below = 257 }, rq_shift = { 33, 63 },
-    work = 2, row_terms = { ctype = "s32", count = 4, make = r4_terms } }
+    row_terms = { ctype = "s32", count = 4, make = r4_terms } }
 end
 
 return {

@@ -203,9 +203,10 @@ INLINE void linear_folded(int16_t *y, const int16_t *x, int32_t rows, int32_t n_
  * total cannot. So the whole epilogue is 32-bit, and the generator emits
  * each row's terms ready for it (rules/cortex-m4.lua r4_terms).
  *
- * The weights come in blocks of 4 rows x 4 inputs (16 bytes, rows in turn),
- * so that one LDM loads a block's 4 words; the inputs of a row are
- * rearranged once into the pairs (x0, x2), (x1, x3) of each 4 (one LDRD).
+ * The weights come in blocks of 4 rows x 4 inputs (16 bytes, rows in turn,
+ * each row's codes in the order 0, 2, 1, 3), so that one LDM loads a
+ * block's 4 words and widening a word's bytes 0, 2 and 1, 3 gives the pairs
+ * of codes (w0, w1), (w2, w3) that meet the inputs as stored (one LDRD).
  * Per 4 inputs and 4 rows: LDRD, LDM, 8 widenings and 8 SMLADs, the loop's
  * compare and branch once every 16 inputs. The loop takes all 14 registers,
  * so it and each block's epilogue are written out in assembly; the words'
@@ -218,12 +219,12 @@ INLINE void linear_folded(int16_t *y, const int16_t *x, int32_t rows, int32_t n_
 #define R4_SMUAD(acc, a, b) "smuad " acc ", " a ", " b "\n\t"
 #define R4_SMLAD(acc, a, b) "smlad " acc ", " a ", " b ", " acc "\n\t"
 
-/* One row's word against the input pairs: bytes 0 and 2 with (x0, x2), then
- * bytes 1 and 3, widened in place, with (x1, x3). */
+/* One row's word [w0, w2, w1, w3] against the inputs: bytes 0 and 2 with
+ * (x0, x1), then bytes 1 and 3, widened in place, with (x2, x3). */
 #define R4_ROW(op, widen, acc, word) \
   widen " %[t], " word "\n\t" op(acc, "%[t]", "%[xe]") widen " " word ", " word ", ror #8\n\t" \
   R4_SMLAD(acc, word, "%[xo]")
-/* 4 inputs against the block's 4 rows: their pairs, the rows' words. */
+/* 4 inputs against the block's 4 rows: the inputs, the rows' words. */
 #define R4_LOADS \
   "ldrd %[xe], %[xo], [%[x]], #8\n\t" \
   "ldm %[w]!, {%[v0], %[v1], %[v2], %[v3]}\n\t"
@@ -344,7 +345,7 @@ typedef struct {
   int16_t *y;
 } r4_cursor;
 
-/* One block of 4 rows against the pairs x of an input row (groups of 4
+/* One block of 4 rows against an input row x (groups of 4
  * inputs, at least 1); `full`: all 4 rows are outputs, else only the first
  * `live` (the rest is the layout's zero padding, and has no terms). */
 INLINE void r4_block(r4_cursor *c, const uint32_t *x, int32_t groups, int32_t x_sum, int form, int clamp,
@@ -385,47 +386,7 @@ INLINE void r4_block(r4_cursor *c, const uint32_t *x, int32_t groups, int32_t x_
   c->y = y;
 }
 
-/* One input row's pairs (x0, x2), (x1, x3) of each 4 into px; returns sum x.
- * Rows start on a word (the arena's and n_in's alignment, checked by the
- * caller), so that LDRD takes 4 codes; 8 a pass. */
-static int32_t r4_pairs(uint32_t *px, const int16_t *x, int32_t n_in) {
-  const uint32_t *xw = (const uint32_t *)(const void *)x, *end = xw + n_in / 2;
-  int32_t s = 0;
-  uint32_t x01, x23, e, o;
-  if (n_in & 4) {
-    __asm__("ldrd %[x01], %[x23], [%[xw]], #8\n\t"
-            "pkhbt %[e], %[x01], %[x23], lsl #16\n\t"
-            "pkhtb %[o], %[x23], %[x01], asr #16\n\t"
-            "strd %[e], %[o], [%[px]], #8\n\t"
-            "smlad %[s], %[x01], %[one], %[s]\n\t"
-            "smlad %[s], %[x23], %[one], %[s]\n\t"
-            : [xw] "+r"(xw), [px] "+r"(px), [s] "+r"(s), [x01] "=&r"(x01), [x23] "=&r"(x23), [e] "=&r"(e),
-              [o] "=&r"(o)
-            : [one] "r"(0x00010001u)
-            : "memory");
-  }
-  while (xw != end) {
-    __asm__("ldrd %[x01], %[x23], [%[xw]], #8\n\t"
-            "pkhbt %[e], %[x01], %[x23], lsl #16\n\t"
-            "pkhtb %[o], %[x23], %[x01], asr #16\n\t"
-            "strd %[e], %[o], [%[px]], #8\n\t"
-            "smlad %[s], %[x01], %[one], %[s]\n\t"
-            "smlad %[s], %[x23], %[one], %[s]\n\t"
-            "ldrd %[x01], %[x23], [%[xw]], #8\n\t"
-            "pkhbt %[e], %[x01], %[x23], lsl #16\n\t"
-            "pkhtb %[o], %[x23], %[x01], asr #16\n\t"
-            "strd %[e], %[o], [%[px]], #8\n\t"
-            "smlad %[s], %[x01], %[one], %[s]\n\t"
-            "smlad %[s], %[x23], %[one], %[s]\n\t"
-            : [xw] "+r"(xw), [px] "+r"(px), [s] "+r"(s), [x01] "=&r"(x01), [x23] "=&r"(x23), [e] "=&r"(e),
-              [o] "=&r"(o)
-            : [one] "r"(0x00010001u)
-            : "memory");
-  }
-  return s;
-}
-
-/* sum x over one input row on a word (a8 form), 4 codes a LDRD. */
+/* sum x over one input row on a word, 4 codes a LDRD. */
 static int32_t r4_sum(const int16_t *x, int32_t n_in) {
   const uint32_t *xw = (const uint32_t *)(const void *)x, *end = xw + n_in / 2;
   int32_t s = 0;
@@ -463,16 +424,12 @@ INLINE void r4_block_any(r4_cursor *c, const uint32_t *x, int32_t groups, int32_
 }
 
 INLINE void linear_r4_rows(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const uint8_t *w, int form,
-                           const int32_t *terms, int32_t n_out, const kiln_grid *g, uint32_t *px, int clamp) {
+                           const int32_t *terms, int32_t n_out, const kiln_grid *g, int clamp) {
   const int32_t groups = n_in / 4, full = n_out / R4_ROWS * R4_ROWS;
   for (int32_t r = 0; r < rows; r++) {
     const int16_t *xr = x + (size_t)r * n_in;
-    const uint32_t *pairs_of_x = px;
-    int32_t x_sum;
-    if (form == FORM_A8) /* the inputs as stored */
-      x_sum = r4_sum(xr, n_in), pairs_of_x = (const uint32_t *)(const void *)xr;
-    else
-      x_sum = r4_pairs(px, xr, n_in);
+    const uint32_t *pairs_of_x = (const uint32_t *)(const void *)xr; /* the inputs as stored */
+    const int32_t x_sum = r4_sum(xr, n_in);
     r4_cursor c = { w, terms, y + (size_t)r * n_out };
     int16_t *const full_end = c.y + full;
     if (clamp == CLAMP_ANY)
@@ -486,8 +443,8 @@ INLINE void linear_r4_rows(int16_t *y, const int16_t *x, int32_t rows, int32_t n
 /* The code of row o (of 4 in a block), input i, as the form stores it. */
 static int32_t r4_code_at(const uint8_t *block, int32_t n_in, int32_t o, int32_t i, int form) {
   const uint8_t *unit = block + (size_t)(i / 4) * 16;
-  if (form != FORM_A8) return weight_at(unit, o * 4 + i % 4, form == FORM_S8);
   const int32_t k = i % 4;
+  if (form != FORM_A8) return weight_at(unit, o * 4 + (k % 2) * 2 + k / 2, form == FORM_S8); /* 0, 2, 1, 3 */
   (void)n_in;
   return weight_at(unit, (k / 2) * 8 + (o / 2) * 4 + (k % 2) * 2 + o % 2, o % 2); /* rows 1, 3 signed */
 }
@@ -514,30 +471,29 @@ static void linear_r4_exact(int16_t *y, const int16_t *x, int32_t rows, int32_t 
 }
 
 INLINE void linear_r4(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const uint8_t *w, int form,
-                      const int32_t *terms, int32_t n_out, const kiln_grid *g, uint8_t *work) {
-  uint32_t *px = (uint32_t *)(void *)work;
-  if ((((uintptr_t)x | (form == FORM_A8 ? 0 : (uintptr_t)work)) & 3) != 0) /* LDRD and STRD need words */
+                      const int32_t *terms, int32_t n_out, const kiln_grid *g) {
+  if (((uintptr_t)x & 3) != 0) /* LDRD needs words */
     linear_r4_exact(y, x, rows, n_in, w, form, terms, n_out, g);
   else if (g->qmin == INT16_MIN && g->qmax == INT16_MAX)
-    linear_r4_rows(y, x, rows, n_in, w, form, terms, n_out, g, px, CLAMP_S16);
+    linear_r4_rows(y, x, rows, n_in, w, form, terms, n_out, g, CLAMP_S16);
   else if (g->qmin == 0 && g->qmax == UINT8_MAX)
-    linear_r4_rows(y, x, rows, n_in, w, form, terms, n_out, g, px, CLAMP_U8);
+    linear_r4_rows(y, x, rows, n_in, w, form, terms, n_out, g, CLAMP_U8);
   else
-    linear_r4_rows(y, x, rows, n_in, w, form, terms, n_out, g, px, CLAMP_ANY);
+    linear_r4_rows(y, x, rows, n_in, w, form, terms, n_out, g, CLAMP_ANY);
 }
 
 void kiln_linear_dsp_u8_r4(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const uint8_t *w,
                            const int32_t *w_zp, const int32_t *terms, int32_t n_out, const kiln_rq *rq,
                            const kiln_grid *g, uint8_t *work) {
-  (void)w_zp, (void)rq; /* both in the terms */
-  linear_r4(y, x, rows, n_in, w, FORM_U8, terms, n_out, g, work);
+  (void)w_zp, (void)rq, (void)work; /* zw and the multipliers are in the terms */
+  linear_r4(y, x, rows, n_in, w, FORM_U8, terms, n_out, g);
 }
 
 void kiln_linear_dsp_s8_r4(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const int8_t *w,
                            const int32_t *w_zp, const int32_t *terms, int32_t n_out, const kiln_rq *rq,
                            const kiln_grid *g, uint8_t *work) {
-  (void)w_zp, (void)rq;
-  linear_r4(y, x, rows, n_in, (const uint8_t *)w, FORM_S8, terms, n_out, g, work);
+  (void)w_zp, (void)rq, (void)work;
+  linear_r4(y, x, rows, n_in, (const uint8_t *)w, FORM_S8, terms, n_out, g);
 }
 
 /* u8 and s8 weights differ in the a8 form only in what the generator did
@@ -546,7 +502,7 @@ void kiln_linear_dsp_u8_r4a8(int16_t *y, const int16_t *x, int32_t rows, int32_t
                              const int32_t *w_zp, const int32_t *terms, int32_t n_out, const kiln_rq *rq,
                              const kiln_grid *g, uint8_t *work) {
   (void)w_zp, (void)rq, (void)work;
-  linear_r4(y, x, rows, n_in, w, FORM_A8, terms, n_out, g, NULL);
+  linear_r4(y, x, rows, n_in, w, FORM_A8, terms, n_out, g);
 }
 
 void kiln_linear_dsp_s8_r4a8(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const int8_t *w,

@@ -39,7 +39,6 @@ typedef struct {
 } problem;
 
 static problem P;
-static uint32_t work[MAX_IN / 2 + 1];
 static int16_t want[MAX_ROWS * MAX_OUT], got[MAX_ROWS * MAX_OUT];
 
 /* The layout, the terms and the reference outputs of the codes in P. */
@@ -52,8 +51,8 @@ static void derive(problem *p) {
       const int16_t c = p->w[o * p->n_in + i];
       sum += c;
       const int32_t r = o % 4, k = i % 4, at = (o / 4) * 4 * p->n_in + (i / 4) * 16;
-      if (!p->a8)
-        p->blocks[at + r * 4 + k] = (uint8_t)c;
+      if (!p->a8) /* each row's codes 0, 2, 1, 3 */
+        p->blocks[at + r * 4 + (k % 2) * 2 + k / 2] = (uint8_t)c;
       else /* rows 0, 2 unsigned, 1, 3 signed: the other codes' top bit flipped */
         p->blocks[at + (k / 2) * 8 + (r / 2) * 4 + (k % 2) * 2 + r % 2] =
             (uint8_t)(c ^ ((r % 2 == 1) != p->is_signed ? 0x80 : 0));
@@ -128,10 +127,9 @@ static void run(const problem *p, int16_t *y, int off_word) {
     kiln_linear_dsp_u8_r4a8(y, x, p->rows, p->n_in, p->blocks, p->w_zp, p->terms, p->n_out, p->rq, &p->g, NULL);
   else if (p->is_signed)
     kiln_linear_dsp_s8_r4(y, x, p->rows, p->n_in, (const int8_t *)p->blocks, p->w_zp, p->terms, p->n_out, p->rq, &p->g,
-                          (uint8_t *)work);
+                          NULL);
   else
-    kiln_linear_dsp_u8_r4(y, x, p->rows, p->n_in, p->blocks, p->w_zp, p->terms, p->n_out, p->rq, &p->g,
-                          (uint8_t *)work);
+    kiln_linear_dsp_u8_r4(y, x, p->rows, p->n_in, p->blocks, p->w_zp, p->terms, p->n_out, p->rq, &p->g, NULL);
 }
 
 static const int32_t N_IN[] = { 4, 8, 12, 16, 20, 24, 28, 60, 64, 100, 172, 252, 256 };
