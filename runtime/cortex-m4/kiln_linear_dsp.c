@@ -14,6 +14,11 @@
  * SMLADs a row: 24 instructions. Rows beyond a multiple of 4 take the same
  * loop one at a time.
  *
+ * The blocked kernels (kiln_linear_dsp_[us]8_r4, _r4a8: rows of at most
+ * 256 inputs, the generator's choice wherever they apply) take the weights
+ * in the order they are read and each row's terms ready for a 32-bit
+ * epilogue: see their section. The folded kernels take the longer rows.
+ *
  * The row-dot kernels (kiln_linear_dsp_u8, _s8) take any row length and
  * activations within int16 of their zero point.
  */
@@ -196,8 +201,8 @@ INLINE void linear_folded(int16_t *y, const int16_t *x, int32_t rows, int32_t n_
 
 /* ---- blocked kernels (kiln_linear_dsp_[us]8_r4) ---------------------------
  *
- * Rows of at most R4_MAX_IN inputs within int16 of their zero point, and
- * 8-bit weights: |sum (x - zx)(w - zw)| <= 256 * 2^15 * 255 < 2^31. The
+ * Rows of at most 256 inputs within int16 of their zero point, and 8-bit
+ * weights: |sum (x - zx)(w - zw)| <= 256 * 2^15 * 255 < 2^31. The
  * sum then is exact in int32 arithmetic modulo 2^32, whatever its parts
  * (sum x w, zw sum x, the bias) do: each is taken mod 2^32 and wraps, the
  * total cannot. So the whole epilogue is 32-bit, and the generator emits
@@ -211,7 +216,6 @@ INLINE void linear_folded(int16_t *y, const int16_t *x, int32_t rows, int32_t n_
  * compare and branch once every 16 inputs. The loop takes all 14 registers,
  * so it and each block's epilogue are written out in assembly; the words'
  * registers are named (r8-r11) so that LDM's lists are in ascending order. */
-#define R4_MAX_IN 256
 #define R4_ROWS 4
 #define R4_TERMS 4 /* a row's table: bias mod 2^32, zw, multiplier, (2 zp + 1) * 256 + shift - 33 */
 
