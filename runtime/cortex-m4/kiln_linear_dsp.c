@@ -226,11 +226,11 @@ INLINE void linear_folded(int16_t *y, const int16_t *x, int32_t rows, int32_t n_
 /* One row's word [w0, w2, w1, w3] against the inputs: bytes 0 and 2 with
  * (x0, x1), then bytes 1 and 3, widened in place, with (x2, x3). */
 #define R4_ROW(op, widen, acc, word) \
-  widen " %[t], " word "\n\t" op(acc, "%[t]", "%[xe]") widen " " word ", " word ", ror #8\n\t" \
-  R4_SMLAD(acc, word, "%[xo]")
+  widen " %[t], " word "\n\t" op(acc, "%[t]", "%[x01]") widen " " word ", " word ", ror #8\n\t" \
+  R4_SMLAD(acc, word, "%[x23]")
 /* 4 inputs against the block's 4 rows: the inputs, the rows' words. */
 #define R4_LOADS \
-  "ldrd %[xe], %[xo], [%[x]], #8\n\t" \
+  "ldrd %[x01], %[x23], [%[x]], #8\n\t" \
   "ldm %[w]!, {%[v0], %[v1], %[v2], %[v3]}\n\t"
 #define R4_GROUP(op, widen) \
   R4_LOADS R4_ROW(op, widen, "%[a0]", "%[v0]") R4_ROW(op, widen, "%[a1]", "%[v1]") \
@@ -249,8 +249,8 @@ INLINE void linear_folded(int16_t *y, const int16_t *x, int32_t rows, int32_t n_
 #define R4_A8_WORD(op, acc_r, acc_f, word, xv) \
   "uxtb16 %[t], " word "\n\t" op(acc_r, "%[t]", xv) op(acc_f, word, xv)
 #define R4_GROUP_A8(op) \
-  R4_LOADS R4_A8_WORD(op, "%[a0]", "%[a1]", "%[v0]", "%[xe]") R4_A8_WORD(op, "%[a2]", "%[a3]", "%[v1]", "%[xe]") \
-  R4_A8_WORD(R4_SMLAD, "%[a0]", "%[a1]", "%[v2]", "%[xo]") R4_A8_WORD(R4_SMLAD, "%[a2]", "%[a3]", "%[v3]", "%[xo]")
+  R4_LOADS R4_A8_WORD(op, "%[a0]", "%[a1]", "%[v0]", "%[x01]") R4_A8_WORD(op, "%[a2]", "%[a3]", "%[v1]", "%[x01]") \
+  R4_A8_WORD(R4_SMLAD, "%[a0]", "%[a1]", "%[v2]", "%[x23]") R4_A8_WORD(R4_SMLAD, "%[a2]", "%[a3]", "%[v3]", "%[x23]")
 /* the a8 form's sums of rows 1 and 3 */
 #define R4_A8_SPLIT \
   "sub %[a1], %[a1], %[a0]\n\t" \
@@ -258,7 +258,7 @@ INLINE void linear_folded(int16_t *y, const int16_t *x, int32_t rows, int32_t n_
   "sub %[a3], %[a3], %[a2]\n\t" \
   "asr %[a3], %[a3], #8\n\t"
 
-#define R4_TEMPS [xe] "=&r"(xe), [xo] "=&r"(xo), [t] "=&r"(t), [v0] "=&r"(v0), [v1] "=&r"(v1), [v2] "=&r"(v2), [v3] "=&r"(v3)
+#define R4_TEMPS [x01] "=&r"(x01), [x23] "=&r"(x23), [t] "=&r"(t), [v0] "=&r"(v0), [v1] "=&r"(v1), [v2] "=&r"(v2), [v3] "=&r"(v3)
 #define R4_START(group) \
   __asm__(group(R4_SMUAD) \
           : [x] "+r"(x), [w] "+r"(w), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), R4_TEMPS \
@@ -355,7 +355,7 @@ typedef struct {
 INLINE void r4_block(r4_cursor *c, const uint32_t *x, int32_t groups, int32_t x_sum, int form, int clamp,
                      const kiln_grid *g, int32_t live) {
   register uint32_t v0 __asm__("r8"), v1 __asm__("r9"), v2 __asm__("r10"), v3 __asm__("r11");
-  uint32_t xe, xo, t;
+  uint32_t x01, x23, t;
   int32_t a0, a1, a2, a3;
   const uint8_t *w = c->w;
   const uint32_t *end = x + 2 * groups;
