@@ -429,7 +429,8 @@ INLINE void r4_block_any(r4_cursor *c, const uint32_t *x, int32_t groups, int32_
 
 INLINE void linear_r4_rows(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const uint8_t *w, int form,
                            const int32_t *terms, int32_t n_out, const kiln_grid *g, int clamp) {
-  const int32_t groups = n_in / 4, full = n_out / R4_ROWS * R4_ROWS;
+  /* n_in, n_out > 0: unsigned, the divisions are shifts */
+  const int32_t groups = (int32_t)((uint32_t)n_in / 4), full = (int32_t)((uint32_t)n_out / R4_ROWS * R4_ROWS);
   for (int32_t r = 0; r < rows; r++) {
     const int16_t *xr = x + (size_t)r * n_in;
     const uint32_t *pairs_of_x = (const uint32_t *)(const void *)xr; /* the inputs as stored */
