@@ -52,13 +52,34 @@ end
 -- 4-bit rows as every portable kernel reads them (runtime/portable/kiln_rt_w4.h)
 weights.NIBBLE_ROWS = "two codes a byte (kiln_rt_w4.h: low nibble the even column, each row from a new byte)"
 
+-- 8-bit codes in units of #order bytes, each unit's byte j taken from its
+-- byte order[j] (0-based), those at the positions flip_at lists with their
+-- top bit flipped.
+local function reorder(codes, order, flip_at)
+  local n, flip = #order, {}
+  for _, j in ipairs(flip_at or {}) do flip[j + 1] = true end
+  local out, unit = {}, {}
+  for at = 1, #codes, n do
+    local b = { codes:byte(at, at + n - 1) }
+    for j = 1, n do
+      local v = b[order[j] + 1]
+      unit[j] = flip[j] and v ~ 0x80 or v
+    end
+    out[#out + 1] = string.char(table.unpack(unit, 1, n))
+  end
+  return table.concat(out)
+end
+
 -- place(st, w, k) -> the constant holding w's codes as kernel entry k reads
 -- them, and the layout's name: "rows" ([rows][cols] as quantized; 4-bit
 -- codes two a byte, weights.NIBBLE_ROWS), or the rules entry's
 -- weight_layout: blocks of block_rows rows x group inputs, and for 4-bit
 -- codes that layout's pairing of nibbles (nibbles = "halves": the codes j and
 -- j + unit/2 of each block_rows x group unit share a byte; flip_sign: the
--- top bit of each code flipped, u - 128 for 8-bit, s + 8 for int4).
+-- top bit of each code flipped, u - 128 for 8-bit, s + 8 for int4); for
+-- 8-bit codes also an order of each block_rows x group unit's bytes (order:
+-- byte j is the unit's row-major code order[j]) and the positions of it
+-- whose top bit is flipped (flip_at).
 function weights.place(st, w, k)
   local layout, native, consts = k.weight_layout, st.native, st.consts
   if not layout then
@@ -75,7 +96,8 @@ function weights.place(st, w, k)
   end
   local codes = consts:cached(w.base .. " " .. layout.name, function()
     if w.bits ~= 4 then
-      return native.pack_blocks(w.codes, w.rows, w.cols, layout.block_rows, layout.group, layout.flip_sign)
+      local blocks = native.pack_blocks(w.codes, w.rows, w.cols, layout.block_rows, layout.group, layout.flip_sign)
+      return layout.order and reorder(blocks, layout.order, layout.flip_at) or blocks
     end
     local blocks = native.pack_blocks(w.codes, w.rows, w.cols, layout.block_rows, layout.group, false)
     return native.pack_nibbles(blocks, w.ctype, layout.block_rows * layout.group, layout.nibbles,

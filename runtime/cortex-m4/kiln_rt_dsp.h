@@ -24,6 +24,34 @@ void kiln_linear_dsp_s8_folded(int16_t *y, const int16_t *x, int32_t rows, int32
                                const int32_t *w_zp, const int64_t *w_bias, int32_t n_out, const kiln_rq *rq,
                                const kiln_grid *g, uint8_t *work);
 
+/* The blocked kernels: n_in a multiple of 4 from 4 to 256, activation codes
+ * within int16 of their zero point; weights in blocks of 4 rows x 4 inputs
+ * (16 bytes: the rows in turn, each row's codes in the order 0, 2, 1, 3;
+ * rows padded to a multiple of 4), and each row's terms as the generator
+ * makes them for the grid g (rules/cortex-m4.lua r4_terms): the bias n zx
+ * zw - zx sum w mod 2^32, zw, the multiplier, and (2 zp + 1) * 256 + shift -
+ * 33 (shift in [33, 63], zp g's zero point). w_zp, rq and work are unused
+ * (zw and the multipliers are in the terms). */
+void kiln_linear_dsp_u8_r4(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const uint8_t *w,
+                           const int32_t *w_zp, const int32_t *terms, int32_t n_out, const kiln_rq *rq,
+                           const kiln_grid *g, uint8_t *work);
+void kiln_linear_dsp_s8_r4(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const int8_t *w,
+                           const int32_t *w_zp, const int32_t *terms, int32_t n_out, const kiln_rq *rq,
+                           const kiln_grid *g, uint8_t *work);
+
+/* The same for activation codes of 8 bits or fewer (|x| <= 255), the
+ * weights' blocks in words of two rows x two
+ * inputs, [r0 i0, r1 i0, r0 i1, r1 i1] for rows 0, 1 then 2, 3 of inputs
+ * 0, 1, then of inputs 2, 3; rows 0 and 2 of a block as unsigned codes, 1
+ * and 3 as signed, and each row's zw in the terms taken off the code as
+ * stored (rules/cortex-m4.lua r4a8). */
+void kiln_linear_dsp_u8_r4a8(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const uint8_t *w,
+                             const int32_t *w_zp, const int32_t *terms, int32_t n_out, const kiln_rq *rq,
+                             const kiln_grid *g, uint8_t *work);
+void kiln_linear_dsp_s8_r4a8(int16_t *y, const int16_t *x, int32_t rows, int32_t n_in, const int8_t *w,
+                             const int32_t *w_zp, const int32_t *terms, int32_t n_out, const kiln_rq *rq,
+                             const kiln_grid *g, uint8_t *work);
+
 /* Attention rows (kiln_attention_dsp.c), kiln_qk_row's and kiln_pv_row's
  * contracts for head_dim at most KILN_DSP_MAX_HEAD_DIM: qk for an even
  * head_dim, pv for a multiple of 8. */

@@ -118,6 +118,30 @@ describe("lowerings", function()
     assert.are.equal("y_work", s.vars.work)
   end)
 
+  it("linear: a weight layout's byte order and flips, and a row_terms hook's table (cortex-m4's a8 kernels)", function()
+    local st = linear_state(targets.load(".", "cortex-m4"))
+    local s = st.steps[1]
+    assert.are.equal("kiln_linear_dsp_u8_r4a8", s.vars.kernel)
+    assert.are.equal("r4a8", st.weight_constants.W.layout)
+    -- each word two rows x two inputs, [r0 i0, r1 i0, r0 i1, r1 i1], rows 1 and 3 with their top bit flipped
+    local codes, packed = st.T.Wq.codes, const_named(st, "T_W_R4A8").packed
+    local function code(r, i) return codes:byte(r * 8 + i + 1) end
+    assert.are.same({ code(0, 0), code(1, 0) ~ 0x80, code(0, 1), code(1, 1) ~ 0x80, code(2, 0), code(3, 0) ~ 0x80 },
+      { packed:byte(1, 6) })
+    assert.are.equal(code(0, 2), packed:byte(9))
+    assert.are.equal(code(3, 7) ~ 0x80, packed:byte(32))
+    -- 4 terms a row: the bias mod 2^32, zw off the stored code, the multiplier, (2 zy + 1) * 256 + shift - 33
+    local t = const_named(st, "T_O_TERMS")
+    assert.are.equal("s32", t.ctype)
+    assert.are.equal(8 * 4, #t.values)
+    local sums = native.row_sums(codes, "u8", 8)
+    assert.are.equal(8 * 100 * 128 - 100 * sums[1], t.values[1])
+    assert.are.same({ 128, 0 }, { t.values[2], t.values[6] })
+    local rq = st.consts.by_name["T_O_RQ"].rqs[1]
+    assert.are.same({ rq.mult, (2 * 120 + 1) * 256 + rq.shift - 33 }, { t.values[3], t.values[4] })
+    assert.are.equal("T_O_TERMS", s.vars.w_bias)
+  end)
+
   it("linear: an entry whose conditions fail falls back to the portable kernel", function()
     local rules = { name = "t", kernels = { linear = { { kernel = "k_fast", weight = { "u8" }, n_in = { multiple_of = 16 } } } } }
     local st = linear_state(rules)

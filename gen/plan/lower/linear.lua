@@ -2,7 +2,8 @@
 -- (plan/kernels.lua); so is the weights' layout (the rules entry's
 -- weight_layout: rows of 16 in groups of 4 inputs, say) and whatever
 -- per-row constants the kernel folds (row_sums, or a bias hook computing
--- each row's zero-point terms from its code sum).
+-- each row's zero-point terms from its code sum, or a row_terms hook making
+-- a table of them together with each row's multiplier).
 
 local fail = require "util.fail"
 local grids = require "plan.grids"
@@ -46,6 +47,22 @@ return {
       for r, sw in ipairs(row_sums(st, w)) do bias[r] = k.bias(n, zx, w.zps[r], sw) end
       vars.w_bias = st.consts:array(st:const_name(nd.obs, "_BIAS"), "s64", bias,
         "per-row zero-point terms for " .. k.kernel, "constants")
+    end
+    if k.row_terms then
+      -- each row's terms as the rules' hook makes them from its zero-point
+      -- terms, its multiplier, the output's zero point and its index (from
+      -- 0): count integers a row, one table of them
+      local t, zx, n, terms = k.row_terms, x.grid.zero_point, w.cols, {}
+      for r, sw in ipairs(row_sums(st, w)) do
+        local row = table.pack(t.make(n, zx, w.zps[r], sw, rqs[r].mult, rqs[r].shift, gr.zero_point, r - 1))
+        if row.n ~= t.count then
+          fail.raise(st.rules.path, "kernels.linear", string.format("%s's row_terms make %d terms a row, not %d",
+            k.kernel, row.n, t.count))
+        end
+        for i = 1, t.count do terms[#terms + 1] = row[i] end
+      end
+      vars.w_bias = st.consts:array(st:const_name(nd.obs, "_TERMS"), t.ctype, terms,
+        string.format("per-row terms for %s, %d a row", k.kernel, t.count), "constants")
     end
     -- the kernel's own scratch, k.work bytes per activation value (or none)
     vars.work = k.work and st:new_buffer(nd.out .. "_work", nil, (k.work * st.block * w.cols + 1) // 2).name or false
