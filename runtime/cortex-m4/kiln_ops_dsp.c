@@ -70,24 +70,34 @@ INLINE int32_t high16(uint32_t w) { return (int32_t)w >> 16; }
 
 /* ---- requantization ------------------------------------------------------ */
 
-/* y[i] for n codes x[i]: raw (zero point 0), SMLAWB on the code as stored
- * (x 2^16); else acc 2^pre = x scale + offset (scale = 2^pre, offset =
- * -x_zp 2^pre, in int32 by the prepared bounds). */
+/* Two codes of a word, requantized: raw (zero point 0), SMLAWB on the code
+ * as stored (x 2^16); else acc 2^pre = x scale + offset (scale = 2^pre,
+ * offset = -x_zp 2^pre, in int32 by the prepared bounds). */
+INLINE void requant_pair(int16_t *y, uint32_t w, int32_t scale, int32_t offset, const kiln_dsp_hi *p, int kind,
+                         int raw) {
+  int32_t v0, v1;
+  if (raw) {
+    v0 = __smlawb(p->mult, w, p->bias) >> p->t;
+    v1 = __smlawt(p->mult, w, p->bias) >> p->t;
+  } else {
+    v0 = kiln_dsp_hi_value(low16(w) * scale + offset, p);
+    v1 = kiln_dsp_hi_value(high16(w) * scale + offset, p);
+  }
+  y[0] = clamp_as(v0, kind, p->qmin, p->qmax);
+  y[1] = clamp_as(v1, kind, p->qmin, p->qmax);
+}
+
+/* y[i] for n codes x[i]: four a step (two words), then a pair and one. */
 INLINE void requant_as(int16_t *y, const int16_t *x, int32_t n, int32_t scale, int32_t offset, const kiln_dsp_hi *p,
                        int kind, int raw) {
   if (n <= 0) return; /* as the portable loop */
-  for (const int16_t *const end = y + (n & ~1); y != end; x += 2, y += 2) {
-    const uint32_t w = load32(x);
-    int32_t v0, v1;
-    if (raw) {
-      v0 = __smlawb(p->mult, w, p->bias) >> p->t;
-      v1 = __smlawt(p->mult, w, p->bias) >> p->t;
-    } else {
-      v0 = kiln_dsp_hi_value(low16(w) * scale + offset, p);
-      v1 = kiln_dsp_hi_value(high16(w) * scale + offset, p);
-    }
-    y[0] = clamp_as(v0, kind, p->qmin, p->qmax);
-    y[1] = clamp_as(v1, kind, p->qmin, p->qmax);
+  for (const int16_t *const end = y + (n & ~3); y != end; x += 4, y += 4) {
+    requant_pair(y, load32(x), scale, offset, p, kind, raw);
+    requant_pair(y + 2, load32(x + 2), scale, offset, p, kind, raw);
+  }
+  if (n & 2) {
+    requant_pair(y, load32(x), scale, offset, p, kind, raw);
+    x += 2, y += 2;
   }
   if (n & 1) {
     const int32_t v = raw ? __smlawb(p->mult, (uint16_t)x[0], p->bias) >> p->t : kiln_dsp_hi_value(x[0] * scale + offset, p);
@@ -229,28 +239,40 @@ static int product_range(int32_t za, int32_t zb, product_zp *z, int32_t *lo, int
  * (zb = 0: (a - za) b = ab - za b, two SMLAxy); both (three SMLAxy). */
 enum { PRODUCT_PLAIN, PRODUCT_ONE, PRODUCT_BOTH };
 
-/* y[i] = requant((a[i] - za)(b[i] - zb)), n values. The product fits int32
- * (the prepared range), so the SMLAxy sums, which wrap, end on it exactly. */
+/* Two products from a word of each input, requantized. The product fits
+ * int32 (the prepared range), so the SMLAxy sums, which wrap, end on it
+ * exactly. */
+INLINE void product_pair(int16_t *y, uint32_t wa, uint32_t wb, const product_zp *z, const kiln_dsp_hi *p, int kind,
+                         int mode) {
+  int32_t d0, d1;
+  if (mode == PRODUCT_PLAIN) {
+    d0 = low16(wa) * low16(wb);   /* SMULBB */
+    d1 = high16(wa) * high16(wb); /* SMULTT */
+  } else if (mode == PRODUCT_ONE) {
+    d0 = __smlabb((int32_t)wb, z->nza, low16(wa) * low16(wb));
+    d1 = __smlatb((int32_t)wb, z->nza, high16(wa) * high16(wb));
+  } else {
+    d0 = __smlabb((int32_t)wb, z->nza, __smlabb((int32_t)wa, z->nzb, __smlabb((int32_t)wa, (int32_t)wb, z->zz)));
+    d1 = __smlatb((int32_t)wb, z->nza, __smlatb((int32_t)wa, z->nzb, __smlatt((int32_t)wa, (int32_t)wb, z->zz)));
+  }
+  y[0] = clamp_as(kiln_dsp_hi_value(d0, p), kind, p->qmin, p->qmax);
+  y[1] = clamp_as(kiln_dsp_hi_value(d1, p), kind, p->qmin, p->qmax);
+}
+
+/* y[i] = requant((a[i] - za)(b[i] - zb)), n values: four a step, then a
+ * pair and one. */
 INLINE void product_as(int16_t *y, const int16_t *a, const int16_t *b, int32_t n, const product_zp *z_in,
                        const kiln_dsp_hi *p_in, int kind, int mode) {
   const kiln_dsp_hi p = *p_in;
   const product_zp z = *z_in;
   if (n <= 0) return; /* as the portable loop */
-  for (const int16_t *const end = y + (n & ~1); y != end; a += 2, b += 2, y += 2) {
-    const uint32_t wa = load32(a), wb = load32(b);
-    int32_t d0, d1;
-    if (mode == PRODUCT_PLAIN) {
-      d0 = low16(wa) * low16(wb);   /* SMULBB */
-      d1 = high16(wa) * high16(wb); /* SMULTT */
-    } else if (mode == PRODUCT_ONE) {
-      d0 = __smlabb((int32_t)wb, z.nza, low16(wa) * low16(wb));
-      d1 = __smlatb((int32_t)wb, z.nza, high16(wa) * high16(wb));
-    } else {
-      d0 = __smlabb((int32_t)wb, z.nza, __smlabb((int32_t)wa, z.nzb, __smlabb((int32_t)wa, (int32_t)wb, z.zz)));
-      d1 = __smlatb((int32_t)wb, z.nza, __smlatb((int32_t)wa, z.nzb, __smlatt((int32_t)wa, (int32_t)wb, z.zz)));
-    }
-    y[0] = clamp_as(kiln_dsp_hi_value(d0, &p), kind, p.qmin, p.qmax);
-    y[1] = clamp_as(kiln_dsp_hi_value(d1, &p), kind, p.qmin, p.qmax);
+  for (const int16_t *const end = y + (n & ~3); y != end; a += 4, b += 4, y += 4) {
+    product_pair(y, load32(a), load32(b), &z, &p, kind, mode);
+    product_pair(y + 2, load32(a + 2), load32(b + 2), &z, &p, kind, mode);
+  }
+  if (n & 2) {
+    product_pair(y, load32(a), load32(b), &z, &p, kind, mode);
+    a += 2, b += 2, y += 2;
   }
   if (n & 1) {
     const int32_t wa = (uint16_t)a[0], wb = (uint16_t)b[0];
@@ -285,6 +307,22 @@ static void product(int16_t *y, const int16_t *a, const int16_t *b, int32_t n, c
   }
 }
 
+/* The same products where the high-word path does not apply (a possible
+ * tie, or a shift that would not put the rounding on the high word): each
+ * requantized by the prepared exact path (kiln_dsp_rq, |product| <= 2^31);
+ * 0 where that does not apply either (the caller then takes the portable
+ * kernel). */
+static int product_exact(int16_t *y, const int16_t *a, const int16_t *b, int32_t n, const product_zp *z, kiln_rq rq,
+                         const kiln_grid *g) {
+  kiln_dsp_rq q;
+  if (!kiln_dsp_rq_prepare(&q, rq, g, 32)) return 0; /* |product| <= 2^31 < 2^32 */
+  for (int32_t i = 0; i < n; i++) {
+    const int32_t wa = (uint16_t)a[i], wb = (uint16_t)b[i];
+    y[i] = kiln_dsp_requant_prepared(__smlabb(wb, z->nza, __smlabb(wa, z->nzb, __smlabb(wa, wb, z->zz))), &q);
+  }
+  return 1;
+}
+
 /* Prepares a product call: its zero points and its requantization (the
  * product handed as is, pre 0); 0 where the loop does not apply. */
 static int product_prepare(product_zp *z, kiln_dsp_hi *p, int32_t za, int32_t zb, kiln_rq rq, const kiln_grid *g) {
@@ -295,12 +333,15 @@ static int product_prepare(product_zp *z, kiln_dsp_hi *p, int32_t za, int32_t zb
 void kiln_mul_dsp(int16_t *y, const int16_t *a, int32_t a_zp, const int16_t *b, int32_t b_zp, int32_t n, kiln_rq rq,
                   const kiln_grid *g) {
   product_zp z;
+  int32_t lo, hi;
   kiln_dsp_hi p;
-  if (!product_prepare(&z, &p, a_zp, b_zp, rq, g)) {
+  if (!product_range(a_zp, b_zp, &z, &lo, &hi)) {
     kiln_mul(y, a, a_zp, b, b_zp, n, rq, g);
-    return;
+  } else if (kiln_dsp_hi_prepare(&p, rq, g, lo, hi, 0)) {
+    product(y, a, b, n, &z, &p, clamp_kind(g));
+  } else if (!product_exact(y, a, b, n, &z, rq, g)) {
+    kiln_mul(y, a, a_zp, b, b_zp, n, rq, g);
   }
-  product(y, a, b, n, &z, &p, clamp_kind(g));
 }
 
 void kiln_mul_rows_dsp(int16_t *y, const int16_t *x, int32_t x_zp, const int16_t *table, int32_t t_zp, int32_t rows,
@@ -368,8 +409,9 @@ static int rmsnorm_row(int16_t *yr, const int16_t *xr, int32_t x_zp, int32_t n, 
     for (int32_t j = 0; j < n; j++) yr[j] = kiln_to_grid(0, g);
     return 1;
   }
+  const kiln_rq rq = kiln_rmsnorm_scale(kiln_dsp_isqrt62(t), k, p);
   kiln_dsp_hi row;
-  if (!kiln_dsp_hi_prepare(&row, kiln_rmsnorm_scale(kiln_dsp_isqrt62(t), k, p), g, lo, hi, 0)) return 0;
+  if (!kiln_dsp_hi_prepare(&row, rq, g, lo, hi, 0)) return product_exact(yr, gamma, xr, n, &z, rq, g);
   product(yr, gamma, xr, n, &z, &row, clamp_kind(g));
   return 1;
 }

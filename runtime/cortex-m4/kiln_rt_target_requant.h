@@ -262,7 +262,8 @@ static inline int kiln_dsp_sum_prepare(kiln_dsp_sum *p, const kiln_add_rq *rq, c
   if (bound >= ((uint64_t)1 << 47)) return 0;
   /* sum z_i m_i: below 2^47 in magnitude (the bound holds it), so c below 2^63 */
   const int64_t zsum = (int64_t)zp[0] * m0 + (int64_t)zp[1] * m1 + (int64_t)z2 * m2;
-  const int64_t c = -zsum * 65536 + ((int64_t)1 << (s + 15)) + (int64_t)g->zero_point * ((int64_t)1 << (s + 16));
+  /* c = 2^16 (2^(s-1) + zp 2^s - zsum) = 2^16 ((2 zp + 1) 2^(s-1) - zsum) */
+  const int64_t c = (((int64_t)(2 * g->zero_point + 1) << (s - 1)) - zsum) * 65536;
   p->m[0] = m0;
   p->m[1] = m1;
   p->m[2] = m2;
