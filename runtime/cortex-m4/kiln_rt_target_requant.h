@@ -236,10 +236,10 @@ typedef struct {
   int32_t zero_point, qmin, qmax;
 } kiln_dsp_sum;
 
-/* The largest |x - zp| over int16 codes x. */
-static inline int64_t kiln_dsp_code_span(int32_t zp) {
-  const int64_t lo = (int64_t)INT16_MIN - zp, hi = (int64_t)INT16_MAX - zp;
-  return hi > -lo ? hi : -lo;
+/* The largest |x - zp| over int16 codes x, for |zp| <= 2^16: 32768 + zp
+ * from the bottom code, or 32767 - zp from the top one. */
+static inline uint32_t kiln_dsp_code_span(int32_t zp) {
+  return zp >= 0 ? (uint32_t)(32768 + zp) : (uint32_t)(32767 - zp);
 }
 
 /* Fills p for kiln_add's multipliers and zero points (c absent: terms = 2);
@@ -256,14 +256,15 @@ static inline int kiln_dsp_sum_prepare(kiln_dsp_sum *p, const kiln_add_rq *rq, c
   const uint32_t u0 = m0 < 0 ? 0u - (uint32_t)m0 : (uint32_t)m0, u1 = m1 < 0 ? 0u - (uint32_t)m1 : (uint32_t)m1;
   const uint32_t u2 = m2 < 0 ? 0u - (uint32_t)m2 : (uint32_t)m2;
   const uint32_t zg = (uint32_t)(g->zero_point < 0 ? -g->zero_point : g->zero_point);
-  const uint64_t bound = ((uint64_t)1 << (s - 1)) + ((uint64_t)zg << s)
-    + (uint64_t)(uint32_t)kiln_dsp_code_span(zp[0]) * u0 + (uint64_t)(uint32_t)kiln_dsp_code_span(zp[1]) * u1
-    + (uint64_t)(uint32_t)kiln_dsp_code_span(z2) * u2;
+  const uint64_t half = (uint64_t)1 << (s - 1);
+  /* the constant's part, 2^(s-1) + |zp| 2^s = (2 |zp| + 1) 2^(s-1), and the codes' */
+  const uint64_t bound = half * (2u * zg + 1u) + (uint64_t)kiln_dsp_code_span(zp[0]) * u0
+    + (uint64_t)kiln_dsp_code_span(zp[1]) * u1 + (uint64_t)kiln_dsp_code_span(z2) * u2;
   if (bound >= ((uint64_t)1 << 47)) return 0;
   /* sum z_i m_i: below 2^47 in magnitude (the bound holds it), so c below 2^63 */
   const int64_t zsum = (int64_t)zp[0] * m0 + (int64_t)zp[1] * m1 + (int64_t)z2 * m2;
   /* c = 2^16 (2^(s-1) + zp 2^s - zsum) = 2^16 ((2 zp + 1) 2^(s-1) - zsum) */
-  const int64_t c = (((int64_t)(2 * g->zero_point + 1) << (s - 1)) - zsum) * 65536;
+  const int64_t c = ((int64_t)(2 * g->zero_point + 1) * (int64_t)half - zsum) * 65536;
   p->m[0] = m0;
   p->m[1] = m1;
   p->m[2] = m2;
