@@ -61,4 +61,23 @@ void kiln_qk_row_dsp(int16_t *logits, const int16_t *q, int32_t q_zp, const kiln
 void kiln_pv_row_dsp(int16_t *out, const int16_t *p, int32_t p_zp, const kiln_kv_view *v, int32_t d, kiln_rq rq,
                      const kiln_grid *g);
 
+/* Elementwise kernels (kiln_ops_dsp.c): the portable kernels' contracts and
+ * integers, for any operands (the portable kernel where a call's bounds do
+ * not hold). */
+void kiln_requant_dsp(int16_t *y, const int16_t *x, int32_t n, int32_t x_zp, kiln_rq rq, const kiln_grid *g);
+void kiln_take_half_dsp(int16_t *y, const int16_t *x, int32_t rows, int32_t d, int32_t which, int32_t x_zp, kiln_rq rq,
+                        const kiln_grid *g);
+void kiln_concat_halves_dsp(int16_t *y, const int16_t *a, int32_t a_zp, kiln_rq a_rq, const int16_t *b, int32_t b_zp,
+                            kiln_rq b_rq, int32_t rows, int32_t h, const kiln_grid *g);
+void kiln_heads_first_dsp(int16_t *y, const int16_t *x, int32_t rows, int32_t heads, int32_t d, int32_t x_zp,
+                          kiln_rq rq, const kiln_grid *g);
+void kiln_mul_dsp(int16_t *y, const int16_t *a, int32_t a_zp, const int16_t *b, int32_t b_zp, int32_t n, kiln_rq rq,
+                  const kiln_grid *g);
+void kiln_mul_rows_dsp(int16_t *y, const int16_t *x, int32_t x_zp, const int16_t *table, int32_t t_zp, int32_t rows,
+                       int32_t heads, int32_t d, kiln_rq rq, const kiln_grid *g);
+void kiln_add_dsp(int16_t *y, const int16_t *a, int32_t a_zp, const int16_t *b, int32_t b_zp, const int16_t *c,
+                  int32_t c_zp, int32_t n, const kiln_add_rq *rq, const kiln_grid *g);
+void kiln_rmsnorm_dsp(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n, const int16_t *gamma,
+                      int32_t gamma_zp, const kiln_norm_rq *p, const kiln_grid *g);
+
 #endif
