@@ -30,7 +30,7 @@ return {
 
   runtime = { "portable/kiln_rt.h", "portable/kiln_rt_math.c", "portable/kiln_rt_ops.c",
     "cortex-m4/kiln_rt_target_requant.h", "cortex-m4/kiln_rt_dsp.h", "cortex-m4/kiln_linear_dsp.c",
-    "cortex-m4/kiln_attention_dsp.c" },
+    "cortex-m4/kiln_attention_dsp.c", "cortex-m4/kiln_softmax_dsp.c" },
   -- 4-bit linear weights, two codes a byte: their kernels, for the models that have them
   weight_runtime = { u4 = W4, s4 = W4 },
 
@@ -46,6 +46,11 @@ return {
     -- attention rows (kiln_attention_dsp.c), for these head sizes
     qk_row = { kernel = "kiln_qk_row_dsp", head_dim = { multiple_of = 2, below = 257 } },
     pv_row = { kernel = "kiln_pv_row_dsp", head_dim = { multiple_of = 8, below = 257 } },
+    -- where both hold: the whole row in one call, the logits requantized twice in registers
+    attention_row = { kernel = "kiln_attention_row_dsp", head_dim = { multiple_of = 8, below = 257 } },
+    -- exp from the table, one reciprocal a row, 32-bit words (kiln_softmax_dsp.c)
+    softmax_row = "kiln_softmax_row_dsp",
+    sigmoid = "kiln_sigmoid_dsp",
   },
 
   align_words = 2,

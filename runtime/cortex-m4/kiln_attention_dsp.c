@@ -16,6 +16,7 @@
 
 #include <arm_acle.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define INLINE static inline __attribute__((always_inline))
 
@@ -51,21 +52,26 @@ void kiln_qk_row_dsp(int16_t *logits, const int16_t *q, int32_t q_zp, const kiln
 
 #define PV_COLUMNS 8
 
-/* acc[j] += sum_t p[t] v[t][e0 + j], j < PV_COLUMNS, over one segment. */
-INLINE void pv_columns(int32_t acc[PV_COLUMNS], const int16_t *p, const int16_t *v, int32_t len, int32_t d) {
+/* acc[j] += sum_t p[t] v[t][e0 + j], j < PV_COLUMNS, over one segment: a
+ * leaf of its own, so that the eight sums stay in registers. */
+static __attribute__((noinline)) void pv_columns(int32_t acc[PV_COLUMNS], const int16_t *p, const int16_t *v,
+                                                int32_t len, int32_t d) {
   int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], a4 = acc[4], a5 = acc[5], a6 = acc[6], a7 = acc[7];
-  for (int32_t t = 0; t < len; t++) {
-    const int16_t *vt = v + (size_t)t * d;
-    const int32_t pt = p[t];
-    const uint32_t v01 = load32(vt), v23 = load32(vt + 2), v45 = load32(vt + 4), v67 = load32(vt + 6);
-    a0 = __smlabb(pt, v01, a0);
-    a1 = __smlabt(pt, v01, a1);
-    a2 = __smlabb(pt, v23, a2);
-    a3 = __smlabt(pt, v23, a3);
-    a4 = __smlabb(pt, v45, a4);
-    a5 = __smlabt(pt, v45, a5);
-    a6 = __smlabb(pt, v67, a6);
-    a7 = __smlabt(pt, v67, a7);
+  const int16_t *const end = p + len;
+  for (const int16_t *vt = v; p < end; p++, vt += d) {
+    const int32_t pt = *p;
+    uint32_t w = load32(vt);
+    a0 = __smlabb(pt, w, a0);
+    a1 = __smlabt(pt, w, a1);
+    w = load32(vt + 2);
+    a2 = __smlabb(pt, w, a2);
+    a3 = __smlabt(pt, w, a3);
+    w = load32(vt + 4);
+    a4 = __smlabb(pt, w, a4);
+    a5 = __smlabt(pt, w, a5);
+    w = load32(vt + 6);
+    a6 = __smlabb(pt, w, a6);
+    a7 = __smlabt(pt, w, a7);
   }
   acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3, acc[4] = a4, acc[5] = a5, acc[6] = a6, acc[7] = a7;
 }
@@ -83,4 +89,213 @@ void kiln_pv_row_dsp(int16_t *out, const int16_t *p, int32_t p_zp, const kiln_kv
     pv_columns(acc, p + v->n_past, v->fresh + e, v->n_fresh, d);
     for (int32_t j = 0; j < PV_COLUMNS; j++) out[e + j] = kiln_requant_to_grid(acc[j] - bias, rq, g);
   }
+}
+
+/* ---- a whole row ------------------------------------------------------------
+ *
+ * kiln_qk_row, the mask's kiln_requant, kiln_softmax_row and kiln_pv_row in
+ * one call: each logit is requantized twice in registers (to the logits'
+ * grid, then to the scores'), the rows' largest score kept on the way; the
+ * exp values wait in scratch between softmax's two passes. */
+
+/* A requantization prepared for signed accumulators a, |a| <= max_abs,
+ * max_abs 2^pre < 2^31: the product p = (a << pre) mult by SMULL, with s = shift +
+ * pre = 32 + t, t in [1, 31]. round_half_even(p / 2^s) is floor((p + 2^(s-1)
+ * - 1 + odd) / 2^s) for a signed p too (odd: the low bit of floor(p / 2^s),
+ * bit t of hi), which on the words hi:lo is (hi + 2^(t-1) - 1 + carry) >> t,
+ * arithmetic, with carry = (lo or odd) != 0: lo - 1 + odd stays in [0, 2^32)
+ * unless both are 0. Half to even is symmetric, so this is portable's
+ * -round(|p|) for p < 0: no sign juggling. The zero point rides in the
+ * addend as zp 2^t (a multiple of 2^t: the floor is the same plus zp); the
+ * preparation checks that |hi| + the addend stays below 2^31. The result is
+ * then held in [qmin, qmax]. */
+typedef struct {
+  int32_t mult, pre, t;
+  int32_t add; /* 2^(t-1) - 1 + zero_point 2^t */
+  int32_t qmin;
+  uint32_t range; /* qmax - qmin */
+} row_rq;
+
+/* 0 when rq does not fit the scheme for |a| <= max_abs (the row then takes
+ * the kernels one by one). */
+static int row_rq_prepare(row_rq *p, kiln_rq rq, int32_t zero_point, int32_t qmin, int32_t qmax, uint32_t max_abs) {
+  if (rq.shift < 1 || rq.shift > 63 || rq.mult < 0 || qmin > qmax || zero_point < INT16_MIN
+      || zero_point > INT16_MAX)
+    return 0;
+  p->pre = rq.shift < 33 ? 33 - rq.shift : 0;
+  /* a << pre within int32 for |a| <= max_abs (and for a = -2^31 when
+   * max_abs = 2^31 - 1, pre = 0: the logits' case) */
+  if (p->pre > 31 || ((uint64_t)max_abs << p->pre) > INT32_MAX) return 0;
+  p->mult = rq.mult;
+  p->t = rq.shift + p->pre - 32;
+  /* |hi| <= (max_abs + 1) 2^pre mult / 2^32 + 1; with the addend below 2^31 */
+  const int64_t hi_max = (int64_t)((((uint64_t)max_abs + 1) << p->pre) * (uint32_t)rq.mult >> 32) + 1;
+  const int64_t add = ((int64_t)1 << (p->t - 1)) - 1 + (int64_t)zero_point * ((int64_t)1 << p->t);
+  if (hi_max + (add < 0 ? -add : add) + 1 >= ((int64_t)1 << 31)) return 0;
+  p->add = (int32_t)add;
+  p->qmin = qmin;
+  p->range = (uint32_t)(qmax - qmin);
+  return 1;
+}
+
+INLINE int32_t row_requant(int32_t a, const row_rq *p) {
+  const int64_t prod = (int64_t)(int32_t)((uint32_t)a << p->pre) * p->mult; /* SMULL */
+  const int32_t hi = (int32_t)(prod >> 32);
+  const uint32_t lo = (uint32_t)prod;
+  const int32_t carry = (lo | (((uint32_t)hi >> p->t) & 1u)) != 0;
+  const int32_t v = (hi + p->add + carry) >> p->t;
+  /* v - qmin within the range: nearly always; else the nearer bound */
+  const uint32_t u = (uint32_t)v - (uint32_t)p->qmin;
+  if (__builtin_expect(u > p->range, 0)) return v < p->qmin ? p->qmin : p->qmin + (int32_t)p->range;
+  return v;
+}
+
+/* The grids a row's codes land on are int16 (kiln_to_grid's cast keeps them). */
+static int grid_int16(const kiln_grid *g) {
+  return g->qmin >= INT16_MIN && g->qmax <= INT16_MAX && g->qmin <= g->qmax && g->zero_point >= INT16_MIN
+         && g->zero_point <= INT16_MAX;
+}
+
+typedef struct {
+  row_rq logits; /* to the logits' grid less its zero point: the mask's input */
+  row_rq scores;
+  int32_t bias32; /* zk sum (q - zq), when the dot products stay in int32 */
+  int64_t bias;
+  kiln_rq qk; /* for a dot product outside int32 */
+  kiln_grid logits_grid;
+} row_scores;
+
+/* A logit whose dot product left int32: kiln_requant_to_grid, less the zero point. */
+static __attribute__((noinline)) int32_t wide_logit(int64_t acc, const row_scores *r) {
+  return kiln_requant_to_grid(acc, r->qk, &r->logits_grid) - r->logits_grid.zero_point;
+}
+
+/* The score of one key from its dot product less the bias (int32). */
+INLINE int32_t score_of(int32_t acc, const row_scores *r) {
+  return row_requant(row_requant(acc, &r->logits), &r->scores);
+}
+
+/* scores[t] for one segment of len keys, and the largest score so far.
+ * narrow: every partial sum of the dot products (and the bias) is known to
+ * stay within int32, so SMLAD's 32-bit sums are exact; else SMLALD's int64
+ * and a check a key. The logits' scheme has pre = 0: any int32 sum takes it. */
+INLINE int32_t scores_segment(int16_t *scores, const uint32_t *qd, const int16_t *k, int32_t len, int32_t d,
+                              const row_scores *r, int32_t top, int narrow) {
+  for (int32_t t = 0; t < len; t++) {
+    const int16_t *kt = k + (size_t)t * d;
+    int32_t s;
+    if (narrow) {
+      int32_t acc = -r->bias32;
+      for (int32_t j = 0; j < d / 2; j += 4) { /* d: a multiple of 8 */
+        acc = __smlad(qd[j], load32(kt + 2 * j), acc);
+        acc = __smlad(qd[j + 1], load32(kt + 2 * j + 2), acc);
+        acc = __smlad(qd[j + 2], load32(kt + 2 * j + 4), acc);
+        acc = __smlad(qd[j + 3], load32(kt + 2 * j + 6), acc);
+      }
+      s = score_of(acc, r);
+    } else {
+      int64_t acc = -r->bias;
+      for (int32_t j = 0; j < d / 2; j += 4) {
+        acc = __smlald(qd[j], load32(kt + 2 * j), acc);
+        acc = __smlald(qd[j + 1], load32(kt + 2 * j + 2), acc);
+        acc = __smlald(qd[j + 2], load32(kt + 2 * j + 4), acc);
+        acc = __smlald(qd[j + 3], load32(kt + 2 * j + 6), acc);
+      }
+      s = acc == (int32_t)acc ? score_of((int32_t)acc, r) : row_requant(wide_logit(acc, r), &r->scores);
+    }
+    scores[t] = (int16_t)s;
+    if (s > top) top = s;
+  }
+  return top;
+}
+
+/* head_dim 8 (the query's four words then stay in registers) and any other */
+static int32_t scores_d8_narrow(int16_t *scores, const uint32_t *qd, const int16_t *k, int32_t len,
+                                const row_scores *r, int32_t top) {
+  return scores_segment(scores, qd, k, len, 8, r, top, 1);
+}
+
+static int32_t scores_d8_wide(int16_t *scores, const uint32_t *qd, const int16_t *k, int32_t len,
+                              const row_scores *r, int32_t top) {
+  return scores_segment(scores, qd, k, len, 8, r, top, 0);
+}
+
+static int32_t scores_any(int16_t *scores, const uint32_t *qd, const int16_t *k, int32_t len, int32_t d,
+                          const row_scores *r, int32_t top) {
+  return scores_segment(scores, qd, k, len, d, r, top, 0);
+}
+
+/* q - zq as int16 pairs, its sum and the sum of its magnitudes (below 2^24); 0 when a difference leaves int16. */
+static int query_pairs(uint32_t *qd, int32_t *q_sum, int32_t *q_abs, const int16_t *q, int32_t q_zp, int32_t d) {
+  int32_t sum = 0, abs_sum = 0;
+  for (int32_t e = 0; e < d; e += 2) {
+    const int32_t lo = q[e] - q_zp, hi = q[e + 1] - q_zp;
+    if (lo < INT16_MIN || lo > INT16_MAX || hi < INT16_MIN || hi > INT16_MAX) return 0;
+    qd[e / 2] = (uint32_t)(uint16_t)lo | ((uint32_t)(uint16_t)hi << 16);
+    sum += lo + hi;
+    abs_sum += (lo < 0 ? -lo : lo) + (hi < 0 ? -hi : hi);
+  }
+  *q_sum = sum;
+  *q_abs = abs_sum;
+  return 1;
+}
+
+/* The row one kernel at a time: the same integers, any constants. */
+static void row_by_kernels(int16_t *out, const int16_t *q, int32_t q_zp, const kiln_kv_view *k,
+                           const kiln_kv_view *v, int32_t d, const kiln_attention_row *a, int16_t *scratch) {
+  const int32_t n = k->n_past + k->n_fresh;
+  int16_t *const logits = scratch, *const probs = scratch + n;
+  kiln_qk_row(logits, q, q_zp, k, d, a->qk, &a->logits);
+  kiln_requant(logits, logits, n, a->logits.zero_point, a->mask, &a->scores);
+  kiln_softmax_row_dsp(probs, logits, n, a->exp, a->softmax, &a->probs);
+  kiln_pv_row(out, probs, a->probs.zero_point, v, d, a->pv, &a->out);
+}
+
+void kiln_attention_row_dsp(int16_t *out, const int16_t *q, int32_t q_zp, const kiln_kv_view *k,
+                            const kiln_kv_view *v, int32_t d, const kiln_attention_row *a, int16_t *scratch) {
+  const int32_t n = k->n_past + k->n_fresh;
+  uint32_t qd[KILN_DSP_MAX_HEAD_DIM / 2];
+  int32_t q_sum, q_abs;
+  row_scores r;
+  const kiln_grid *gl = &a->logits, *gs = &a->scores;
+  /* the logits' scheme takes any int32 (pre = 0: shift >= 33); the mask's
+   * input, a logit less its zero point, is within 2^16 on int16 grids */
+  const uint32_t mask_max = (uint32_t)(gl->qmax - gl->zero_point > gl->zero_point - gl->qmin
+                                           ? gl->qmax - gl->zero_point : gl->zero_point - gl->qmin);
+  if (n < 1 || d < 2 || d > KILN_DSP_MAX_HEAD_DIM || d % 8 != 0 || a->qk.shift < 33 || !grid_int16(gl)
+      || !grid_int16(gs) || !grid_int16(&a->probs) || a->probs.zero_point != 0 || a->probs.qmax < 0
+      || !query_pairs(qd, &q_sum, &q_abs, q, q_zp, d)
+      || !row_rq_prepare(&r.logits, a->qk, 0, gl->qmin - gl->zero_point, gl->qmax - gl->zero_point, INT32_MAX)
+      || !row_rq_prepare(&r.scores, a->mask, gs->zero_point, gs->qmin, gs->qmax, mask_max)) {
+    row_by_kernels(out, q, q_zp, k, v, d, a, scratch);
+    return;
+  }
+  r.qk = a->qk;
+  r.logits_grid = *gl;
+  r.bias = (int64_t)k->zero_point * q_sum;
+  /* |partial sum| <= |bias| + sum |q - zq| 2^15, the key codes being int16 */
+  const int narrow = (r.bias < 0 ? -r.bias : r.bias) + ((int64_t)q_abs << 15) < ((int64_t)1 << 31);
+  r.bias32 = narrow ? (int32_t)r.bias : 0;
+  /* scratch: the exp values (2n codes' room), then the scores, which the
+   * probabilities overwrite */
+  int16_t *const scores = scratch + 2 * n;
+  int32_t top = INT16_MIN;
+  if (d == 8 && narrow) {
+    top = scores_d8_narrow(scores, qd, k->past, k->n_past, &r, top);
+    top = scores_d8_narrow(scores + k->n_past, qd, k->fresh, k->n_fresh, &r, top);
+  } else if (d == 8) {
+    top = scores_d8_wide(scores, qd, k->past, k->n_past, &r, top);
+    top = scores_d8_wide(scores + k->n_past, qd, k->fresh, k->n_fresh, &r, top);
+  } else {
+    top = scores_any(scores, qd, k->past, k->n_past, d, &r, top);
+    top = scores_any(scores + k->n_past, qd, k->fresh, k->n_fresh, d, &r, top);
+  }
+  const int32_t p_sum = kiln_softmax_top_dsp(scores, scores, n, top, a->exp, a->softmax, &a->probs, scratch);
+  /* pv in int32 wants codes >= 0 (zero point 0, qmax >= 0: a probability is
+   * never negative) summing below 2^16 */
+  if (p_sum >= 65536) {
+    kiln_pv_row(out, scores, 0, v, d, a->pv, &a->out);
+    return;
+  }
+  kiln_pv_row_dsp(out, scores, 0, v, d, a->pv, &a->out);
 }

@@ -33,4 +33,41 @@ void kiln_qk_row_dsp(int16_t *logits, const int16_t *q, int32_t q_zp, const kiln
 void kiln_pv_row_dsp(int16_t *out, const int16_t *p, int32_t p_zp, const kiln_kv_view *v, int32_t d, kiln_rq rq,
                      const kiln_grid *g);
 
+/* ---- softmax and sigmoid (kiln_softmax_dsp.c) --------------------------------
+ * kiln_softmax_row's and kiln_sigmoid's contracts, any input. */
+void kiln_softmax_row_dsp(int16_t *p, const int16_t *x, int32_t n, const kiln_exp_lut *lut, kiln_rq rq,
+                          const kiln_grid *g);
+void kiln_sigmoid_dsp(int16_t *y, const int16_t *x, int32_t x_zp, int32_t n, const kiln_exp_lut *lut, kiln_rq rq,
+                      const kiln_grid *g);
+
+/* kiln_softmax_row for a row whose largest code is top (p may be x): the
+ * same integers; returns the sum of the codes written. kept: room for n
+ * 32-bit words (any alignment) where the exp values wait between the two
+ * passes, or NULL to compute them twice. */
+int32_t kiln_softmax_top_dsp(int16_t *p, const int16_t *x, int32_t n, int32_t top, const kiln_exp_lut *lut,
+                             kiln_rq rq, const kiln_grid *g, void *kept);
+
+/* ---- a whole attention row (kiln_attention_dsp.c) ----------------------------- */
+
+/* The constants of one attention row, in the order of its observers (the
+ * generated code fills it: templates/ops/attention_row.c). */
+typedef struct {
+  kiln_rq qk; /* q . k -> logits */
+  kiln_grid logits;
+  kiln_rq mask; /* logits -> scores (mask 0: the keys a row sees) */
+  kiln_grid scores;
+  const kiln_exp_lut *exp;
+  kiln_rq softmax; /* Q31 probabilities -> probs */
+  kiln_grid probs;
+  kiln_rq pv; /* p . v -> out */
+  kiln_grid out;
+} kiln_attention_row;
+
+/* One query row: kiln_qk_row, kiln_requant to the scores, kiln_softmax_row
+ * and kiln_pv_row in one call, with the same integers. scratch: 3 (n_past +
+ * n_fresh) codes. Preconditions: those of kiln_qk_row_dsp and
+ * kiln_pv_row_dsp, for a head_dim that is a multiple of 8. */
+void kiln_attention_row_dsp(int16_t *out, const int16_t *q, int32_t q_zp, const kiln_kv_view *k,
+                            const kiln_kv_view *v, int32_t d, const kiln_attention_row *a, int16_t *scratch);
+
 #endif
