@@ -13,18 +13,15 @@
  * SMLABB and SMLABT; the values' zero point comes off as zv sum p.
  */
 #include "kiln_rt_dsp.h"
+#include "kiln_dsp_exp.h"
 
 #include <arm_acle.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define INLINE static inline __attribute__((always_inline))
-
-static inline uint32_t load32(const void *p) {
-  uint32_t v;
-  __builtin_memcpy(&v, p, sizeof v);
-  return v;
-}
+#define HOT KILN_DSP_HOT
+#define load32 kiln_dsp_load32
 
 static void qk_segment(int16_t *logits, const uint32_t *qd, const int16_t *k, int32_t len, int32_t d, int64_t bias,
                        kiln_rq rq, const kiln_grid *g) {
@@ -50,54 +47,6 @@ void kiln_qk_row_dsp(int16_t *logits, const int16_t *q, int32_t q_zp, const kiln
   qk_segment(logits + k->n_past, qd, k->fresh, k->n_fresh, d, bias, rq, g);
 }
 
-#define PV_COLUMNS 8
-
-/* acc[j] += sum_t p[t] v[t][e0 + j], j < PV_COLUMNS, over one segment: a
- * leaf of its own, so that the eight sums stay in registers. */
-static __attribute__((noinline)) void pv_columns(int32_t acc[PV_COLUMNS], const int16_t *p, const int16_t *v,
-                                                int32_t len, int32_t d) {
-  int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], a4 = acc[4], a5 = acc[5], a6 = acc[6], a7 = acc[7];
-  const int16_t *const end = p + len;
-  for (const int16_t *vt = v; p < end; p++, vt += d) {
-    const int32_t pt = *p;
-    uint32_t w = load32(vt);
-    a0 = __smlabb(pt, w, a0);
-    a1 = __smlabt(pt, w, a1);
-    w = load32(vt + 2);
-    a2 = __smlabb(pt, w, a2);
-    a3 = __smlabt(pt, w, a3);
-    w = load32(vt + 4);
-    a4 = __smlabb(pt, w, a4);
-    a5 = __smlabt(pt, w, a5);
-    w = load32(vt + 6);
-    a6 = __smlabb(pt, w, a6);
-    a7 = __smlabt(pt, w, a7);
-  }
-  acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3, acc[4] = a4, acc[5] = a5, acc[6] = a6, acc[7] = a7;
-}
-
-void kiln_pv_row_dsp(int16_t *out, const int16_t *p, int32_t p_zp, const kiln_kv_view *v, int32_t d, kiln_rq rq,
-                     const kiln_grid *g) {
-  (void)p_zp; /* 0: the generator's condition */
-  const int32_t n = v->n_past + v->n_fresh;
-  int32_t p_sum = 0;
-  for (int32_t t = 0; t < n; t++) p_sum += p[t];
-  const int64_t bias = (int64_t)v->zero_point * p_sum;
-  for (int32_t e = 0; e < d; e += PV_COLUMNS) {
-    int32_t acc[PV_COLUMNS] = { 0, 0, 0, 0, 0, 0, 0, 0 };
-    pv_columns(acc, p, v->past + e, v->n_past, d);
-    pv_columns(acc, p + v->n_past, v->fresh + e, v->n_fresh, d);
-    for (int32_t j = 0; j < PV_COLUMNS; j++) out[e + j] = kiln_requant_to_grid(acc[j] - bias, rq, g);
-  }
-}
-
-/* ---- a whole row ------------------------------------------------------------
- *
- * kiln_qk_row, the mask's kiln_requant, kiln_softmax_row and kiln_pv_row in
- * one call: each logit is requantized twice in registers (to the logits'
- * grid, then to the scores'), the rows' largest score kept on the way; the
- * exp values wait in scratch between softmax's two passes. */
-
 /* A requantization prepared for signed accumulators a, |a| <= max_abs,
  * max_abs 2^pre < 2^31: the product p = (a << pre) mult by SMULL, with s = shift +
  * pre = 32 + t, t in [1, 31]. round_half_even(p / 2^s) is floor((p + 2^(s-1)
@@ -107,8 +56,8 @@ void kiln_pv_row_dsp(int16_t *out, const int16_t *p, int32_t p_zp, const kiln_kv
  * unless both are 0. Half to even is symmetric, so this is portable's
  * -round(|p|) for p < 0: no sign juggling. The zero point rides in the
  * addend as zp 2^t (a multiple of 2^t: the floor is the same plus zp); the
- * preparation checks that |hi| + the addend stays below 2^31. The result is
- * then held in [qmin, qmax]. */
+ * preparation keeps it below 2^30 in magnitude, and |hi| <= 2^30, so the
+ * sum stays within int32. The result is then held in [qmin, qmax]. */
 typedef struct {
   int32_t mult, pre, t;
   int32_t add; /* 2^(t-1) - 1 + zero_point 2^t */
@@ -122,42 +71,134 @@ static int row_rq_prepare(row_rq *p, kiln_rq rq, int32_t zero_point, int32_t qmi
   if (rq.shift < 1 || rq.shift > 63 || rq.mult < 0 || qmin > qmax || zero_point < INT16_MIN
       || zero_point > INT16_MAX)
     return 0;
-  p->pre = rq.shift < 33 ? 33 - rq.shift : 0;
+  const int32_t pre = rq.shift < 33 ? 33 - rq.shift : 0;
   /* a << pre within int32 for |a| <= max_abs (and for a = -2^31 when
    * max_abs = 2^31 - 1, pre = 0: the logits' case) */
-  if (p->pre > 31 || ((uint64_t)max_abs << p->pre) > INT32_MAX) return 0;
+  if (pre > 30 || max_abs > (uint32_t)INT32_MAX >> pre) return 0;
+  const int32_t t = rq.shift + pre - 32;
+  /* |a << pre| <= 2^31 and mult < 2^31: |hi| <= 2^30. The addend: 2^(t-1)
+   * <= 2^29 and |zp| 2^t <= 2^28, below 2^30 - 1 together. */
+  const uint32_t zp_abs = (uint32_t)(zero_point < 0 ? -zero_point : zero_point);
+  if (t > 30 || zp_abs > ((uint32_t)1 << 28) >> t) return 0;
   p->mult = rq.mult;
-  p->t = rq.shift + p->pre - 32;
-  /* |hi| <= (max_abs + 1) 2^pre mult / 2^32 + 1; with the addend below 2^31 */
-  const int64_t hi_max = (int64_t)((((uint64_t)max_abs + 1) << p->pre) * (uint32_t)rq.mult >> 32) + 1;
-  const int64_t add = ((int64_t)1 << (p->t - 1)) - 1 + (int64_t)zero_point * ((int64_t)1 << p->t);
-  if (hi_max + (add < 0 ? -add : add) + 1 >= ((int64_t)1 << 31)) return 0;
-  p->add = (int32_t)add;
+  p->pre = pre;
+  p->t = t;
+  p->add = (int32_t)(((uint32_t)1 << (t - 1)) - 1u) + zero_point * ((int32_t)1 << t);
   p->qmin = qmin;
   p->range = (uint32_t)(qmax - qmin);
   return 1;
 }
 
-INLINE int32_t row_requant(int32_t a, const row_rq *p) {
-  const int64_t prod = (int64_t)(int32_t)((uint32_t)a << p->pre) * p->mult; /* SMULL */
+/* row_requant's steps after the shift: a << pre, here b */
+INLINE int32_t row_requant_shifted(int32_t b, const row_rq *p) {
+  const int64_t prod = (int64_t)b * p->mult; /* SMULL */
   const int32_t hi = (int32_t)(prod >> 32);
-  const uint32_t lo = (uint32_t)prod;
-  const int32_t carry = (lo | (((uint32_t)hi >> p->t) & 1u)) != 0;
-  const int32_t v = (hi + p->add + carry) >> p->t;
+  const uint32_t x = (uint32_t)prod | (((uint32_t)hi >> p->t) & 1u);
+  /* hi + add + (x != 0): x + 2^32 - 1 carries exactly when x != 0 (ADDS, ADC) */
+  const uint64_t sum = ((uint64_t)(uint32_t)(hi + p->add) << 32) + x + 0xFFFFFFFFu;
+  const int32_t v = (int32_t)(uint32_t)(sum >> 32) >> p->t;
   /* v - qmin within the range: nearly always; else the nearer bound */
   const uint32_t u = (uint32_t)v - (uint32_t)p->qmin;
   if (__builtin_expect(u > p->range, 0)) return v < p->qmin ? p->qmin : p->qmin + (int32_t)p->range;
   return v;
 }
 
+INLINE int32_t row_requant(int32_t a, const row_rq *p) {
+  return row_requant_shifted((int32_t)((uint32_t)a << p->pre), p);
+}
+
 /* The grids a row's codes land on are int16 (kiln_to_grid's cast keeps them). */
-static int grid_int16(const kiln_grid *g) {
+INLINE int grid_int16(const kiln_grid *g) {
   return g->qmin >= INT16_MIN && g->qmax <= INT16_MAX && g->qmin <= g->qmax && g->zero_point >= INT16_MIN
          && g->zero_point <= INT16_MAX;
 }
 
+#define PV_COLUMNS 8
+
+/* acc[j] += sum_t p[t] v[t][e0 + j], j < PV_COLUMNS, over one segment of
+ * rows of stride d: a leaf of its own, so that the eight sums stay in
+ * registers; a zero probability (most keys of a peaked row) is a branch
+ * instead of eight products. */
+INLINE void pv_segment(int32_t acc[PV_COLUMNS], const int16_t *p, const int16_t *v, int32_t len, int32_t d) {
+  int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], a4 = acc[4], a5 = acc[5], a6 = acc[6], a7 = acc[7];
+  for (int32_t t = len; t > 0; t--, v += d) {
+    const int32_t pt = *p++;
+    if (pt == 0) continue;
+    uint32_t w = load32(v);
+    a0 = __smlabb(pt, w, a0);
+    a1 = __smlabt(pt, w, a1);
+    w = load32(v + 2);
+    a2 = __smlabb(pt, w, a2);
+    a3 = __smlabt(pt, w, a3);
+    w = load32(v + 4);
+    a4 = __smlabb(pt, w, a4);
+    a5 = __smlabt(pt, w, a5);
+    w = load32(v + 6);
+    a6 = __smlabb(pt, w, a6);
+    a7 = __smlabt(pt, w, a7);
+  }
+  acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3, acc[4] = a4, acc[5] = a5, acc[6] = a6, acc[7] = a7;
+}
+
+/* head_dim 8 (the stride a constant: a register free for the loop) and any other */
+static HOT __attribute__((noinline)) void pv_columns8(int32_t acc[PV_COLUMNS], const int16_t *p, const int16_t *v,
+                                                     int32_t len) {
+  pv_segment(acc, p, v, len, 8);
+}
+
+static __attribute__((noinline)) void pv_columns(int32_t acc[PV_COLUMNS], const int16_t *p, const int16_t *v,
+                                                int32_t len, int32_t d) {
+  if (d == 8)
+    pv_columns8(acc, p, v, len);
+  else
+    pv_segment(acc, p, v, len, d);
+}
+
+/* kiln_pv_row_dsp for probabilities whose codes sum to p_sum, their
+ * magnitudes to p_abs. The sums less the bias, |sum p v - zv p_sum| <=
+ * p_abs (2^15 + |zv|), take the
+ * prepared requantization where that bound allows. */
+static void pv_row_sum(int16_t *out, const int16_t *p, int32_t p_sum, int32_t p_abs, const kiln_kv_view *v, int32_t d,
+                       kiln_rq rq, const kiln_grid *g) {
+  const int32_t zv = v->zero_point;
+  const int64_t bias = (int64_t)zv * p_sum;
+  const uint64_t bound = (uint64_t)p_abs * ((uint64_t)32768 + (uint32_t)(zv < 0 ? -zv : zv));
+  row_rq r;
+  const int prepared = bound <= INT32_MAX && grid_int16(g)
+                       && row_rq_prepare(&r, rq, g->zero_point, g->qmin, g->qmax, (uint32_t)bound);
+  for (int32_t e = 0; e < d; e += PV_COLUMNS) {
+    int32_t acc[PV_COLUMNS] = { 0, 0, 0, 0, 0, 0, 0, 0 };
+    pv_columns(acc, p, v->past + e, v->n_past, d);
+    pv_columns(acc, p + v->n_past, v->fresh + e, v->n_fresh, d);
+    if (prepared) {
+      for (int32_t j = 0; j < PV_COLUMNS; j++) out[e + j] = (int16_t)row_requant(acc[j] - (int32_t)bias, &r);
+    } else {
+      for (int32_t j = 0; j < PV_COLUMNS; j++) out[e + j] = kiln_requant_to_grid(acc[j] - bias, rq, g);
+    }
+  }
+}
+
+void kiln_pv_row_dsp(int16_t *out, const int16_t *p, int32_t p_zp, const kiln_kv_view *v, int32_t d, kiln_rq rq,
+                     const kiln_grid *g) {
+  (void)p_zp; /* 0: the generator's condition */
+  const int32_t n = v->n_past + v->n_fresh;
+  int32_t p_sum = 0, p_abs = 0;
+  for (int32_t t = 0; t < n; t++) {
+    p_sum += p[t];
+    p_abs += p[t] < 0 ? -p[t] : p[t];
+  }
+  pv_row_sum(out, p, p_sum, p_abs, v, d, rq, g);
+}
+
+/* ---- a whole row ------------------------------------------------------------
+ *
+ * kiln_qk_row, the mask's kiln_requant, kiln_softmax_row and kiln_pv_row in
+ * one call: each logit is requantized twice in registers (to the logits'
+ * grid, then to the scores'), the rows' largest score kept on the way; the
+ * exp values wait in scratch between softmax's two passes. */
+
 typedef struct {
-  row_rq logits; /* to the logits' grid less its zero point: the mask's input */
+  row_rq logits; /* to the logits' grid */
   row_rq scores;
   int32_t bias32; /* zk sum (q - zq), when the dot products stay in int32 */
   int64_t bias;
@@ -165,25 +206,20 @@ typedef struct {
   kiln_grid logits_grid;
 } row_scores;
 
-/* A logit whose dot product left int32: kiln_requant_to_grid, less the zero point. */
+/* A logit whose dot product left int32. */
 static __attribute__((noinline)) int32_t wide_logit(int64_t acc, const row_scores *r) {
-  return kiln_requant_to_grid(acc, r->qk, &r->logits_grid) - r->logits_grid.zero_point;
+  return kiln_requant_to_grid(acc, r->qk, &r->logits_grid);
 }
 
-/* The score of one key from its dot product less the bias (int32). */
-INLINE int32_t score_of(int32_t acc, const row_scores *r) {
-  return row_requant(row_requant(acc, &r->logits), &r->scores);
-}
-
-/* scores[t] for one segment of len keys, and the largest score so far.
+/* logits[t] for one segment of len keys, and the largest logit so far.
  * narrow: every partial sum of the dot products (and the bias) is known to
  * stay within int32, so SMLAD's 32-bit sums are exact; else SMLALD's int64
  * and a check a key. The logits' scheme has pre = 0: any int32 sum takes it. */
-INLINE int32_t scores_segment(int16_t *scores, const uint32_t *qd, const int16_t *k, int32_t len, int32_t d,
-                              const row_scores *r, int32_t top, int narrow) {
+INLINE int32_t logits_segment(int16_t *logits, const uint32_t *qd, const int16_t *k, int32_t len, int32_t d,
+                              const row_scores *r, int narrow, int32_t top) {
   for (int32_t t = 0; t < len; t++) {
     const int16_t *kt = k + (size_t)t * d;
-    int32_t s;
+    int32_t logit;
     if (narrow) {
       int32_t acc = -r->bias32;
       for (int32_t j = 0; j < d / 2; j += 4) { /* d: a multiple of 8 */
@@ -192,7 +228,7 @@ INLINE int32_t scores_segment(int16_t *scores, const uint32_t *qd, const int16_t
         acc = __smlad(qd[j + 2], load32(kt + 2 * j + 4), acc);
         acc = __smlad(qd[j + 3], load32(kt + 2 * j + 6), acc);
       }
-      s = score_of(acc, r);
+      logit = row_requant(acc, &r->logits);
     } else {
       int64_t acc = -r->bias;
       for (int32_t j = 0; j < d / 2; j += 4) {
@@ -201,28 +237,60 @@ INLINE int32_t scores_segment(int16_t *scores, const uint32_t *qd, const int16_t
         acc = __smlald(qd[j + 2], load32(kt + 2 * j + 4), acc);
         acc = __smlald(qd[j + 3], load32(kt + 2 * j + 6), acc);
       }
-      s = acc == (int32_t)acc ? score_of((int32_t)acc, r) : row_requant(wide_logit(acc, r), &r->scores);
+      logit = acc == (int32_t)acc ? row_requant((int32_t)acc, &r->logits) : wide_logit(acc, r);
     }
-    scores[t] = (int16_t)s;
-    if (s > top) top = s;
+    logits[t] = (int16_t)logit;
+    if (logit > top) top = logit;
   }
   return top;
 }
 
-/* head_dim 8 (the query's four words then stay in registers) and any other */
-static int32_t scores_d8_narrow(int16_t *scores, const uint32_t *qd, const int16_t *k, int32_t len,
-                                const row_scores *r, int32_t top) {
-  return scores_segment(scores, qd, k, len, 8, r, top, 1);
+/* head_dim 8 with int32 sums, the most common row: the query's four words
+ * and the constants copied into locals, which gcc keeps in registers. */
+static HOT int32_t logits_d8_narrow(int16_t *logits, const uint32_t *qd, const int16_t *k, int32_t len,
+                                    const row_scores *r, int32_t top) {
+  const uint32_t q0 = qd[0], q1 = qd[1], q2 = qd[2], q3 = qd[3];
+  const int32_t start = -r->bias32;
+  const row_rq rq = r->logits;
+  for (int32_t t = 0; t < len; t++, k += 8) {
+    int32_t acc = __smlad(q0, load32(k), start);
+    acc = __smlad(q1, load32(k + 2), acc);
+    acc = __smlad(q2, load32(k + 4), acc);
+    acc = __smlad(q3, load32(k + 6), acc);
+    const int32_t logit = row_requant_shifted(acc, &rq); /* pre = 0 */
+    logits[t] = (int16_t)logit;
+    if (logit > top) top = logit;
+  }
+  return top;
 }
 
-static int32_t scores_d8_wide(int16_t *scores, const uint32_t *qd, const int16_t *k, int32_t len,
+static int32_t logits_d8_wide(int16_t *logits, const uint32_t *qd, const int16_t *k, int32_t len,
                               const row_scores *r, int32_t top) {
-  return scores_segment(scores, qd, k, len, 8, r, top, 0);
+  return logits_segment(logits, qd, k, len, 8, r, 0, top);
 }
 
-static int32_t scores_any(int16_t *scores, const uint32_t *qd, const int16_t *k, int32_t len, int32_t d,
+static int32_t logits_any(int16_t *logits, const uint32_t *qd, const int16_t *k, int32_t len, int32_t d,
                           const row_scores *r, int32_t top) {
-  return scores_segment(scores, qd, k, len, d, r, top, 0);
+  return logits_segment(logits, qd, k, len, d, r, 0, top);
+}
+
+/* The mask's requantization of n logits (codes less the zero point zl:
+ * within 2^16) into scores, then exp(top - score) kept as words and summed.
+ * The requantization never decreases (mult >= 0), so the largest score top
+ * is that of the largest logit, known before this pass. */
+static HOT __attribute__((noinline)) uint64_t mask_exp_row(uint8_t *kept, const int16_t *logits, int32_t n,
+                                                          int32_t zl, int32_t top, const row_rq *r_in,
+                                                          const kiln_exp_lut *lut) {
+  const row_rq r = *r_in; /* copies no store through kept can change */
+  const uint32_t *const lo = lut->lo, *const hi = lut->hi;
+  const int32_t max_d = lut->max_d;
+  uint64_t sum = 0;
+  for (int32_t t = 0; t < n; t++) {
+    const uint32_t e = kiln_dsp_exp_q31(lo, hi, max_d, top - row_requant(logits[t] - zl, &r));
+    kiln_dsp_store32(kept + 4 * (size_t)t, e);
+    sum += e;
+  }
+  return sum;
 }
 
 /* q - zq as int16 pairs, its sum and the sum of its magnitudes (below 2^24); 0 when a difference leaves int16. */
@@ -265,7 +333,7 @@ void kiln_attention_row_dsp(int16_t *out, const int16_t *q, int32_t q_zp, const 
   if (n < 1 || d < 2 || d > KILN_DSP_MAX_HEAD_DIM || d % 8 != 0 || a->qk.shift < 33 || !grid_int16(gl)
       || !grid_int16(gs) || !grid_int16(&a->probs) || a->probs.zero_point != 0 || a->probs.qmax < 0
       || !query_pairs(qd, &q_sum, &q_abs, q, q_zp, d)
-      || !row_rq_prepare(&r.logits, a->qk, 0, gl->qmin - gl->zero_point, gl->qmax - gl->zero_point, INT32_MAX)
+      || !row_rq_prepare(&r.logits, a->qk, gl->zero_point, gl->qmin, gl->qmax, INT32_MAX)
       || !row_rq_prepare(&r.scores, a->mask, gs->zero_point, gs->qmin, gs->qmax, mask_max)) {
     row_by_kernels(out, q, q_zp, k, v, d, a, scratch);
     return;
@@ -278,24 +346,35 @@ void kiln_attention_row_dsp(int16_t *out, const int16_t *q, int32_t q_zp, const 
   r.bias32 = narrow ? (int32_t)r.bias : 0;
   /* scratch: the exp values (2n codes' room), then the scores, which the
    * probabilities overwrite */
-  int16_t *const scores = scratch + 2 * n;
+  int16_t *const logits = scratch + 2 * n;
   int32_t top = INT16_MIN;
   if (d == 8 && narrow) {
-    top = scores_d8_narrow(scores, qd, k->past, k->n_past, &r, top);
-    top = scores_d8_narrow(scores + k->n_past, qd, k->fresh, k->n_fresh, &r, top);
+    top = logits_d8_narrow(logits, qd, k->past, k->n_past, &r, top);
+    top = logits_d8_narrow(logits + k->n_past, qd, k->fresh, k->n_fresh, &r, top);
   } else if (d == 8) {
-    top = scores_d8_wide(scores, qd, k->past, k->n_past, &r, top);
-    top = scores_d8_wide(scores + k->n_past, qd, k->fresh, k->n_fresh, &r, top);
+    top = logits_d8_wide(logits, qd, k->past, k->n_past, &r, top);
+    top = logits_d8_wide(logits + k->n_past, qd, k->fresh, k->n_fresh, &r, top);
   } else {
-    top = scores_any(scores, qd, k->past, k->n_past, d, &r, top);
-    top = scores_any(scores + k->n_past, qd, k->fresh, k->n_fresh, d, &r, top);
+    top = logits_any(logits, qd, k->past, k->n_past, d, &r, top);
+    top = logits_any(logits + k->n_past, qd, k->fresh, k->n_fresh, d, &r, top);
   }
-  const int32_t p_sum = kiln_softmax_top_dsp(scores, scores, n, top, a->exp, a->softmax, &a->probs, scratch);
+  const int32_t zl = gl->zero_point;
+  const uint64_t sum = mask_exp_row((uint8_t *)scratch, logits, n, zl, row_requant(top - zl, &r.scores), &r.scores,
+                                    a->exp);
+  /* the probabilities overwrite the logits */
+  int16_t *const probs = logits;
+  int32_t p_sum = kiln_softmax_probs_dsp(probs, scratch, n, sum, a->softmax, &a->probs);
+  if (p_sum < 0) { /* the scores again, and the portable softmax */
+    kiln_requant(logits, logits, n, zl, a->mask, gs);
+    kiln_softmax_row(probs, logits, n, a->exp, a->softmax, &a->probs);
+    p_sum = 0;
+    for (int32_t t = 0; t < n; t++) p_sum += probs[t];
+  }
   /* pv in int32 wants codes >= 0 (zero point 0, qmax >= 0: a probability is
    * never negative) summing below 2^16 */
   if (p_sum >= 65536) {
-    kiln_pv_row(out, scores, 0, v, d, a->pv, &a->out);
+    kiln_pv_row(out, probs, 0, v, d, a->pv, &a->out);
     return;
   }
-  kiln_pv_row_dsp(out, scores, 0, v, d, a->pv, &a->out);
+  pv_row_sum(out, probs, p_sum, p_sum, v, d, a->pv, &a->out);
 }

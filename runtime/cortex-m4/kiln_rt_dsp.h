@@ -40,12 +40,12 @@ void kiln_softmax_row_dsp(int16_t *p, const int16_t *x, int32_t n, const kiln_ex
 void kiln_sigmoid_dsp(int16_t *y, const int16_t *x, int32_t x_zp, int32_t n, const kiln_exp_lut *lut, kiln_rq rq,
                       const kiln_grid *g);
 
-/* kiln_softmax_row for a row whose largest code is top (p may be x): the
- * same integers; returns the sum of the codes written. kept: room for n
- * 32-bit words (any alignment) where the exp values wait between the two
- * passes, or NULL to compute them twice. */
-int32_t kiln_softmax_top_dsp(int16_t *p, const int16_t *x, int32_t n, int32_t top, const kiln_exp_lut *lut,
-                             kiln_rq rq, const kiln_grid *g, void *kept);
+/* The second half of kiln_softmax_row: the probabilities' codes from a
+ * row's n exp values (kept: n 32-bit words, any alignment) and their sum;
+ * returns the sum of the codes, or -1 where these constants need the
+ * portable kernel (nothing written then). */
+int32_t kiln_softmax_probs_dsp(int16_t *p, const void *kept, int32_t n, uint64_t sum, kiln_rq rq,
+                               const kiln_grid *g);
 
 /* ---- a whole attention row (kiln_attention_dsp.c) ----------------------------- */
 

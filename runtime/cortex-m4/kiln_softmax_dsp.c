@@ -16,117 +16,27 @@
  *   The quotient is two 16-bit digits on the core's UDIV.
  */
 #include "kiln_rt_dsp.h"
+#include "kiln_dsp_exp.h"
 
 #include <stddef.h>
 
 #define INLINE static inline __attribute__((always_inline))
+#define HOT KILN_DSP_HOT
 #define Q31_ONE ((uint32_t)1 << 31)
-#define EXP_LO_SIZE 256 /* kiln_exp_lut: lo[d & 255] * hi[d >> 8] */
+#define load32 kiln_dsp_load32
+#define store32 kiln_dsp_store32
+#define exp_q31 kiln_dsp_exp_q31
 
-static inline uint32_t load32(const void *p) {
-  uint32_t v;
-  __builtin_memcpy(&v, p, sizeof v);
-  return v;
-}
-
-static inline void store32(void *p, uint32_t v) {
-  __builtin_memcpy(p, &v, sizeof v);
-}
-
-/* (uint32_t)kiln_rhe_u63(p, 31) for any 64-bit p, on its words: the sum
- * p + 2^30 - 1 + bit 31 of p (which kiln_rhe_u63 takes modulo 2^64, as
- * here) and its bits 31 to 62. */
-INLINE uint32_t rhe31(uint64_t p) {
-  const uint32_t lo = (uint32_t)p, hi = (uint32_t)(p >> 32);
-  const uint32_t add = 0x3FFFFFFFu + (lo >> 31);
-  const uint32_t sum_lo = lo + add;
-  const uint32_t sum_hi = hi + (sum_lo < add); /* ADDS, ADC */
-  return (sum_hi << 1) | (sum_lo >> 31);
-}
-
-/* kiln_exp_q31_inline on a copy of the table (lo, hi, max_d). */
-INLINE uint32_t exp_q31(const uint32_t *lo, const uint32_t *hi, int32_t max_d, int32_t d) {
-  if (d > max_d) return 0;
-  if (d < EXP_LO_SIZE) return lo[d];
-  return rhe31((uint64_t)lo[d & (EXP_LO_SIZE - 1)] * hi[d >> 8]);
-}
-
-/* ---- softmax ---------------------------------------------------------------- */
-
-/* round_half_even(p / 2^32) of the words of p: hi, plus the carry of
- * lo + 2^31 - 1 + (hi odd) (past 2^31, or 2^31 and hi odd). */
-INLINE uint32_t rhe32(uint64_t p) {
-  const uint32_t lo = (uint32_t)p, hi = (uint32_t)(p >> 32);
-  const uint32_t add = 0x7FFFFFFFu + (hi & 1u);
-  return hi + (lo + add < add);
-}
-
-int32_t kiln_softmax_top_dsp(int16_t *p, const int16_t *x, int32_t n, int32_t top, const kiln_exp_lut *lut,
-                             kiln_rq rq, const kiln_grid *g, void *kept) {
-  const uint32_t *const lo = lut->lo, *const hi = lut->hi;
-  const int32_t max_d = lut->max_d;
-  uint8_t *const words = kept;
-  uint64_t sum = 0;
-  for (int32_t t = 0; t < n; t++) {
-    const uint32_t e = exp_q31(lo, hi, max_d, top - x[t]);
-    if (words) store32(words + 4 * (size_t)t, e);
-    sum += e;
-  }
-  /* The word path needs inv = 2^62 / sum within 32 bits: sum >= 2^31 (the
-   * row's largest value alone is exp(0) = 2^31); then e inv < 2^63 for any
-   * 32-bit e, so the probability is below 2^32 (bits = 32 below: the
-   * requantization's shift must be 33 or more, as 2^-31 / s_p's is). */
-  kiln_dsp_rq prq;
-  if (n < 1 || sum < Q31_ONE || !kiln_dsp_rq_prepare(&prq, rq, g, 32)) {
-    kiln_softmax_row(p, x, n, lut, rq, g);
-    int32_t p_sum = 0;
-    for (int32_t t = 0; t < n; t++) p_sum += p[t];
-    return p_sum;
-  }
-  const uint32_t inv = (uint32_t)kiln_softmax_reciprocal(sum);
-  int32_t p_sum = 0;
-  if (inv == Q31_ONE) { /* sum = 2^31: e inv / 2^31 = e, exactly */
-    for (int32_t t = 0; t < n; t++) {
-      const uint32_t e = words ? load32(words + 4 * (size_t)t) : exp_q31(lo, hi, max_d, top - x[t]);
-      const int16_t code = kiln_dsp_requant_abs(e, 0, &prq);
-      p[t] = code;
-      p_sum += code;
-    }
-    return p_sum;
-  }
-  /* inv < 2^31: e inv / 2^31 = e (2 inv) / 2^32, the product's high word */
-  const uint32_t inv2 = inv << 1;
-  for (int32_t t = 0; t < n; t++) {
-    const uint32_t e = words ? load32(words + 4 * (size_t)t) : exp_q31(lo, hi, max_d, top - x[t]);
-    const int16_t code = kiln_dsp_requant_abs(rhe32((uint64_t)e * inv2), 0, &prq);
-    p[t] = code;
-    p_sum += code;
-  }
-  return p_sum;
-}
-
-void kiln_softmax_row_dsp(int16_t *p, const int16_t *x, int32_t n, const kiln_exp_lut *lut, kiln_rq rq,
-                          const kiln_grid *g) {
-  if (n < 1) {
-    kiln_softmax_row(p, x, n, lut, rq, g);
-    return;
-  }
-  int32_t top = x[0];
-  for (int32_t t = 1; t < n; t++)
-    if (x[t] > top) top = x[t];
-  (void)kiln_softmax_top_dsp(p, x, n, top, lut, rq, g, NULL);
-}
-
-/* ---- sigmoid ---------------------------------------------------------------- */
+/* ---- 2^62 / den on the core's UDIV ----------------------------------------- */
 
 #define DIGIT ((uint32_t)1 << 16)
 
-/* round_half_even(2^62 / den) for den in [2^31, 2^32): the divisor's top
- * bit is set, so the quotient (below 2^31 + 1) is two 16-bit digits, each
- * estimated by UDIV from the divisor's high half and corrected at most
- * twice (Knuth's algorithm D with 16-bit digits); the remainders are exact
- * in 32 bits (below den). */
-INLINE uint32_t recip62(uint32_t den) {
+/* floor(2^62 / den) and its remainder for den in [2^31, 2^32): the
+ * divisor's top bit is set, so the quotient (at most 2^31) is two 16-bit
+ * digits, each estimated by UDIV from the divisor's high half and corrected
+ * at most twice (Knuth's algorithm D with 16-bit digits); the remainders
+ * are exact in 32 bits (below den). */
+INLINE uint32_t div62(uint32_t den, uint32_t *rem) {
   const uint32_t d1 = den >> 16, d0 = den & (DIGIT - 1);
   /* the numerator's digits: 2^30 in the high word, then two zero digits */
   uint32_t q1 = ((uint32_t)1 << 30) / d1, r = ((uint32_t)1 << 30) - q1 * d1;
@@ -143,37 +53,238 @@ INLINE uint32_t recip62(uint32_t den) {
     r += d1;
     if (r >= DIGIT) break;
   }
-  const uint32_t rem = rem1 * DIGIT - q0 * den; /* exact, < den */
-  const uint32_t q = q1 * DIGIT + q0;
-  return q + (rem > den - rem || (rem == den - rem && (q & 1u)));
+  *rem = rem1 * DIGIT - q0 * den; /* exact, < den */
+  return q1 * DIGIT + q0;
 }
 
-/* kiln_sigmoid's Q31 value for v = x - x_zp and e = exp(-|v|) <= 2^31. */
-INLINE uint32_t sigmoid_q31(int32_t v, uint32_t e) {
-  const uint32_t y = e == Q31_ONE ? (uint32_t)1 << 30 : recip62(Q31_ONE + e); /* 2^62 / 2^32 */
+/* kiln_softmax_reciprocal: floor(2^62 / sum), sum >= 2^31; the library's
+ * 64-bit division only for sums of 2^32 or more. */
+static uint32_t softmax_reciprocal(uint64_t sum) {
+  uint32_t rem;
+  return sum >> 32 ? (uint32_t)kiln_softmax_reciprocal(sum) : div62((uint32_t)sum, &rem);
+}
+
+/* ---- softmax ---------------------------------------------------------------- */
+
+/* round_half_even(p / 2^32) of the words of p: hi, plus the carry of
+ * lo + 2^31 - 1 + (hi odd) (past 2^31, or 2^31 and hi odd). */
+INLINE uint32_t rhe32(uint64_t p) {
+  const uint32_t lo = (uint32_t)p, hi = (uint32_t)(p >> 32);
+  const uint32_t add = 0x7FFFFFFFu + (hi & 1u);
+  return hi + (lo + add < add);
+}
+
+/* A probability's requantization prepared (shift 33 to 63, zero point >= 0):
+ * with t = shift - 32, round_half_even(a mult / 2^shift) + zp is
+ * (hi + 2^(t-1) - 1 + zp 2^t + carry) >> t on the words hi:lo of the UMULL
+ * a mult, carry = (lo or bit t of hi) != 0, as in kiln_rt_target_requant.h;
+ * for a < 2^32, hi < 2^31, and the preparation keeps the addend below 2^31:
+ * no overflow in 32 bits.
+ * A probability is at most 2^31: e <= sum, so e inv <= e 2^62 / sum <= 2^62.
+ * Its code is then at least zp and at most the code of 2^31, and where both
+ * lie within the grid (zp >= qmin, as for 2^-31 / s_p onto [0, 255] or
+ * int16) no clamp is needed: unclamped. */
+typedef struct {
+  uint32_t mult;
+  int32_t t;
+  uint32_t add; /* 2^(t-1) - 1 + zp 2^t */
+  int32_t qmin;
+  uint32_t range; /* qmax - qmin */
+  int unclamped;
+} prob_rq;
+
+INLINE int32_t prob_code(uint32_t a, const prob_rq *p) {
+  const uint64_t prod = (uint64_t)a * p->mult; /* UMULL */
+  const uint32_t hi = (uint32_t)(prod >> 32);
+  const uint32_t x = (uint32_t)prod | ((hi >> p->t) & 1u);
+  const uint64_t sum = ((uint64_t)(hi + p->add) << 32) + x + 0xFFFFFFFFu; /* ADDS, ADC: + (x != 0) */
+  return (int32_t)((uint32_t)(sum >> 32) >> p->t);
+}
+
+INLINE int16_t prob_clamp(int32_t v, const prob_rq *p) {
+  const uint32_t u = (uint32_t)v - (uint32_t)p->qmin;
+  if (__builtin_expect(u > p->range, 0)) return (int16_t)(v < p->qmin ? p->qmin : p->qmin + (int32_t)p->range);
+  return (int16_t)v;
+}
+
+static int prob_rq_prepare(prob_rq *p, kiln_rq rq, const kiln_grid *g) {
+  if (rq.shift < 33 || rq.shift > 63 || rq.mult < 0 || g->zero_point < 0 || g->zero_point > INT16_MAX
+      || g->qmin > g->qmax || g->qmin < INT16_MIN || g->qmax > INT16_MAX)
+    return 0;
+  p->t = rq.shift - 32;
+  const uint64_t add = ((uint64_t)1 << (p->t - 1)) - 1u + ((uint64_t)(uint32_t)g->zero_point << p->t);
+  if (add >= ((uint64_t)1 << 31)) return 0;
+  p->mult = (uint32_t)rq.mult;
+  p->add = (uint32_t)add;
+  p->qmin = g->qmin;
+  p->range = (uint32_t)(g->qmax - g->qmin);
+  p->unclamped = g->zero_point >= g->qmin && prob_code(Q31_ONE, p) <= g->qmax;
+  return 1;
+}
+
+/* round_half_even(e inv / 2^31): the high word of e (2 inv), rounded, for
+ * inv < 2^31; e itself for inv = 2^31 (sum = 2^31: e 2^31 / 2^31). */
+INLINE uint32_t prob_q31(uint32_t e, uint32_t inv) {
+  return inv == Q31_ONE ? e : rhe32((uint64_t)e * (inv << 1));
+}
+
+/* The probabilities' codes from the exp values (kept as words, or again
+ * from x), and their sum. */
+INLINE int32_t prob_pass(int16_t *p, const uint8_t *kept, int keep, const int16_t *x, int32_t n, int32_t top,
+                         const kiln_exp_lut *lut, uint32_t inv, const prob_rq *r_in, int unclamped) {
+  const prob_rq r = *r_in; /* copies no store through p can change */
+  const uint32_t *const lo = keep ? NULL : lut->lo, *const hi = keep ? NULL : lut->hi;
+  const int32_t max_d = keep ? 0 : lut->max_d;
+  int32_t p_sum = 0;
+  for (int32_t t = 0; t < n; t++) {
+    const uint32_t e = keep ? load32(kept + 4 * (size_t)t) : exp_q31(lo, hi, max_d, top - x[t]);
+    const int32_t v = prob_code(prob_q31(e, inv), &r);
+    const int16_t code = unclamped ? (int16_t)v : prob_clamp(v, &r);
+    p[t] = code;
+    p_sum += code;
+  }
+  return p_sum;
+}
+
+/* Each pass a leaf of its own (noinline), so that its loop keeps the row's
+ * constants in registers; the common one (kept, inv < 2^31, no clamp) apart. */
+static HOT __attribute__((noinline)) int32_t probs_kept_fast(int16_t *p, const uint8_t *kept, int32_t n,
+                                                            uint32_t inv, const prob_rq *r) {
+  int32_t p_sum = 0;
+  const prob_rq rr = *r;
+  const uint32_t inv2 = inv << 1;
+  for (int32_t t = 0; t < n; t++) {
+    const int16_t code = (int16_t)prob_code(rhe32((uint64_t)load32(kept + 4 * (size_t)t) * inv2), &rr);
+    p[t] = code;
+    p_sum += code;
+  }
+  return p_sum;
+}
+
+static __attribute__((noinline)) int32_t probs_kept(int16_t *p, const uint8_t *kept, int32_t n, uint32_t inv,
+                                                   const prob_rq *r) {
+  return prob_pass(p, kept, 1, NULL, n, 0, NULL, inv, r, 0);
+}
+
+static __attribute__((noinline)) int32_t probs_again(int16_t *p, const int16_t *x, int32_t n, int32_t top,
+                                                    const kiln_exp_lut *lut, uint32_t inv, const prob_rq *r) {
+  return prob_pass(p, NULL, 0, x, n, top, lut, inv, r, 0);
+}
+
+int32_t kiln_softmax_probs_dsp(int16_t *p, const void *kept, int32_t n, uint64_t sum, kiln_rq rq,
+                               const kiln_grid *g) {
+  prob_rq r;
+  /* the word path needs inv = 2^62 / sum within 32 bits: sum >= 2^31 (the
+   * row's largest value alone is exp(0) = 2^31) */
+  if (sum < Q31_ONE || !prob_rq_prepare(&r, rq, g)) return -1;
+  const uint32_t inv = softmax_reciprocal(sum);
+  if (inv != Q31_ONE && r.unclamped) return probs_kept_fast(p, kept, n, inv, &r);
+  return probs_kept(p, kept, n, inv, &r);
+}
+
+/* The row's exp values summed. */
+static __attribute__((noinline)) uint64_t exp_sum(const int16_t *x, int32_t n, int32_t top, const kiln_exp_lut *lut) {
+  const uint32_t *const lo = lut->lo, *const hi = lut->hi;
+  const int32_t max_d = lut->max_d;
+  uint64_t sum = 0;
+  for (int32_t t = 0; t < n; t++) sum += exp_q31(lo, hi, max_d, top - x[t]);
+  return sum;
+}
+
+/* Two passes over the exp values, computed twice (no room to keep them). */
+void kiln_softmax_row_dsp(int16_t *p, const int16_t *x, int32_t n, const kiln_exp_lut *lut, kiln_rq rq,
+                          const kiln_grid *g) {
+  prob_rq r;
+  if (n < 1 || !prob_rq_prepare(&r, rq, g)) {
+    kiln_softmax_row(p, x, n, lut, rq, g);
+    return;
+  }
+  int32_t top = x[0];
+  for (int32_t t = 1; t < n; t++)
+    if (x[t] > top) top = x[t];
+  const uint64_t sum = exp_sum(x, n, top, lut);
+  if (sum < Q31_ONE) { /* see kiln_softmax_probs_dsp */
+    kiln_softmax_row(p, x, n, lut, rq, g);
+    return;
+  }
+  (void)probs_again(p, x, n, top, lut, softmax_reciprocal(sum), &r);
+}
+
+/* ---- sigmoid ---------------------------------------------------------------- */
+
+/* round_half_even(2^62 / (2^31 + e)) for e in (0, 2^31). The quotient is
+ * never a tie for 2^31 < den < 2^32 (2^63 = (2k + 1) den has no such
+ * solution), so it is floor(2^62 / den + 1/2) = (floor(2^63 / den) + 1) / 2,
+ * floored: the digit division of 2^63 (high word 2^31 < den) with no
+ * remainder to compare. (e = 0 and e = 2^31 give powers of two.) */
+INLINE uint32_t sigmoid_quotient(uint32_t e) {
+  const uint32_t den = Q31_ONE + e, d1 = den >> 16, d0 = den & (DIGIT - 1);
+  uint32_t q1 = Q31_ONE / d1, r = Q31_ONE - q1 * d1;
+  while (q1 >= DIGIT || q1 * d0 > r * DIGIT) { /* q1 <= 2^16, r < d1 < 2^16 */
+    q1--;
+    r += d1;
+    if (r >= DIGIT) break;
+  }
+  const uint32_t rem1 = 0u - q1 * den; /* 2^47 - q1 den, modulo 2^32: exact, < den */
+  uint32_t q0 = rem1 / d1;
+  r = rem1 - q0 * d1;
+  while (q0 >= DIGIT || q0 * d0 > r * DIGIT) { /* q0 < 2^16 + 3 */
+    q0--;
+    r += d1;
+    if (r >= DIGIT) break;
+  }
+  const uint32_t q = q1 * DIGIT + q0; /* floor(2^63 / den) <= 2^32 - 2 */
+  return (q >> 1) + (q & 1u);
+}
+
+/* kiln_sigmoid's Q31 value for v = x - x_zp from y = 2^62 / (2^31 + e) rounded. */
+INLINE uint32_t sigmoid_q31(int32_t v, uint32_t y) {
   return v >= 0 ? y : Q31_ONE - y;
 }
 
-void kiln_sigmoid_dsp(int16_t *y, const int16_t *x, int32_t x_zp, int32_t n, const kiln_exp_lut *lut, kiln_rq rq,
-                      const kiln_grid *g) {
-  kiln_dsp_rq prq;
-  /* the Q31 value is at most 2^31: bits = 32 */
-  if (!kiln_dsp_rq_prepare(&prq, rq, g, 32)) {
-    kiln_sigmoid(y, x, x_zp, n, lut, rq, g);
-    return;
-  }
+/* prepared: prob_rq (zero point >= 0); else kiln_rt_target_requant.h's */
+INLINE void sigmoid_loop(int16_t *y, const int16_t *x, int32_t x_zp, int32_t n, const kiln_exp_lut *lut,
+                         const prob_rq *pr_in, const kiln_dsp_rq *dr, int prepared) {
+  const prob_rq pr = *pr_in;
   const uint32_t *const lo = lut->lo, *const hi = lut->hi;
   const int32_t max_d = lut->max_d;
   for (int32_t i = 0; i < n; i++) {
     const int32_t v = x[i] - x_zp;
     const uint32_t e = exp_q31(lo, hi, max_d, v >= 0 ? v : -v);
     uint32_t sig;
-    if (e <= Q31_ONE) {
-      sig = sigmoid_q31(v, e);
+    if (__builtin_expect(e - 1u < Q31_ONE - 1u, 1)) { /* 0 < e < 2^31: one comparison */
+      sig = sigmoid_q31(v, sigmoid_quotient(e));
+    } else if (e <= Q31_ONE) { /* 0 or 2^31: powers of two */
+      sig = sigmoid_q31(v, e == 0 ? Q31_ONE : (uint32_t)1 << 30);
     } else { /* not an exp table's value: portable's division */
       const uint64_t one = Q31_ONE;
       sig = (uint32_t)kiln_div_rhe((v >= 0 ? one : e) << 31, one + e);
     }
-    y[i] = kiln_dsp_requant_abs(sig, 0, &prq);
+    /* sig <= 2^31 < 2^32: both requantizations take it */
+    y[i] = prepared ? prob_clamp(prob_code(sig, &pr), &pr) : kiln_dsp_requant_abs(sig, 0, dr);
+  }
+}
+
+static HOT __attribute__((noinline)) void sigmoid_prepared(int16_t *y, const int16_t *x, int32_t x_zp, int32_t n,
+                                                          const kiln_exp_lut *lut, const prob_rq *pr) {
+  sigmoid_loop(y, x, x_zp, n, lut, pr, NULL, 1);
+}
+
+static __attribute__((noinline)) void sigmoid_general(int16_t *y, const int16_t *x, int32_t x_zp, int32_t n,
+                                                     const kiln_exp_lut *lut, const kiln_dsp_rq *dr) {
+  const prob_rq none = { 0, 1, 0, 0, 0, 0 };
+  sigmoid_loop(y, x, x_zp, n, lut, &none, dr, 0);
+}
+
+void kiln_sigmoid_dsp(int16_t *y, const int16_t *x, int32_t x_zp, int32_t n, const kiln_exp_lut *lut, kiln_rq rq,
+                      const kiln_grid *g) {
+  prob_rq pr;
+  kiln_dsp_rq dr;
+  if (prob_rq_prepare(&pr, rq, g)) {
+    sigmoid_prepared(y, x, x_zp, n, lut, &pr);
+  } else if (kiln_dsp_rq_prepare(&dr, rq, g, 32)) {
+    sigmoid_general(y, x, x_zp, n, lut, &dr);
+  } else {
+    kiln_sigmoid(y, x, x_zp, n, lut, rq, g);
   }
 }
