@@ -48,21 +48,29 @@ void kiln_qk_row_dsp(int16_t *logits, const int16_t *q, int32_t q_zp, const kiln
 }
 
 /* A requantization prepared for signed accumulators a, |a| <= max_abs,
- * max_abs 2^pre < 2^31: the product p = (a << pre) mult by SMULL, with s = shift +
- * pre = 32 + t, t in [1, 31]. round_half_even(p / 2^s) is floor((p + 2^(s-1)
- * - 1 + odd) / 2^s) for a signed p too (odd: the low bit of floor(p / 2^s),
- * bit t of hi), which on the words hi:lo is (hi + 2^(t-1) - 1 + carry) >> t,
- * arithmetic, with carry = (lo or odd) != 0: lo - 1 + odd stays in [0, 2^32)
- * unless both are 0. Half to even is symmetric, so this is portable's
- * -round(|p|) for p < 0: no sign juggling. The zero point rides in the
- * addend as zp 2^t (a multiple of 2^t: the floor is the same plus zp); the
- * preparation keeps it below 2^30 in magnitude, and |hi| <= 2^30, so the
- * sum stays within int32. The result is then held in [qmin, qmax]. */
+ * max_abs 2^pre < 2^31: the product p = (a << pre) mult by SMULL, with S =
+ * shift + pre = 32 + t, t in [1, 30]. round_half_even(p / 2^S) is
+ * floor((p + 2^(S-1) - 1 + odd) / 2^S) for a signed p too (odd: the low bit
+ * of floor(p / 2^S), bit t of hi), which on the words hi:lo is
+ * (hi + 2^(t-1) - 1 + carry) >> t, arithmetic, with carry = (lo or odd) != 0:
+ * lo - 1 + odd stays in [0, 2^32) unless both are 0. Half to even is
+ * symmetric, so this is portable's -round(|p|) for p < 0: no sign juggling.
+ * The zero point rides in the addend as zp 2^t (a multiple of 2^t: the floor
+ * is the same plus zp); the preparation keeps it below 2^30 in magnitude,
+ * and |hi| <= 2^30, so the sum stays within int32. The result is then held
+ * in [qmin, qmax].
+ * No ties: a tie is p = (2j + 1) 2^(S-1), whose 2-adic valuation S - 1 =
+ * 31 + t is v(a << pre) + v(mult) <= 31 + v(mult). The preparation raises
+ * pre (where |a| leaves room) until t > v(mult): then no product is a tie,
+ * round-half-even is round-half-up, floor((p + 2^(S-1)) / 2^S), and that is
+ * (hi + 2^(t-1)) >> t, lo dropped (it is below one unit of hi, and
+ * hi + 2^(t-1) is an integer): three instructions for the rounding. */
 typedef struct {
   int32_t mult, pre, t;
-  int32_t add; /* 2^(t-1) - 1 + zero_point 2^t */
+  int32_t add; /* 2^(t-1) - 1 + zero_point 2^t; 2^(t-1) + zero_point 2^t without ties */
   int32_t qmin;
   uint32_t range; /* qmax - qmin */
+  int ties;       /* 0: no product is a tie */
 } row_rq;
 
 /* 0 when rq does not fit the scheme for |a| <= max_abs (the row then takes
@@ -71,10 +79,20 @@ static int row_rq_prepare(row_rq *p, kiln_rq rq, int32_t zero_point, int32_t qmi
   if (rq.shift < 1 || rq.shift > 63 || rq.mult < 0 || qmin > qmax || zero_point < INT16_MIN
       || zero_point > INT16_MAX)
     return 0;
-  const int32_t pre = rq.shift < 33 ? 33 - rq.shift : 0;
+  int32_t pre = rq.shift < 33 ? 33 - rq.shift : 0;
   /* a << pre within int32 for |a| <= max_abs (and for a = -2^31 when
    * max_abs = 2^31 - 1, pre = 0: the logits' case) */
   if (pre > 30 || max_abs > (uint32_t)INT32_MAX >> pre) return 0;
+  /* the smallest pre with t > v(mult), if |a| leaves room for it */
+  const int32_t v2 = rq.mult == 0 ? 0 : __builtin_ctz((uint32_t)rq.mult);
+  const int32_t pre_untied = v2 + 33 - rq.shift;
+  p->ties = 1;
+  if (pre_untied <= pre) {
+    p->ties = 0;
+  } else if (pre_untied <= 30 && v2 < 30 && max_abs <= (uint32_t)INT32_MAX >> pre_untied) {
+    p->ties = 0;
+    pre = pre_untied;
+  }
   const int32_t t = rq.shift + pre - 32;
   /* |a << pre| <= 2^31 and mult < 2^31: |hi| <= 2^30. The addend: 2^(t-1)
    * <= 2^29 and |zp| 2^t <= 2^28, below 2^30 - 1 together. */
@@ -83,28 +101,34 @@ static int row_rq_prepare(row_rq *p, kiln_rq rq, int32_t zero_point, int32_t qmi
   p->mult = rq.mult;
   p->pre = pre;
   p->t = t;
-  p->add = (int32_t)(((uint32_t)1 << (t - 1)) - 1u) + zero_point * ((int32_t)1 << t);
+  p->add = (int32_t)(((uint32_t)1 << (t - 1)) - (uint32_t)p->ties) + zero_point * ((int32_t)1 << t);
   p->qmin = qmin;
   p->range = (uint32_t)(qmax - qmin);
   return 1;
 }
 
-/* row_requant's steps after the shift: a << pre, here b */
-INLINE int32_t row_requant_shifted(int32_t b, const row_rq *p) {
-  const int64_t prod = (int64_t)b * p->mult; /* SMULL */
-  const int32_t hi = (int32_t)(prod >> 32);
-  const uint32_t x = (uint32_t)prod | (((uint32_t)hi >> p->t) & 1u);
-  /* hi + add + (x != 0): x + 2^32 - 1 carries exactly when x != 0 (ADDS, ADC) */
-  const uint64_t sum = ((uint64_t)(uint32_t)(hi + p->add) << 32) + x + 0xFFFFFFFFu;
-  const int32_t v = (int32_t)(uint32_t)(sum >> 32) >> p->t;
-  /* v - qmin within the range: nearly always; else the nearer bound */
+/* v held in [qmin, qmax]: v - qmin within the range nearly always; else
+ * the nearer bound */
+INLINE int32_t row_clamp(int32_t v, const row_rq *p) {
   const uint32_t u = (uint32_t)v - (uint32_t)p->qmin;
   if (__builtin_expect(u > p->range, 0)) return v < p->qmin ? p->qmin : p->qmin + (int32_t)p->range;
   return v;
 }
 
+/* row_requant's steps after the shift (b = a << pre); ties: p->ties, a
+ * constant where the caller has one loop for each */
+INLINE int32_t row_requant_shifted(int32_t b, const row_rq *p, int ties) {
+  const int64_t prod = (int64_t)b * p->mult; /* SMULL */
+  const int32_t hi = (int32_t)(prod >> 32);
+  if (!ties) return row_clamp((hi + p->add) >> p->t, p);
+  const uint32_t x = (uint32_t)prod | (((uint32_t)hi >> p->t) & 1u);
+  /* hi + add + (x != 0): x + 2^32 - 1 carries exactly when x != 0 (ADDS, ADC) */
+  const uint64_t sum = ((uint64_t)(uint32_t)(hi + p->add) << 32) + x + 0xFFFFFFFFu;
+  return row_clamp((int32_t)(uint32_t)(sum >> 32) >> p->t, p);
+}
+
 INLINE int32_t row_requant(int32_t a, const row_rq *p) {
-  return row_requant_shifted((int32_t)((uint32_t)a << p->pre), p);
+  return row_requant_shifted((int32_t)((uint32_t)a << p->pre), p, p->ties);
 }
 
 /* The grids a row's codes land on are int16 (kiln_to_grid's cast keeps them). */
@@ -246,9 +270,10 @@ INLINE int32_t logits_segment(int16_t *logits, const uint32_t *qd, const int16_t
 }
 
 /* head_dim 8 with int32 sums, the most common row: the query's four words
- * and the constants copied into locals, which gcc keeps in registers. */
-static HOT int32_t logits_d8_narrow(int16_t *logits, const uint32_t *qd, const int16_t *k, int32_t len,
-                                    const row_scores *r, int32_t top) {
+ * and the constants copied into locals, which gcc keeps in registers; one
+ * loop for each rounding. */
+INLINE int32_t logits_d8(int16_t *logits, const uint32_t *qd, const int16_t *k, int32_t len, const row_scores *r,
+                         int32_t top, int ties) {
   const uint32_t q0 = qd[0], q1 = qd[1], q2 = qd[2], q3 = qd[3];
   const int32_t start = -r->bias32;
   const row_rq rq = r->logits;
@@ -257,11 +282,21 @@ static HOT int32_t logits_d8_narrow(int16_t *logits, const uint32_t *qd, const i
     acc = __smlad(q1, load32(k + 2), acc);
     acc = __smlad(q2, load32(k + 4), acc);
     acc = __smlad(q3, load32(k + 6), acc);
-    const int32_t logit = row_requant_shifted(acc, &rq); /* pre = 0 */
+    const int32_t logit = row_requant_shifted(acc, &rq, ties); /* pre = 0 */
     logits[t] = (int16_t)logit;
     if (logit > top) top = logit;
   }
   return top;
+}
+
+static HOT int32_t logits_d8_untied(int16_t *logits, const uint32_t *qd, const int16_t *k, int32_t len,
+                                    const row_scores *r, int32_t top) {
+  return logits_d8(logits, qd, k, len, r, top, 0);
+}
+
+static HOT int32_t logits_d8_narrow(int16_t *logits, const uint32_t *qd, const int16_t *k, int32_t len,
+                                    const row_scores *r, int32_t top) {
+  return logits_d8(logits, qd, k, len, r, top, 1);
 }
 
 static int32_t logits_d8_wide(int16_t *logits, const uint32_t *qd, const int16_t *k, int32_t len,
@@ -278,19 +313,31 @@ static int32_t logits_any(int16_t *logits, const uint32_t *qd, const int16_t *k,
  * within 2^16) into scores, then exp(top - score) kept as words and summed.
  * The requantization never decreases (mult >= 0), so the largest score top
  * is that of the largest logit, known before this pass. */
-static HOT __attribute__((noinline)) uint64_t mask_exp_row(uint8_t *kept, const int16_t *logits, int32_t n,
-                                                          int32_t zl, int32_t top, const row_rq *r_in,
-                                                          const kiln_exp_lut *lut) {
+INLINE uint64_t mask_exp(uint8_t *kept, const int16_t *logits, int32_t n, int32_t zl, int32_t top,
+                         const row_rq *r_in, const kiln_exp_lut *lut, int ties) {
   const row_rq r = *r_in; /* copies no store through kept can change */
   const uint32_t *const lo = lut->lo, *const hi = lut->hi;
   const int32_t max_d = lut->max_d;
   uint64_t sum = 0;
   for (int32_t t = 0; t < n; t++) {
-    const uint32_t e = kiln_dsp_exp_q31(lo, hi, max_d, top - row_requant(logits[t] - zl, &r));
+    const int32_t a = (int32_t)((uint32_t)(logits[t] - zl) << r.pre);
+    const uint32_t e = kiln_dsp_exp_q31(lo, hi, max_d, top - row_requant_shifted(a, &r, ties));
     kiln_dsp_store32(kept + 4 * (size_t)t, e);
     sum += e;
   }
   return sum;
+}
+
+static HOT __attribute__((noinline)) uint64_t mask_exp_untied(uint8_t *kept, const int16_t *logits, int32_t n,
+                                                             int32_t zl, int32_t top, const row_rq *r,
+                                                             const kiln_exp_lut *lut) {
+  return mask_exp(kept, logits, n, zl, top, r, lut, 0);
+}
+
+static HOT __attribute__((noinline)) uint64_t mask_exp_row(uint8_t *kept, const int16_t *logits, int32_t n,
+                                                          int32_t zl, int32_t top, const row_rq *r,
+                                                          const kiln_exp_lut *lut) {
+  return mask_exp(kept, logits, n, zl, top, r, lut, 1);
 }
 
 /* q - zq as int16 pairs, its sum and the sum of its magnitudes (below 2^24); 0 when a difference leaves int16. */
@@ -348,7 +395,10 @@ void kiln_attention_row_dsp(int16_t *out, const int16_t *q, int32_t q_zp, const 
    * probabilities overwrite */
   int16_t *const logits = scratch + 2 * n;
   int32_t top = INT16_MIN;
-  if (d == 8 && narrow) {
+  if (d == 8 && narrow && !r.logits.ties) {
+    top = logits_d8_untied(logits, qd, k->past, k->n_past, &r, top);
+    top = logits_d8_untied(logits + k->n_past, qd, k->fresh, k->n_fresh, &r, top);
+  } else if (d == 8 && narrow) {
     top = logits_d8_narrow(logits, qd, k->past, k->n_past, &r, top);
     top = logits_d8_narrow(logits + k->n_past, qd, k->fresh, k->n_fresh, &r, top);
   } else if (d == 8) {
@@ -359,8 +409,9 @@ void kiln_attention_row_dsp(int16_t *out, const int16_t *q, int32_t q_zp, const 
     top = logits_any(logits + k->n_past, qd, k->fresh, k->n_fresh, d, &r, top);
   }
   const int32_t zl = gl->zero_point;
-  const uint64_t sum = mask_exp_row((uint8_t *)scratch, logits, n, zl, row_requant(top - zl, &r.scores), &r.scores,
-                                    a->exp);
+  const int32_t top_score = row_requant(top - zl, &r.scores);
+  const uint64_t sum = r.scores.ties ? mask_exp_row((uint8_t *)scratch, logits, n, zl, top_score, &r.scores, a->exp)
+                                     : mask_exp_untied((uint8_t *)scratch, logits, n, zl, top_score, &r.scores, a->exp);
   /* the probabilities overwrite the logits */
   int16_t *const probs = logits;
   int32_t p_sum = kiln_softmax_probs_dsp(probs, scratch, n, sum, a->softmax, &a->probs);
