@@ -164,18 +164,24 @@ INLINE void pv_segment(int32_t acc[PV_COLUMNS], const int16_t *p, const int16_t 
   acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3, acc[4] = a4, acc[5] = a5, acc[6] = a6, acc[7] = a7;
 }
 
-/* head_dim 8 (the stride a constant: a register free for the loop) and any other */
-static HOT __attribute__((noinline)) void pv_columns8(int32_t acc[PV_COLUMNS], const int16_t *p, const int16_t *v,
-                                                     int32_t len) {
-  pv_segment(acc, p, v, len, 8);
+/* Both segments of a view (the probabilities of the past rows first) in
+ * one call, the sums in registers across them; head_dim 8 has its stride a
+ * constant, a register free for the loop. */
+static HOT __attribute__((noinline)) void pv_columns8(int32_t acc[PV_COLUMNS], const int16_t *p, const kiln_kv_view *v) {
+  pv_segment(acc, p, v->past, v->n_past, 8);
+  pv_segment(acc, p + v->n_past, v->fresh, v->n_fresh, 8);
 }
 
-static __attribute__((noinline)) void pv_columns(int32_t acc[PV_COLUMNS], const int16_t *p, const int16_t *v,
-                                                int32_t len, int32_t d) {
-  if (d == 8)
-    pv_columns8(acc, p, v, len);
-  else
-    pv_segment(acc, p, v, len, d);
+static __attribute__((noinline)) void pv_columns(int32_t acc[PV_COLUMNS], const int16_t *p, const kiln_kv_view *v,
+                                                int32_t e0, int32_t d) {
+  pv_segment(acc, p, v->past + e0, v->n_past, d);
+  pv_segment(acc, p + v->n_past, v->fresh + e0, v->n_fresh, d);
+}
+
+/* out[j] for PV_COLUMNS sums less the bias, prepared (ties: a constant) */
+INLINE void pv_store(int16_t *out, const int32_t acc[PV_COLUMNS], int32_t bias, const row_rq *r, int ties) {
+  for (int32_t j = 0; j < PV_COLUMNS; j++)
+    out[j] = (int16_t)row_requant_shifted((int32_t)((uint32_t)(acc[j] - bias) << r->pre), r, ties);
 }
 
 /* kiln_pv_row_dsp for probabilities whose codes sum to p_sum, their
@@ -192,10 +198,14 @@ static void pv_row_sum(int16_t *out, const int16_t *p, int32_t p_sum, int32_t p_
                        && row_rq_prepare(&r, rq, g->zero_point, g->qmin, g->qmax, (uint32_t)bound);
   for (int32_t e = 0; e < d; e += PV_COLUMNS) {
     int32_t acc[PV_COLUMNS] = { 0, 0, 0, 0, 0, 0, 0, 0 };
-    pv_columns(acc, p, v->past + e, v->n_past, d);
-    pv_columns(acc, p + v->n_past, v->fresh + e, v->n_fresh, d);
-    if (prepared) {
-      for (int32_t j = 0; j < PV_COLUMNS; j++) out[e + j] = (int16_t)row_requant(acc[j] - (int32_t)bias, &r);
+    if (d == 8)
+      pv_columns8(acc, p, v);
+    else
+      pv_columns(acc, p, v, e, d);
+    if (prepared && !r.ties) {
+      pv_store(out + e, acc, (int32_t)bias, &r, 0);
+    } else if (prepared) {
+      pv_store(out + e, acc, (int32_t)bias, &r, 1);
     } else {
       for (int32_t j = 0; j < PV_COLUMNS; j++) out[e + j] = kiln_requant_to_grid(acc[j] - bias, rq, g);
     }
@@ -289,14 +299,17 @@ INLINE int32_t logits_d8(int16_t *logits, const uint32_t *qd, const int16_t *k, 
   return top;
 }
 
-static HOT int32_t logits_d8_untied(int16_t *logits, const uint32_t *qd, const int16_t *k, int32_t len,
-                                    const row_scores *r, int32_t top) {
-  return logits_d8(logits, qd, k, len, r, top, 0);
+/* both segments of the keys (logits of the past keys first), in one call */
+static HOT __attribute__((noinline)) int32_t logits_d8_untied(int16_t *logits, const uint32_t *qd,
+                                                             const kiln_kv_view *k, const row_scores *r) {
+  const int32_t top = logits_d8(logits, qd, k->past, k->n_past, r, INT16_MIN, 0);
+  return logits_d8(logits + k->n_past, qd, k->fresh, k->n_fresh, r, top, 0);
 }
 
-static HOT int32_t logits_d8_narrow(int16_t *logits, const uint32_t *qd, const int16_t *k, int32_t len,
-                                    const row_scores *r, int32_t top) {
-  return logits_d8(logits, qd, k, len, r, top, 1);
+static HOT __attribute__((noinline)) int32_t logits_d8_narrow(int16_t *logits, const uint32_t *qd,
+                                                             const kiln_kv_view *k, const row_scores *r) {
+  const int32_t top = logits_d8(logits, qd, k->past, k->n_past, r, INT16_MIN, 1);
+  return logits_d8(logits + k->n_past, qd, k->fresh, k->n_fresh, r, top, 1);
 }
 
 static int32_t logits_d8_wide(int16_t *logits, const uint32_t *qd, const int16_t *k, int32_t len,
@@ -345,8 +358,8 @@ static int query_pairs(uint32_t *qd, int32_t *q_sum, int32_t *q_abs, const int16
   int32_t sum = 0, abs_sum = 0;
   for (int32_t e = 0; e < d; e += 2) {
     const int32_t lo = q[e] - q_zp, hi = q[e + 1] - q_zp;
-    if (lo < INT16_MIN || lo > INT16_MAX || hi < INT16_MIN || hi > INT16_MAX) return 0;
-    qd[e / 2] = (uint32_t)(uint16_t)lo | ((uint32_t)(uint16_t)hi << 16);
+    if (((uint32_t)(lo + 32768) | (uint32_t)(hi + 32768)) >> 16) return 0; /* both within int16 */
+    qd[e / 2] = (uint32_t)(uint16_t)lo | ((uint32_t)hi << 16);
     sum += lo + hi;
     abs_sum += (lo < 0 ? -lo : lo) + (hi < 0 ? -hi : hi);
   }
@@ -396,11 +409,9 @@ void kiln_attention_row_dsp(int16_t *out, const int16_t *q, int32_t q_zp, const 
   int16_t *const logits = scratch + 2 * n;
   int32_t top = INT16_MIN;
   if (d == 8 && narrow && !r.logits.ties) {
-    top = logits_d8_untied(logits, qd, k->past, k->n_past, &r, top);
-    top = logits_d8_untied(logits + k->n_past, qd, k->fresh, k->n_fresh, &r, top);
+    top = logits_d8_untied(logits, qd, k, &r);
   } else if (d == 8 && narrow) {
-    top = logits_d8_narrow(logits, qd, k->past, k->n_past, &r, top);
-    top = logits_d8_narrow(logits + k->n_past, qd, k->fresh, k->n_fresh, &r, top);
+    top = logits_d8_narrow(logits, qd, k, &r);
   } else if (d == 8) {
     top = logits_d8_wide(logits, qd, k->past, k->n_past, &r, top);
     top = logits_d8_wide(logits + k->n_past, qd, k->fresh, k->n_fresh, &r, top);
