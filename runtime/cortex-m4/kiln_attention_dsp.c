@@ -227,9 +227,11 @@ void kiln_pv_row_dsp(int16_t *out, const int16_t *p, int32_t p_zp, const kiln_kv
 /* ---- a whole row ------------------------------------------------------------
  *
  * kiln_qk_row, the mask's kiln_requant, kiln_softmax_row and kiln_pv_row in
- * one call: each logit is requantized twice in registers (to the logits'
- * grid, then to the scores'), the rows' largest score kept on the way; the
- * exp values wait in scratch between softmax's two passes. */
+ * one call, four passes over the keys: the logits (and the largest), the
+ * scores straight into exp values kept in scratch (and their sum), the
+ * probabilities, p . v. Each requantization is prepared once a row
+ * (row_rq below); rows whose constants or codes leave the prepared bounds
+ * take the kernels one by one. */
 
 typedef struct {
   row_rq logits; /* to the logits' grid */

@@ -4,11 +4,12 @@
  * no 64-bit shift, addition or division for a value.
  *
  * exp: the table read of kiln_exp_q31_inline; past 255 a UMULL and its
- *   rounding by 2^31 on the two words.
- * softmax: the row's sum in 64 bits, its reciprocal inv = floor(2^62 / sum)
- *   once a row (one library division), each probability
- *   round_half_even(e * inv / 2^31) from one UMULL, then the prepared
- *   requantization of kiln_rt_target_requant.h.
+ *   rounding by 2^31 on the two words (kiln_dsp_exp.h).
+ * softmax: the row's sum in 64 bits (ADDS, ADC), its reciprocal
+ *   inv = floor(2^62 / sum) once a row (UDIV digits while the sum is below
+ *   2^32, else the library's division), each probability
+ *   round_half_even(e * inv / 2^31) from one UMULL, then a requantization
+ *   prepared once a row (prob_rq).
  * sigmoid: both of its quotients come from one reciprocal,
  *   y = round_half_even(2^62 / (2^31 + e)): for x >= 0 the result is y;
  *   for x < 0, e 2^31 / (2^31 + e) = 2^31 - 2^62 / (2^31 + e) exactly, and
@@ -91,7 +92,16 @@ typedef struct {
   int32_t qmin;
   uint32_t range; /* qmax - qmin */
   int unclamped;
+  int32_t tie_shift; /* below */
 } prob_rq;
+
+/* Ties: a tie is a mult = (2j + 1) 2^(31 + t), of 2-adic valuation 31 + t =
+ * v(a) + v(mult), so only a whose low k = 31 + t - v(mult) bits are all 0
+ * can be one (k >= 32: none, a < 2^32 being nonzero). Other a take
+ * round-half-up, (hi + 2^(t-1) + zp 2^t) >> t, lo dropped (it is below one
+ * unit of hi). tie_shift = 32 - k (0: no a is ever a tie), and a << tie_shift
+ * == 0 marks the few a that need the full rounding (0 among them: both
+ * roundings give zp for it). */
 
 INLINE int32_t prob_code(uint32_t a, const prob_rq *p) {
   const uint64_t prod = (uint64_t)a * p->mult; /* UMULL */
@@ -99,6 +109,12 @@ INLINE int32_t prob_code(uint32_t a, const prob_rq *p) {
   const uint32_t x = (uint32_t)prod | ((hi >> p->t) & 1u);
   const uint64_t sum = ((uint64_t)(hi + p->add) << 32) + x + 0xFFFFFFFFu; /* ADDS, ADC: + (x != 0) */
   return (int32_t)((uint32_t)(sum >> 32) >> p->t);
+}
+
+/* prob_code where a cannot be a tie (may_tie false) */
+INLINE int32_t prob_code_untied(uint32_t a, const prob_rq *p) {
+  const uint32_t hi = (uint32_t)((uint64_t)a * p->mult >> 32); /* UMULL */
+  return (int32_t)((hi + p->add + 1u) >> p->t);
 }
 
 INLINE int16_t prob_clamp(int32_t v, const prob_rq *p) {
@@ -119,6 +135,8 @@ static int prob_rq_prepare(prob_rq *p, kiln_rq rq, const kiln_grid *g) {
   p->qmin = g->qmin;
   p->range = (uint32_t)(g->qmax - g->qmin);
   p->unclamped = g->zero_point >= g->qmin && prob_code(Q31_ONE, p) <= g->qmax;
+  const int32_t k = 31 + p->t - (rq.mult == 0 ? 31 : __builtin_ctz((uint32_t)rq.mult));
+  p->tie_shift = k >= 32 ? 0 : 32 - k;
   return 1;
 }
 
@@ -147,18 +165,30 @@ INLINE int32_t prob_pass(int16_t *p, const uint8_t *kept, int keep, const int16_
 }
 
 /* Each pass a leaf of its own (noinline), so that its loop keeps the row's
- * constants in registers; the common one (kept, inv < 2^31, no clamp) apart. */
-static HOT __attribute__((noinline)) int32_t probs_kept_fast(int16_t *p, const uint8_t *kept, int32_t n,
-                                                            uint32_t inv, const prob_rq *r) {
+ * constants in registers; the common one (kept, inv < 2^31, no clamp) apart,
+ * in two versions: some probabilities may be ties (checked), or none. */
+INLINE int32_t probs_fast(int16_t *p, const uint8_t *kept, int32_t n, uint32_t inv, const prob_rq *r, int check) {
   int32_t p_sum = 0;
   const prob_rq rr = *r;
   const uint32_t inv2 = inv << 1;
   for (int32_t t = 0; t < n; t++) {
-    const int16_t code = (int16_t)prob_code(rhe32((uint64_t)load32(kept + 4 * (size_t)t) * inv2), &rr);
-    p[t] = code;
+    const uint32_t prob = rhe32((uint64_t)load32(kept + 4 * (size_t)t) * inv2);
+    const int32_t code = check && __builtin_expect((prob << rr.tie_shift) == 0, 0) ? prob_code(prob, &rr)
+                                                                                   : prob_code_untied(prob, &rr);
+    p[t] = (int16_t)code;
     p_sum += code;
   }
   return p_sum;
+}
+
+static HOT __attribute__((noinline)) int32_t probs_kept_fast(int16_t *p, const uint8_t *kept, int32_t n,
+                                                            uint32_t inv, const prob_rq *r) {
+  return probs_fast(p, kept, n, inv, r, 1);
+}
+
+static HOT __attribute__((noinline)) int32_t probs_kept_untied(int16_t *p, const uint8_t *kept, int32_t n,
+                                                              uint32_t inv, const prob_rq *r) {
+  return probs_fast(p, kept, n, inv, r, 0);
 }
 
 static __attribute__((noinline)) int32_t probs_kept(int16_t *p, const uint8_t *kept, int32_t n, uint32_t inv,
@@ -178,7 +208,8 @@ int32_t kiln_softmax_probs_dsp(int16_t *p, const void *kept, int32_t n, uint64_t
    * row's largest value alone is exp(0) = 2^31) */
   if (sum < Q31_ONE || !prob_rq_prepare(&r, rq, g)) return -1;
   const uint32_t inv = softmax_reciprocal(sum);
-  if (inv != Q31_ONE && r.unclamped) return probs_kept_fast(p, kept, n, inv, &r);
+  if (inv != Q31_ONE && r.unclamped)
+    return r.tie_shift ? probs_kept_fast(p, kept, n, inv, &r) : probs_kept_untied(p, kept, n, inv, &r);
   return probs_kept(p, kept, n, inv, &r);
 }
 
@@ -244,7 +275,7 @@ INLINE uint32_t sigmoid_q31(int32_t v, uint32_t y) {
 
 /* prepared: prob_rq (zero point >= 0); else kiln_rt_target_requant.h's */
 INLINE void sigmoid_loop(int16_t *y, const int16_t *x, int32_t x_zp, int32_t n, const kiln_exp_lut *lut,
-                         const prob_rq *pr_in, const kiln_dsp_rq *dr, int prepared) {
+                         const prob_rq *pr_in, const kiln_dsp_rq *dr, int prepared, int check) {
   const prob_rq pr = *pr_in;
   const uint32_t *const lo = lut->lo, *const hi = lut->hi;
   const int32_t max_d = lut->max_d;
@@ -261,19 +292,29 @@ INLINE void sigmoid_loop(int16_t *y, const int16_t *x, int32_t x_zp, int32_t n, 
       sig = (uint32_t)kiln_div_rhe((v >= 0 ? one : e) << 31, one + e);
     }
     /* sig <= 2^31 < 2^32: both requantizations take it */
-    y[i] = prepared ? prob_clamp(prob_code(sig, &pr), &pr) : kiln_dsp_requant_abs(sig, 0, dr);
+    if (prepared)
+      y[i] = prob_clamp(check && __builtin_expect((sig << pr.tie_shift) == 0, 0) ? prob_code(sig, &pr)
+                                                                                 : prob_code_untied(sig, &pr),
+                        &pr);
+    else
+      y[i] = kiln_dsp_requant_abs(sig, 0, dr);
   }
 }
 
 static HOT __attribute__((noinline)) void sigmoid_prepared(int16_t *y, const int16_t *x, int32_t x_zp, int32_t n,
                                                           const kiln_exp_lut *lut, const prob_rq *pr) {
-  sigmoid_loop(y, x, x_zp, n, lut, pr, NULL, 1);
+  sigmoid_loop(y, x, x_zp, n, lut, pr, NULL, 1, 1);
+}
+
+static HOT __attribute__((noinline)) void sigmoid_untied(int16_t *y, const int16_t *x, int32_t x_zp, int32_t n,
+                                                        const kiln_exp_lut *lut, const prob_rq *pr) {
+  sigmoid_loop(y, x, x_zp, n, lut, pr, NULL, 1, 0);
 }
 
 static __attribute__((noinline)) void sigmoid_general(int16_t *y, const int16_t *x, int32_t x_zp, int32_t n,
                                                      const kiln_exp_lut *lut, const kiln_dsp_rq *dr) {
-  const prob_rq none = { 0, 1, 0, 0, 0, 0 };
-  sigmoid_loop(y, x, x_zp, n, lut, &none, dr, 0);
+  const prob_rq none = { 0, 1, 0, 0, 0, 0, 0 };
+  sigmoid_loop(y, x, x_zp, n, lut, &none, dr, 0, 0);
 }
 
 void kiln_sigmoid_dsp(int16_t *y, const int16_t *x, int32_t x_zp, int32_t n, const kiln_exp_lut *lut, kiln_rq rq,
@@ -281,7 +322,10 @@ void kiln_sigmoid_dsp(int16_t *y, const int16_t *x, int32_t x_zp, int32_t n, con
   prob_rq pr;
   kiln_dsp_rq dr;
   if (prob_rq_prepare(&pr, rq, g)) {
-    sigmoid_prepared(y, x, x_zp, n, lut, &pr);
+    if (pr.tie_shift)
+      sigmoid_prepared(y, x, x_zp, n, lut, &pr);
+    else
+      sigmoid_untied(y, x, x_zp, n, lut, &pr);
   } else if (kiln_dsp_rq_prepare(&dr, rq, g, 32)) {
     sigmoid_general(y, x, x_zp, n, lut, &dr);
   } else {
