@@ -343,16 +343,60 @@ INLINE uint64_t mask_exp(uint8_t *kept, const int16_t *logits, int32_t n, int32_
   return sum;
 }
 
-static HOT __attribute__((noinline)) uint64_t mask_exp_untied(uint8_t *kept, const int16_t *logits, int32_t n,
-                                                             int32_t zl, int32_t top, const row_rq *r,
-                                                             const kiln_exp_lut *lut) {
-  return mask_exp(kept, logits, n, zl, top, r, lut, 0);
+/* The same without ties, on the distance itself: with X = hi + add and the
+ * score floor(X / 2^t), top - floor(X / 2^t) = floor((c - hi) / 2^t) for
+ * c = top 2^t + 2^t - 1 - add (-floor(y) = floor(-y + 1 - 2^-t) for y a
+ * multiple of 2^-t). The score's clamp becomes the distance's: below, only
+ * where top = qmax (top is the largest clamped score, so a raw score above
+ * it is above qmax too), where d < 0 holds at 0; above, a distance past
+ * u = min(max_d, top - qmin) gives e_far = exp(top - qmin), which is 0 when
+ * that distance is past max_d too. The exp table's own bound is then u. */
+typedef struct {
+  int32_t mult, pre, t, c, u;
+  uint32_t e_far;
+} mask_dist;
+
+static HOT __attribute__((noinline)) uint64_t mask_exp_dist(uint8_t *kept, const int16_t *logits, int32_t n,
+                                                           int32_t zl, const mask_dist *m_in, const uint32_t *lo,
+                                                           const uint32_t *hi) {
+  const mask_dist m = *m_in; /* copies no store through kept can change */
+  uint64_t sum = 0;
+  for (int32_t t = 0; t < n; t++) {
+    const int32_t a = (int32_t)((uint32_t)(logits[t] - zl) << m.pre);
+    const int32_t h = (int32_t)((int64_t)a * m.mult >> 32); /* SMULL */
+    int32_t d = (m.c - h) >> m.t;
+    d &= ~(d >> 31); /* d < 0: 0 */
+    uint32_t e;
+    if (__builtin_expect(d > m.u, 0))
+      e = m.e_far;
+    else if (d < KILN_DSP_EXP_LO)
+      e = lo[d];
+    else
+      e = kiln_dsp_rhe31((uint64_t)lo[d & (KILN_DSP_EXP_LO - 1)] * hi[d >> 8]);
+    kiln_dsp_store32(kept + 4 * (size_t)t, e);
+    sum += e;
+  }
+  return sum;
 }
 
-static HOT __attribute__((noinline)) uint64_t mask_exp_row(uint8_t *kept, const int16_t *logits, int32_t n,
-                                                          int32_t zl, int32_t top, const row_rq *r,
-                                                          const kiln_exp_lut *lut) {
-  return mask_exp(kept, logits, n, zl, top, r, lut, 1);
+/* mask_exp_dist's constants for the largest score top, where they fit int32
+ * (|c| + 2^30 below 2^31: |top| 2^t small); else 0. */
+static int mask_dist_prepare(mask_dist *m, const row_rq *r, int32_t top, const kiln_exp_lut *lut) {
+  const int64_t c = (int64_t)top * ((int64_t)1 << r->t) + ((int64_t)1 << r->t) - 1 - r->add;
+  if (r->ties || c >= ((int64_t)1 << 30) || c <= -((int64_t)1 << 30)) return 0;
+  const int32_t far = top - r->qmin; /* the distance of a score held at qmin */
+  m->mult = r->mult;
+  m->pre = r->pre;
+  m->t = r->t;
+  m->c = (int32_t)c;
+  m->u = lut->max_d < far ? lut->max_d : far;
+  m->e_far = kiln_exp_q31(lut, far);
+  return 1;
+}
+
+static __attribute__((noinline)) uint64_t mask_exp_row(uint8_t *kept, const int16_t *logits, int32_t n, int32_t zl,
+                                                     int32_t top, const row_rq *r, const kiln_exp_lut *lut) {
+  return r->ties ? mask_exp(kept, logits, n, zl, top, r, lut, 1) : mask_exp(kept, logits, n, zl, top, r, lut, 0);
 }
 
 /* q - zq as int16 pairs, its sum and the sum of its magnitudes (below 2^24); 0 when a difference leaves int16. */
@@ -423,8 +467,10 @@ void kiln_attention_row_dsp(int16_t *out, const int16_t *q, int32_t q_zp, const 
   }
   const int32_t zl = gl->zero_point;
   const int32_t top_score = row_requant(top - zl, &r.scores);
-  const uint64_t sum = r.scores.ties ? mask_exp_row((uint8_t *)scratch, logits, n, zl, top_score, &r.scores, a->exp)
-                                     : mask_exp_untied((uint8_t *)scratch, logits, n, zl, top_score, &r.scores, a->exp);
+  mask_dist m;
+  const uint64_t sum = mask_dist_prepare(&m, &r.scores, top_score, a->exp)
+                           ? mask_exp_dist((uint8_t *)scratch, logits, n, zl, &m, a->exp->lo, a->exp->hi)
+                           : mask_exp_row((uint8_t *)scratch, logits, n, zl, top_score, &r.scores, a->exp);
   /* the probabilities overwrite the logits */
   int16_t *const probs = logits;
   int32_t p_sum = kiln_softmax_probs_dsp(probs, scratch, n, sum, a->softmax, &a->probs);
