@@ -192,10 +192,12 @@ static void pv_row_sum(int16_t *out, const int16_t *p, int32_t p_sum, int32_t p_
                        kiln_rq rq, const kiln_grid *g) {
   const int32_t zv = v->zero_point;
   const int64_t bias = (int64_t)zv * p_sum;
-  const uint64_t bound = (uint64_t)p_abs * ((uint64_t)32768 + (uint32_t)(zv < 0 ? -zv : zv));
+  /* p_abs < 2^16 (the callers' condition) and |zv| < 2^15: the bound fits 32 bits */
+  const uint32_t zv_abs = (uint32_t)(zv < 0 ? -zv : zv);
+  const uint32_t bound = zv_abs < 32768 && p_abs < 65536 ? (uint32_t)p_abs * (32768u + zv_abs) : UINT32_MAX;
   row_rq r;
   const int prepared = bound <= INT32_MAX && grid_int16(g)
-                       && row_rq_prepare(&r, rq, g->zero_point, g->qmin, g->qmax, (uint32_t)bound);
+                       && row_rq_prepare(&r, rq, g->zero_point, g->qmin, g->qmax, bound);
   for (int32_t e = 0; e < d; e += PV_COLUMNS) {
     int32_t acc[PV_COLUMNS] = { 0, 0, 0, 0, 0, 0, 0, 0 };
     if (d == 8)

@@ -128,10 +128,11 @@ static int prob_rq_prepare(prob_rq *p, kiln_rq rq, const kiln_grid *g) {
       || g->qmin > g->qmax || g->qmin < INT16_MIN || g->qmax > INT16_MAX)
     return 0;
   p->t = rq.shift - 32;
-  const uint64_t add = ((uint64_t)1 << (p->t - 1)) - 1u + ((uint64_t)(uint32_t)g->zero_point << p->t);
-  if (add >= ((uint64_t)1 << 31)) return 0;
+  const uint32_t half = (uint32_t)1 << (p->t - 1);
+  /* the addend 2^(t-1) - 1 + zp 2^t below 2^31 */
+  if ((uint32_t)g->zero_point > (0x7FFFFFFFu - half) >> p->t) return 0;
   p->mult = (uint32_t)rq.mult;
-  p->add = (uint32_t)add;
+  p->add = half - 1u + ((uint32_t)g->zero_point << p->t);
   p->qmin = g->qmin;
   p->range = (uint32_t)(g->qmax - g->qmin);
   p->unclamped = g->zero_point >= g->qmin && prob_code(Q31_ONE, p) <= g->qmax;
