@@ -64,9 +64,10 @@ typedef struct {
 } kiln_attention_row;
 
 /* One query row: kiln_qk_row, kiln_requant to the scores, kiln_softmax_row
- * and kiln_pv_row in one call, with the same integers. scratch: 3 (n_past +
- * n_fresh) codes. Preconditions: those of kiln_qk_row_dsp and
- * kiln_pv_row_dsp, for a head_dim that is a multiple of 8. */
+ * and kiln_pv_row in one call, with the same integers for any input (a row
+ * outside the fast path's bounds takes the kernels one by one; the fast
+ * path wants a head_dim that is a multiple of 8). scratch: 3 (n_past +
+ * n_fresh) codes. */
 void kiln_attention_row_dsp(int16_t *out, const int16_t *q, int32_t q_zp, const kiln_kv_view *k,
                             const kiln_kv_view *v, int32_t d, const kiln_attention_row *a, int16_t *scratch);
 
