@@ -247,25 +247,34 @@ void kiln_softmax_row_dsp(int16_t *p, const int16_t *x, int32_t n, const kiln_ex
 /* round_half_even(2^62 / (2^31 + e)) for e in (0, 2^31). The quotient is
  * never a tie for 2^31 < den < 2^32 (2^63 = (2k + 1) den has no such
  * solution), so it is floor(2^62 / den + 1/2) = (floor(2^63 / den) + 1) / 2,
- * floored: the digit division of 2^63 (high word 2^31 < den) with no
- * remainder to compare. (e = 0 and e = 2^31 give powers of two.) */
+ * floored. floor(2^63 / den) is two 16-bit digits of long division. Each
+ * digit's estimate from den's high half d1 >= 2^15 (UDIV) is never too
+ * small and at most 2 too large (it exceeds the digit by less than
+ * num d0 / (d1 2^16 den) + 1 < 3), and the exact product digit * den
+ * (UMULL) against the partial numerator corrects it: no loop, no
+ * remainder comparison. (e = 0 and e = 2^31 give powers of two.) */
 INLINE uint32_t sigmoid_quotient(uint32_t e) {
-  const uint32_t den = Q31_ONE + e, d1 = den >> 16, d0 = den & (DIGIT - 1);
-  uint32_t q1 = Q31_ONE / d1, r = Q31_ONE - q1 * d1;
-  while (q1 >= DIGIT || q1 * d0 > r * DIGIT) { /* q1 <= 2^16, r < d1 < 2^16 */
+  const uint32_t den = Q31_ONE + e, d1 = den >> 16;
+  const uint64_t top = (uint64_t)1 << 47;
+  uint32_t q1 = Q31_ONE / d1; /* floor(2^47 / den), or up to 2 more */
+  uint64_t p = (uint64_t)q1 * den;
+  if (p > top) {
     q1--;
-    r += d1;
-    if (r >= DIGIT) break;
+    p -= den;
+    if (p > top) {
+      q1--;
+      p -= den;
+    }
   }
-  const uint32_t rem1 = 0u - q1 * den; /* 2^47 - q1 den, modulo 2^32: exact, < den */
-  uint32_t q0 = rem1 / d1;
-  r = rem1 - q0 * d1;
-  while (q0 >= DIGIT || q0 * d0 > r * DIGIT) { /* q0 < 2^16 + 3 */
+  const uint32_t rem1 = (uint32_t)(top - p); /* below den */
+  uint32_t q0 = rem1 / d1; /* floor(rem1 2^16 / den), or up to 2 more */
+  const uint64_t num = (uint64_t)rem1 << 16;
+  p = (uint64_t)q0 * den;
+  if (p > num) {
     q0--;
-    r += d1;
-    if (r >= DIGIT) break;
+    if (p - den > num) q0--;
   }
-  const uint32_t q = q1 * DIGIT + q0; /* floor(2^63 / den) <= 2^32 - 2 */
+  const uint32_t q = (q1 << 16) + q0; /* floor(2^63 / den) <= 2^32 - 2 */
   return (q >> 1) + (q & 1u);
 }
 
