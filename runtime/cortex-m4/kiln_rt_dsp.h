@@ -80,4 +80,42 @@ void kiln_add_dsp(int16_t *y, const int16_t *a, int32_t a_zp, const int16_t *b, 
 void kiln_rmsnorm_dsp(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n, const int16_t *gamma,
                       int32_t gamma_zp, const kiln_norm_rq *p, const kiln_grid *g);
 
+/* ---- softmax and sigmoid (kiln_softmax_dsp.c) --------------------------------
+ * kiln_softmax_row's and kiln_sigmoid's contracts, any input. */
+void kiln_softmax_row_dsp(int16_t *p, const int16_t *x, int32_t n, const kiln_exp_lut *lut, kiln_rq rq,
+                          const kiln_grid *g);
+void kiln_sigmoid_dsp(int16_t *y, const int16_t *x, int32_t x_zp, int32_t n, const kiln_exp_lut *lut, kiln_rq rq,
+                      const kiln_grid *g);
+
+/* The second half of kiln_softmax_row: the probabilities' codes from a
+ * row's n exp values (kept: n 32-bit words, any alignment) and their sum;
+ * returns the sum of the codes, or -1 where these constants need the
+ * portable kernel (nothing written then). */
+int32_t kiln_softmax_probs_dsp(int16_t *p, const void *kept, int32_t n, uint64_t sum, kiln_rq rq,
+                               const kiln_grid *g);
+
+/* ---- a whole attention row (kiln_attention_dsp.c) ----------------------------- */
+
+/* The constants of one attention row, in the order of its observers (the
+ * generated code fills it: templates/ops/attention_row.c). */
+typedef struct {
+  kiln_rq qk; /* q . k -> logits */
+  kiln_grid logits;
+  kiln_rq mask; /* logits -> scores (mask 0: the keys a row sees) */
+  kiln_grid scores;
+  const kiln_exp_lut *exp;
+  kiln_rq softmax; /* Q31 probabilities -> probs */
+  kiln_grid probs;
+  kiln_rq pv; /* p . v -> out */
+  kiln_grid out;
+} kiln_attention_row;
+
+/* One query row: kiln_qk_row, kiln_requant to the scores, kiln_softmax_row
+ * and kiln_pv_row in one call, with the same integers for any input (a row
+ * outside the fast path's bounds takes the kernels one by one; the fast
+ * path wants a head_dim that is a multiple of 8). scratch: 3 (n_past +
+ * n_fresh) codes. */
+void kiln_attention_row_dsp(int16_t *out, const int16_t *q, int32_t q_zp, const kiln_kv_view *k,
+                            const kiln_kv_view *v, int32_t d, const kiln_attention_row *a, int16_t *scratch);
+
 #endif
