@@ -156,9 +156,21 @@ static inline int64_t kiln_mve_sum_diffs(const int16_t *x, int32_t n, int32_t zx
   return s - (int64_t)n * zx;
 }
 
+/* round_half_even(lo * hi / 2^31) for lo, hi <= 2^31, the product p below
+ * 2^62 in its high and low words h, l (VMULH, VMUL): floor(p / 2^31) is
+ * h << 1 | l >> 31, and kiln_rhe_u63's carry, rem + 2^30 - 1 + (the
+ * quotient's low bit) reaching 2^31 with rem = l mod 2^31, decides the
+ * rounding; the quotient's low bit is l's top bit. */
+static inline uint32x4_t kiln_mve_exp_product(uint32x4_t lo, uint32x4_t hi) {
+  const uint32x4_t h = vmulhq_u32(lo, hi), l = vmulq_u32(lo, hi);
+  const uint32x4_t q = vsriq_n_u32(vshlq_n_u32(h, 1), l, 31);
+  const uint32x4_t carry = vaddq_n_u32(vaddq_u32(vbicq_n_u32(l, 0x80000000u), vshrq_n_u32(l, 31)), (1u << 30) - 1);
+  return vaddq_u32(q, vshrq_n_u32(carry, 31));
+}
+
 /* exp(-d s) in Q31 for four distances d (the lanes of p), kiln_exp_q31_inline
  * in lanes: lo[d & 255] gathered, and past 255 times hi[d >> 8] rounded by
- * 2^31 (kiln_mve_quot_low: lo * hi < 2^62, uncapped), 0 past max_d. */
+ * 2^31 (kiln_mve_exp_product), 0 past max_d. */
 static inline uint32x4_t kiln_mve_exp4(uint32x4_t d, const kiln_exp_lut *lut, mve_pred16_t p) {
   const uint32x4_t lo = vldrwq_gather_shifted_offset_z_u32(lut->lo, vandq_u32(d, vdupq_n_u32(255)), p);
   uint32x4_t e = lo;
@@ -166,8 +178,7 @@ static inline uint32x4_t kiln_mve_exp4(uint32x4_t d, const kiln_exp_lut *lut, mv
     /* the index stays on the table where d is past max_d (whose result is 0) */
     const uint32x4_t row = vminq_u32(vshrq_n_u32(d, 8), vdupq_n_u32((uint32_t)lut->max_d >> 8));
     const uint32x4_t hi = vldrwq_gather_shifted_offset_z_u32(lut->hi, row, p);
-    const kiln_mve_shift k31 = kiln_mve_shift_low(vreinterpretq_s32_u32(hi), vdupq_n_s32(31));
-    e = vpselq_u32(kiln_mve_quot_low(lo, &k31, 0xFFFFFFFFu), lo, vcmpcsq_n_u32(d, 256));
+    e = vpselq_u32(kiln_mve_exp_product(lo, hi), lo, vcmpcsq_n_u32(d, 256));
   }
   return vpselq_u32(vdupq_n_u32(0), e, vcmphiq_n_u32(d, (uint32_t)lut->max_d));
 }

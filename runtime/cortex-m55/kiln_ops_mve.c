@@ -232,49 +232,47 @@ void kiln_add_mve(int16_t *y, const int16_t *a, int32_t a_zp, const int16_t *b, 
   }
 }
 
-/* floor((u1 * 2^32 + u0) / v) and the remainder, for v >= 2^31 and u1 < v:
- * two steps of 16-bit digits on the core's 32-bit UDIV (Hacker's Delight,
- * divlu), instead of the library's general 64-bit division. */
-static inline uint32_t div_64_32(uint32_t u1, uint32_t u0, uint32_t v, uint32_t *rem) {
-  const uint32_t b = 65536, un1 = u0 >> 16, un0 = u0 & 0xFFFF, vn1 = v >> 16, vn0 = v & 0xFFFF;
-  uint32_t q1 = u1 / vn1, rhat = u1 - q1 * vn1;
-  while (q1 >= b || q1 * vn0 > b * rhat + un1) { /* at most twice */
-    q1--;
-    rhat += vn1;
-    if (rhat >= b) break;
+/* kiln_sigmoid without a division. With D = 2^31 + e (e = exp(-|x|) in
+ * Q31, 0 to 2^31), both of its quotients come from R = round(2^62 / D):
+ *   x >= 0: 2^31 * 2^31 / D = 2^62 / D;
+ *   x < 0:  e * 2^31 / D = 2^31 - 2^62 / D,
+ * rounded half to even alike, since 2^62 / D is never a half (D (2k + 1) =
+ * 2^63 has no solution for D in [2^31, 2^32]) and 2^31 is even.
+ *
+ * R is found in lanes: Y ~ 2^63 / D in [2^31, 2^32) from a linear seed
+ * below it (relative error 1/289 to 33/289), SIGMOID_STEPS Newton steps
+ *   Y += Y * (1 - D Y / 2^63)       (VMULH twice; the error squares)
+ * with D Y / 2^63 held at 1 or below, so that a step never turns a
+ * rounding overshoot into a wrap. R0 = Y / 2 is then within one of R, and
+ * the two tests (2j - 1) D < 2^63 for j = R0, R0 + 1 (the high word of the
+ * product below 2^31: the product is never exactly 2^63) count how far R
+ * lies from R0 - 1. Checked for every e in [1, 2^31] against the exact
+ * quotient (e = 2^31 as D = 2^32 - 1, whose R is the same 2^30, a
+ * saturating add); e = 0 (D = 2^31, Y = 2^32 out of range) is selected. */
+#define SIGMOID_SEED_C0 1411840460u /* 2^31 * 768 / 289, modulo 2^32 */
+#define SIGMOID_SEED_C1 3804538504u /* 2^31 * 512 / 289: Y0 = C0 - D * C1 / 2^32 */
+#define SIGMOID_STEPS 4
+#define Q31_ONE (1u << 31)
+
+static inline uint32x4_t sigmoid_recip(uint32x4_t e) {
+  const uint32x4_t den = vqaddq_n_u32(e, Q31_ONE), one = vdupq_n_u32(1);
+  uint32x4_t y = vsubq_u32(vdupq_n_u32(SIGMOID_SEED_C0), vmulhq_u32(den, vdupq_n_u32(SIGMOID_SEED_C1)));
+#pragma GCC unroll 4
+  for (int s = 0; s < SIGMOID_STEPS; s++) {
+    const uint32x4_t dy = vminq_u32(vmulhq_u32(den, y), vdupq_n_u32(Q31_ONE)); /* D Y / 2^32 */
+    y = vaddq_u32(y, vmulhq_u32(y, vmulq_n_u32(dy, 0xFFFFFFFEu))); /* 2^32 - 2 dy: 2 (1 - D Y / 2^63) */
   }
-  const uint32_t un21 = u1 * b + un1 - q1 * v;
-  uint32_t q0 = un21 / vn1;
-  rhat = un21 - q0 * vn1;
-  while (q0 >= b || q0 * vn0 > b * rhat + un0) {
-    q0--;
-    rhat += vn1;
-    if (rhat >= b) break;
-  }
-  *rem = un21 * b + un0 - q0 * v;
-  return q1 * b + q0;
+  const uint32x4_t odd_lo = vsubq_u32(vbicq_u32(y, one), one); /* 2 R0 - 1 */
+  const uint32x4_t above = vaddq_u32(vshrq_n_u32(vmulhq_u32(odd_lo, den), 31),
+                                     vshrq_n_u32(vmulhq_u32(vaddq_n_u32(odd_lo, 2), den), 31));
+  const uint32x4_t r = vsubq_u32(vaddq_u32(vshrq_n_u32(y, 1), one), above);
+  return vpselq_u32(vdupq_n_u32(Q31_ONE), r, vcmpeqq_n_u32(e, 0));
 }
 
-/* kiln_sigmoid's quotient round_half_even(n * 2^31 / (2^31 + e)) for n, e in
- * [0, 2^31]: the divisor is at least 2^31, so it is normalized for
- * div_64_32, except 2^32 (e = 2^31), a shift. */
-static inline uint64_t sigmoid_quotient(uint32_t n, uint32_t e) {
-  const uint64_t num = (uint64_t)n << 31, den = ((uint64_t)1 << 31) + e;
-  uint64_t q, r;
-  if (den >> 32) {
-    q = num >> 32;
-    r = num & 0xFFFFFFFFu;
-  } else {
-    uint32_t r32;
-    q = div_64_32((uint32_t)(num >> 32), (uint32_t)num, (uint32_t)den, &r32);
-    r = r32;
-  }
-  return q + (r > den - r || (r == den - r && (q & 1)));
-}
-
-/* Four values a step: exp(-|x|) gathered and the requantization in lanes
- * (kiln_mve_exp4, kiln_mve_scale_uniform_u: the quotient is at most 2^31),
- * the division lane by lane. */
+/* Four values a step: exp(-|x|) gathered (kiln_mve_exp4), the quotient
+ * (sigmoid_recip) and the requantization in lanes (kiln_mve_scale_uniform_u:
+ * the quotient is at most 2^31). A step whose exp values exceed 2^31
+ * (no table kiln writes has them) takes the portable kernel. */
 void kiln_sigmoid_mve(int16_t *y, const int16_t *x, int32_t x_zp, int32_t n, const kiln_exp_lut *lut_in, kiln_rq rq,
                       const kiln_grid *g_in) {
   kiln_mve_rq u;
@@ -284,15 +282,16 @@ void kiln_sigmoid_mve(int16_t *y, const int16_t *x, int32_t x_zp, int32_t n, con
   }
   const kiln_grid grid = *g_in, *g = &grid; /* copies no store through y can change */
   const kiln_exp_lut table = *lut_in, *lut = &table;
-  const uint32_t one = (uint32_t)1 << 31;
   for (int32_t i = 0; i < n; i += LANES) {
     const mve_pred16_t p = vctp32q((uint32_t)(n - i));
     const int32x4_t v = vsubq_n_s32(vldrhq_z_s32(x + i, p), x_zp);
-    int32_t vs[LANES];
-    uint32_t es[LANES], sig[LANES];
-    vst1q_s32(vs, v);
-    vst1q_u32(es, kiln_mve_exp4(vreinterpretq_u32_s32(vabsq_s32(v)), lut, p)); /* exp(-|x|) */
-    for (int32_t j = 0; j < LANES; j++) sig[j] = (uint32_t)sigmoid_quotient(vs[j] >= 0 ? one : es[j], es[j]);
-    kiln_mve_store_grid4_p(y + i, kiln_mve_scale_uniform_u(vld1q_u32(sig), &u), g, p);
+    const uint32x4_t e = kiln_mve_exp4(vreinterpretq_u32_s32(vabsq_s32(v)), lut, p); /* exp(-|x|) */
+    if (vmaxvq_u32(0, e) > Q31_ONE) {
+      kiln_sigmoid(y + i, x + i, x_zp, n - i < LANES ? n - i : LANES, lut, rq, g);
+      continue;
+    }
+    const uint32x4_t r = sigmoid_recip(e);
+    const uint32x4_t sig = vpselq_u32(vsubq_u32(vdupq_n_u32(Q31_ONE), r), r, vcmpltq_n_s32(v, 0));
+    kiln_mve_store_grid4_p(y + i, kiln_mve_scale_uniform_u(sig, &u), g, p);
   }
 }
