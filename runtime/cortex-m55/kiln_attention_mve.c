@@ -133,6 +133,26 @@ static inline uint32x4_t distances(const int16_t *x, int16_t mx, mve_pred16_t p)
   return vreinterpretq_u32_s32(vsubq_s32(vdupq_n_s32(mx), vldrhq_z_s32(x, p)));
 }
 
+/* The second pass: each probability from its exp value (kept, or NULL:
+ * computed again), requantized; the multiplier's kind a constant where it
+ * is inlined. */
+static inline __attribute__((always_inline)) void softmax_probs(int16_t *p, const int16_t *x, int32_t n, int16_t mx,
+                                                                const uint32_t *kept, uint32x4_t inv,
+                                                                const kiln_exp_lut *lut, const kiln_mve_rq *u,
+                                                                const kiln_grid *g, int high) {
+  const kiln_mve_shift k = u->k;
+  const int32x4_t lo = vdupq_n_s32(g->qmin), hi = vdupq_n_s32(g->qmax);
+  const int32_t zg = g->zero_point;
+  for (int32_t i = 0; i < n; i += 4) {
+    const mve_pred16_t pr = vctp32q((uint32_t)(n - i));
+    const uint32x4_t e = kept ? vldrwq_u32(kept + i) : kiln_mve_exp4(distances(x + i, mx, pr), lut, pr);
+    const uint32x4_t prob = kiln_mve_exp_product(e, inv);
+    const uint32x4_t q = high ? kiln_mve_quot_high(prob, &k) : kiln_mve_quot_low(prob, &k, KILN_MVE_CAP);
+    const int32x4_t v = vaddq_n_s32(vreinterpretq_s32_u32(q), zg);
+    vstrhq_p_s32(p + i, vminq_s32(vmaxq_s32(v, lo), hi), pr);
+  }
+}
+
 void kiln_softmax_row_mve(int16_t *p, const int16_t *x, int32_t n, const kiln_exp_lut *lut_in, kiln_rq rq,
                           const kiln_grid *g_in) {
   const kiln_grid grid = *g_in, *g = &grid; /* copies no store through p can change */
@@ -158,14 +178,11 @@ void kiln_softmax_row_mve(int16_t *p, const int16_t *x, int32_t n, const kiln_ex
     if (keep) vstrwq_u32(kept + i, e); /* all four lanes: i + 4 <= SOFTMAX_KEPT, a multiple of 4 */
     sum = vaddlvaq_u32(sum, e);
   }
-  /* prob = round_half_even(e * inv / 2^31), kiln_softmax_prob in lanes: a
-   * shift of 31 (kiln_mve_quot_low, uncapped: e * inv < 2^62) */
-  const uint32x4_t recip = vdupq_n_u32((uint32_t)kiln_softmax_reciprocal(sum));
-  const kiln_mve_shift inv = kiln_mve_shift_low(vreinterpretq_s32_u32(recip), vdupq_n_s32(31));
-  for (int32_t i = 0; i < n; i += 4) {
-    const mve_pred16_t pr = vctp32q((uint32_t)(n - i));
-    const uint32x4_t e = keep ? vldrwq_u32(kept + i) : kiln_mve_exp4(distances(x + i, mx, pr), lut, pr);
-    const uint32x4_t prob = kiln_mve_quot_low(e, &inv, 0xFFFFFFFFu);
-    kiln_mve_store_grid4_p(p + i, kiln_mve_scale_uniform_u(prob, &u), g, pr);
-  }
+  /* prob = round_half_even(e * inv / 2^31), kiln_softmax_prob in lanes
+   * (kiln_mve_exp_product: e <= 2^31, inv < 2^31) */
+  const uint32x4_t inv = vdupq_n_u32((uint32_t)kiln_softmax_reciprocal(sum));
+  if (u.high)
+    softmax_probs(p, x, n, mx, keep ? kept : NULL, inv, lut, &u, g, 1);
+  else
+    softmax_probs(p, x, n, mx, keep ? kept : NULL, inv, lut, &u, g, 0);
 }
