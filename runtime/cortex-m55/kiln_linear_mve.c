@@ -207,16 +207,12 @@ ALWAYS_INLINE int output4(int16_t *y, int32x4_t dots, int32_t x_zp, const int32_
   uint32x4_t u = vreinterpretq_u32_s32(dots);
   u = vsubq_u32(u, vmulq_n_u32(vreinterpretq_u32_s32(vldrwq_s32(w_sum)), (uint32_t)x_zp));
   u = vsubq_u32(u, vmulq_n_u32(vreinterpretq_u32_s32(zw), (uint32_t)sx));
-  /* kiln_mve_quot_high with the shift's parts made here: right = -t,
-   * half_less = 2^(t-1) - 1 */
-  const uint32x4_t one = vdupq_n_u32(1), m = vreinterpretq_u32_s32(r.val[0]);
+  /* kiln_mve_quot_high, right = -t made here */
+  const uint32x4_t m = vreinterpretq_u32_s32(r.val[0]);
   const int32x4_t right = vsubq_s32(vdupq_n_s32(-1), t1);
-  const uint32x4_t half_less = vsubq_u32(vshlq_u32(one, t1), one);
   const int32x4_t acc = vreinterpretq_s32_u32(u);
   const uint32x4_t a = kiln_mve_magnitude(acc);
-  const uint32x4_t h = vmulhq_u32(a, m), l = vmulq_u32(a, m);
-  const uint32x4_t carry = vminq_u32(vorrq_u32(vandq_u32(vshlq_u32(h, right), one), l), one);
-  const uint32x4_t q = vshlq_u32(vaddq_u32(vaddq_u32(h, half_less), carry), right);
+  const uint32x4_t q = kiln_mve_round_high(vmulhq_u32(a, m), vmulq_u32(a, m), right);
   const int32x4_t v = vaddq_n_s32(kiln_mve_signed(q, acc), zg);
   vstrhq_s32(y, vminq_s32(vmaxq_s32(v, lo), hi));
   return 1;

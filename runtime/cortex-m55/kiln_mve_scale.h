@@ -83,11 +83,18 @@ static inline kiln_mve_shift kiln_mve_shift_low(int32x4_t mult, int32x4_t shift)
   return k;
 }
 
+/* (h + half - 1 + carry) >> t as VRSHL's rounding shift of h - (1 - carry)
+ * (signed: at least -1, and VRSHL adds its 2^(t-1) without wrapping), with
+ * 1 - carry = 1 exactly where l and q0's low bit are both 0, that is
+ * where (q0 << 31 | l) is 0: its leading-zero count over 32 (VCLZ). */
+static inline uint32x4_t kiln_mve_round_high(uint32x4_t h, uint32x4_t l, int32x4_t right) {
+  const uint32x4_t no_carry = vshrq_n_u32(vclzq_u32(vorrq_u32(vshlq_n_u32(vshlq_u32(h, right), 31), l)), 5);
+  return vreinterpretq_u32_s32(vrshlq_s32(vreinterpretq_s32_u32(vsubq_u32(h, no_carry)), right));
+}
+
 static inline uint32x4_t kiln_mve_quot_high(uint32x4_t a, const kiln_mve_shift *k) {
-  const uint32x4_t m = vreinterpretq_u32_s32(k->mult), one = vdupq_n_u32(1);
-  const uint32x4_t h = vmulhq_u32(a, m), l = vmulq_u32(a, m);
-  const uint32x4_t carry = vminq_u32(vorrq_u32(vandq_u32(vshlq_u32(h, k->right), one), l), one);
-  return vshlq_u32(vaddq_u32(vaddq_u32(h, k->half_less), carry), k->right);
+  const uint32x4_t m = vreinterpretq_u32_s32(k->mult);
+  return kiln_mve_round_high(vmulhq_u32(a, m), vmulq_u32(a, m), k->right);
 }
 
 /* floor((h * 2^32 + l) / 2^s), rounded half to even and capped, for the

@@ -27,23 +27,38 @@ ALWAYS_INLINE int32x4_t scale_as(int32x4_t acc, const kiln_mve_shift *k, int hig
   return kiln_mve_signed(high ? kiln_mve_quot_high(a, k) : kiln_mve_quot_low(a, k, KILN_MVE_CAP), acc);
 }
 
+/* kiln_scale in lanes for |acc| < 2^(s - 1), s the shift, 18 to 32: with
+ * the accumulator shifted left by 33 - s (still below 2^32) the quotient is
+ * the same and its shift 33, kiln_mve_round_high with t = 1 in immediates. */
+ALWAYS_INLINE int32x4_t scale_mid(int32x4_t acc, uint32x4_t m, int32_t left) {
+  const uint32x4_t a = vshlq_r_u32(kiln_mve_magnitude(acc), left);
+  const uint32x4_t h = vmulhq_u32(a, m), l = vmulq_u32(a, m);
+  const uint32x4_t no_carry = vshrq_n_u32(vclzq_u32(vorrq_u32(vshlq_n_u32(vshrq_n_u32(h, 1), 31), l)), 5);
+  const uint32x4_t q = vreinterpretq_u32_s32(vrshrq_n_s32(vreinterpretq_s32_u32(vsubq_u32(h, no_carry)), 1));
+  return kiln_mve_signed(q, acc);
+}
+
 /* Requantizes count segments of len values, segment j from x + j * x_step
  * to y + j * y_step: kiln_requant, and the moves built on it. The loop
  * reads the grid and the multiplier from local copies, which no store can
- * change (a store through y could, for all the compiler knows, change *g). */
+ * change (a store through y could, for all the compiler knows, change *g).
+ * mode: 0, 1 kiln_mve_shift low or high; 2 scale_mid (shift rq.shift). */
 ALWAYS_INLINE void segments_as(int16_t *y, size_t y_step, const int16_t *x, size_t x_step, int32_t count, int32_t len,
-                               int32_t x_zp, const kiln_mve_rq *u, const kiln_grid *g_in, int high) {
+                               int32_t x_zp, const kiln_mve_rq *u, kiln_rq rq, const kiln_grid *g_in, int mode) {
   const kiln_grid grid = *g_in, *g = &grid;
   const kiln_mve_shift k = u->k;
+  const uint32x4_t m = vdupq_n_u32((uint32_t)rq.mult);
+  const int32_t left = 33 - rq.shift;
+#define SCALE(acc) (mode == 2 ? scale_mid((acc), m, left) : scale_as((acc), &k, mode))
   for (int32_t j = 0; j < count; j++, y += y_step, x += x_step) {
     int32_t i = 0;
-    for (; i + LANES <= len; i += LANES)
-      kiln_mve_store_grid4(y + i, scale_as(vsubq_n_s32(vldrhq_s32(x + i), x_zp), &k, high), g);
+    for (; i + LANES <= len; i += LANES) kiln_mve_store_grid4(y + i, SCALE(vsubq_n_s32(vldrhq_s32(x + i), x_zp)), g);
     if (i < len) {
       const mve_pred16_t p = vctp32q((uint32_t)(len - i));
-      kiln_mve_store_grid4_p(y + i, scale_as(vsubq_n_s32(vldrhq_z_s32(x + i, p), x_zp), &k, high), g, p);
+      kiln_mve_store_grid4_p(y + i, SCALE(vsubq_n_s32(vldrhq_z_s32(x + i, p), x_zp)), g, p);
     }
   }
+#undef SCALE
 }
 
 static void requant_segments(int16_t *y, size_t y_step, const int16_t *x, size_t x_step, int32_t count, int32_t len,
@@ -53,9 +68,12 @@ static void requant_segments(int16_t *y, size_t y_step, const int16_t *x, size_t
   if (!kiln_mve_uniform(rq, &u) || x_zp > (1 << 30) || x_zp < -(1 << 30)) {
     for (int32_t j = 0; j < count; j++) kiln_requant(y + j * y_step, x + j * x_step, len, x_zp, rq, g);
   } else if (u.high) {
-    segments_as(y, y_step, x, x_step, count, len, x_zp, &u, g, 1);
+    segments_as(y, y_step, x, x_step, count, len, x_zp, &u, rq, g, 1);
+  } else if (rq.shift >= 18 && x_zp >= -(1 << 15) && x_zp <= 1 << 15) {
+    /* |x - x_zp| <= 2^16 < 2^(shift - 1) */
+    segments_as(y, y_step, x, x_step, count, len, x_zp, &u, rq, g, 2);
   } else {
-    segments_as(y, y_step, x, x_step, count, len, x_zp, &u, g, 0);
+    segments_as(y, y_step, x, x_step, count, len, x_zp, &u, rq, g, 0);
   }
 }
 
@@ -109,9 +127,65 @@ ALWAYS_INLINE int32_t mul_as(int16_t *y, const int16_t *a, int32_t a_zp, const i
   return n;
 }
 
+/* The same eight values a step, where a code minus its zero point fits
+ * int16 (always, for zero points of 0; else checked a step: the wrapping
+ * difference equal to the saturating one): VMULLB / VMULLT give the even and
+ * odd lanes' products in int32 (|product| <= 2^30), requantized in two
+ * halves, and VMOVNB / VMOVNT put the codes (within the grid, so within
+ * int16) back in order. Returns how many values it wrote, fewer where a
+ * step's differences do not fit (from there on, mul_as). */
+ALWAYS_INLINE int16x8_t mul8_codes(int16x8_t da, int16x8_t db, const kiln_mve_shift *k, int32x4_t lo, int32x4_t hi,
+                                   int32_t zg, int high) {
+  const int32x4_t even = vaddq_n_s32(scale_as(vmullbq_int_s16(da, db), k, high), zg);
+  const int32x4_t odd = vaddq_n_s32(scale_as(vmulltq_int_s16(da, db), k, high), zg);
+  const int16x8_t r = vmovnbq_s32(vdupq_n_s16(0), vminq_s32(vmaxq_s32(even, lo), hi));
+  return vmovntq_s32(r, vminq_s32(vmaxq_s32(odd, lo), hi));
+}
+
+ALWAYS_INLINE int32_t mul8_as(int16_t *y, const int16_t *a, int32_t a_zp, const int16_t *b, int32_t b_zp, int32_t n,
+                              const kiln_mve_rq *u_in, const kiln_grid *g, int high, int zero_zp) {
+  const kiln_mve_shift k = u_in->k;
+  const int32x4_t lo = vdupq_n_s32(g->qmin), hi = vdupq_n_s32(g->qmax);
+  const int32_t zg = g->zero_point;
+  const int16_t za = (int16_t)a_zp, zb = (int16_t)b_zp;
+  int32_t i = 0;
+  for (; i < n; i += 2 * LANES) {
+    const mve_pred16_t p = vctp16q((uint32_t)(n - i));
+    const int16x8_t va = i + 2 * LANES <= n ? vldrhq_s16(a + i) : vldrhq_z_s16(a + i, p);
+    const int16x8_t vb = i + 2 * LANES <= n ? vldrhq_s16(b + i) : vldrhq_z_s16(b + i, p);
+    int16x8_t da = va, db = vb;
+    if (!zero_zp) {
+      da = vsubq_n_s16(va, za);
+      db = vsubq_n_s16(vb, zb);
+      const uint16x8_t wrapped = vreinterpretq_u16_s16(
+          vorrq_s16(veorq_s16(da, vqsubq_n_s16(va, za)), veorq_s16(db, vqsubq_n_s16(vb, zb))));
+      if (vmaxvq_u16(0, wrapped) != 0) return i;
+    }
+    const int16x8_t r = mul8_codes(da, db, &k, lo, hi, zg, high);
+    if (i + 2 * LANES <= n)
+      vstrhq_s16(y + i, r);
+    else
+      vstrhq_p_s16(y + i, r, p);
+  }
+  return n;
+}
+
 static int32_t mul(int16_t *y, const int16_t *a, int32_t a_zp, const int16_t *b, int32_t b_zp, int32_t n,
-                   const kiln_mve_rq *u, const kiln_grid *g) {
-  return u->high ? mul_as(y, a, a_zp, b, b_zp, n, u, g, 1) : mul_as(y, a, a_zp, b, b_zp, n, u, g, 0);
+                   const kiln_mve_rq *u, const kiln_grid *g_in) {
+  const kiln_grid grid = *g_in, *g = &grid; /* a copy no store through y can change */
+  int32_t done = n;
+  if (a_zp < INT16_MIN || a_zp > INT16_MAX || b_zp < INT16_MIN || b_zp > INT16_MAX)
+    done = 0;
+  else if (a_zp == 0 && b_zp == 0)
+    done = u->high ? mul8_as(y, a, 0, b, 0, n, u, g, 1, 1) : mul8_as(y, a, 0, b, 0, n, u, g, 0, 1);
+  else
+    done = u->high ? mul8_as(y, a, a_zp, b, b_zp, n, u, g, 1, 0) : mul8_as(y, a, a_zp, b, b_zp, n, u, g, 0, 0);
+  if (done == n) return n;
+  y += done;
+  a += done;
+  b += done;
+  n -= done;
+  return done + (u->high ? mul_as(y, a, a_zp, b, b_zp, n, u, g, 1) : mul_as(y, a, a_zp, b, b_zp, n, u, g, 0));
 }
 
 void kiln_mul_mve(int16_t *y, const int16_t *a, int32_t a_zp, const int16_t *b, int32_t b_zp, int32_t n, kiln_rq rq,
@@ -206,6 +280,22 @@ static inline int32x4_t diffs(const int16_t *x, int32_t zp, mve_pred16_t p) {
  * magnitude rounded by the common shift (kiln_mve_round_low, shifts 1 to 32;
  * capped where kiln_to_grid clamps anyway), the sign put back. Other shifts,
  * or zero points beyond +-2^16, take the portable kernel. */
+/* round_half_even(v / 2^s) for 64-bit lanes v (pairs of words) and s in
+ * [20, 32], where the quotient fits int32: kiln_rhe_u63's identity holds
+ * for any v under floor division, (v + 2^(s-1) - 1 + (q0 & 1)) >> s with
+ * q0 = floor(v / 2^s), that is VRSHL's rounding shift (exact, no wrap) of v
+ * less 1 - (q0 & 1); the high word's part, h << (32 - s), is taken modulo
+ * 2^32, the quotient fitting. left = 32 - s, right = -s. */
+static inline int32x4_t round_wide(wide4 v, int32x4_t left, int32x4_t right) {
+  const uint32x4_t one = vdupq_n_u32(1);
+  const uint32x4_t hs = vshlq_u32(vreinterpretq_u32_s32(v.h), left);
+  const uint32x4_t even = vbicq_u32(one, vorrq_u32(hs, vshlq_u32(v.l, right))); /* 1 - (q0 & 1) */
+  const uint32x4_t l = vsubq_u32(v.l, even);
+  const uint32x4_t borrow = vminq_u32(vqsubq_u32(even, v.l), one); /* l wrapped: v.l < even */
+  const uint32x4_t h = vshlq_u32(vsubq_u32(vreinterpretq_u32_s32(v.h), borrow), left);
+  return vreinterpretq_s32_u32(vaddq_u32(h, vrshlq_u32(l, right)));
+}
+
 void kiln_add_mve(int16_t *y, const int16_t *a, int32_t a_zp, const int16_t *b, int32_t b_zp, const int16_t *c,
                   int32_t c_zp, int32_t n, const kiln_add_rq *rq, const kiln_grid *g_in) {
   const int32_t zp_max = 1 << 16;
@@ -215,8 +305,19 @@ void kiln_add_mve(int16_t *y, const int16_t *a, int32_t a_zp, const int16_t *b, 
     return;
   }
   const kiln_grid grid = *g_in, *g = &grid;
-  const kiln_mve_shift k = kiln_mve_shift_low(vdupq_n_s32(0), vdupq_n_s32(rq->shift));
   const int32_t ma = rq->ma, mb = rq->mb, mc = rq->mc;
+  if (rq->shift >= 20) {
+    /* |sum| <= 3 * 2^17 * 2^31 < 2^(31 + 20): the quotient fits int32 */
+    const int32x4_t left = vdupq_n_s32(32 - rq->shift), right = vdupq_n_s32(-rq->shift);
+    for (int32_t i = 0; i < n; i += LANES) {
+      const mve_pred16_t p = vctp32q((uint32_t)(n - i));
+      wide4 v = plus(product(diffs(a + i, a_zp, p), ma), product(diffs(b + i, b_zp, p), mb));
+      if (c) v = plus(v, product(diffs(c + i, c_zp, p), mc));
+      kiln_mve_store_grid4_p(y + i, round_wide(v, left, right), g, p);
+    }
+    return;
+  }
+  const kiln_mve_shift k = kiln_mve_shift_low(vdupq_n_s32(0), vdupq_n_s32(rq->shift));
   for (int32_t i = 0; i < n; i += LANES) {
     const mve_pred16_t p = vctp32q((uint32_t)(n - i));
     wide4 v = plus(product(diffs(a + i, a_zp, p), ma), product(diffs(b + i, b_zp, p), mb));
