@@ -198,14 +198,15 @@ ALWAYS_INLINE int16_t output(int64_t dot, int32_t x_zp, int32_t w_sum, int32_t w
  * condition fails. The grid's bounds come in lanes (lo, hi) and its zero
  * point as zg, loaded once a call. */
 ALWAYS_INLINE int output4(int16_t *y, int32x4_t dots, int32_t x_zp, const int32_t *w_sum, const int32_t *w_zp,
-                          int32_t sx, const kiln_rq *rq, int is_signed, int32x4_t lo, int32x4_t hi, int32_t zg) {
+                          int32_t sx, const kiln_rq *rq, int is_signed, int32x4_t lo, int32x4_t hi, int32_t zg,
+                          int zero_x) {
   const int32x4_t zw = vldrwq_s32(w_zp);
   const int32x4x2_t r = vld2q_s32((const int32_t *)rq); /* mult, shift */
   const int32x4_t t1 = vsubq_n_s32(r.val[1], 33);       /* t - 1, t = shift - 32 */
   const uint32x4_t zw_on_range = vreinterpretq_u32_s32(is_signed ? vaddq_n_s32(zw, 128) : zw);
   if (vmaxvq_u32(0, zw_on_range) > 255 || vmaxvq_u32(0, vreinterpretq_u32_s32(t1)) > 30) return 0;
   uint32x4_t u = vreinterpretq_u32_s32(dots);
-  u = vsubq_u32(u, vmulq_n_u32(vreinterpretq_u32_s32(vldrwq_s32(w_sum)), (uint32_t)x_zp));
+  if (!zero_x) u = vsubq_u32(u, vmulq_n_u32(vreinterpretq_u32_s32(vldrwq_s32(w_sum)), (uint32_t)x_zp));
   u = vsubq_u32(u, vmulq_n_u32(vreinterpretq_u32_s32(zw), (uint32_t)sx));
   /* kiln_mve_quot_high, right = -t made here */
   const uint32x4_t m = vreinterpretq_u32_s32(r.val[0]);
@@ -224,32 +225,34 @@ ALWAYS_INLINE int output4(int16_t *y, int32x4_t dots, int32_t x_zp, const int32_
  * group, whose outputs the caller then computes). */
 ALWAYS_INLINE int32_t linear_short(int16_t *yr, const int16_t *xr, int32_t x_zp, int32_t n_in, const uint8_t *w,
                                    int is_signed, int bytes, const int32_t *w_zp, const int32_t *w_sum, int32_t n_out,
-                                   const kiln_rq *rq, const kiln_grid *g, int64_t sx64) {
+                                   const kiln_rq *rq, const kiln_grid *g, int64_t sx64, int zero_x) {
   const int32x4_t lo = vdupq_n_s32(g->qmin), hi = vdupq_n_s32(g->qmax);
   const int32_t zg = g->zero_point;
   const int32_t sx = (int32_t)sx64; /* |sx| <= 256 * 2^16: only its value modulo 2^32 is used */
   int32_t o = 0;
   for (const uint8_t *wo = w; o + ROWS <= n_out; o += ROWS, wo += ROWS * (size_t)n_in)
     if (!output4(yr + o, bytes ? dot_rows_short(xr, wo, n_in, is_signed, 1) : dot_rows_short16(xr, wo, n_in, is_signed), x_zp, w_sum + o, w_zp + o, sx, rq + o,
-                 is_signed, lo, hi, zg))
+                 is_signed, lo, hi, zg, zero_x))
       break;
   return o;
 }
 
 /* the int16-code short-row loops as functions of their own: the registers
  * the inline assembly pins stay free of the caller's loop state (bytes keep
- * theirs inline: C only) */
+ * theirs inline: C only); activations on a grid centred on 0 (x_zp = 0,
+ * int16 codes) skip the x_zp * w_sum term */
 #define NOINLINE static __attribute__((noinline))
 NOINLINE int32_t linear_short_u8(int16_t *yr, const int16_t *xr, int32_t x_zp, int32_t n_in, const uint8_t *w,
                                  const int32_t *w_zp, const int32_t *w_sum, int32_t n_out, const kiln_rq *rq,
                                  const kiln_grid *g, int64_t sx) {
-  return linear_short(yr, xr, x_zp, n_in, w, 0, 0, w_zp, w_sum, n_out, rq, g, sx);
+  if (x_zp == 0) return linear_short(yr, xr, 0, n_in, w, 0, 0, w_zp, w_sum, n_out, rq, g, sx, 1);
+  return linear_short(yr, xr, x_zp, n_in, w, 0, 0, w_zp, w_sum, n_out, rq, g, sx, 0);
 }
 
 NOINLINE int32_t linear_short_s8(int16_t *yr, const int16_t *xr, int32_t x_zp, int32_t n_in, const uint8_t *w,
                                  const int32_t *w_zp, const int32_t *w_sum, int32_t n_out, const kiln_rq *rq,
                                  const kiln_grid *g, int64_t sx) {
-  return linear_short(yr, xr, x_zp, n_in, w, 1, 0, w_zp, w_sum, n_out, rq, g, sx);
+  return linear_short(yr, xr, x_zp, n_in, w, 1, 0, w_zp, w_sum, n_out, rq, g, sx, 0);
 }
 
 ALWAYS_INLINE void linear8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const uint8_t *w,
@@ -262,7 +265,7 @@ ALWAYS_INLINE void linear8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t r
     const int64_t sx = kiln_mve_sum_diffs(xr, n_in, x_zp);
     int32_t o = 0;
     if (n_in > 0 && n_in <= BLOCK)
-      o = bytes       ? linear_short(yr, xr, x_zp, n_in, w, 0, 1, w_zp, w_sum, n_out, rq, g, sx)
+      o = bytes       ? linear_short(yr, xr, x_zp, n_in, w, 0, 1, w_zp, w_sum, n_out, rq, g, sx, 0)
           : is_signed ? linear_short_s8(yr, xr, x_zp, n_in, w, w_zp, w_sum, n_out, rq, g, sx)
                       : linear_short_u8(yr, xr, x_zp, n_in, w, w_zp, w_sum, n_out, rq, g, sx);
     for (; o + ROWS <= n_out; o += ROWS) {

@@ -41,8 +41,8 @@ static inline int16_t kiln_mve_requant(int64_t acc, kiln_rq rq, const kiln_grid 
  * shifts 33 to 63 ("high"; t = s - 32): with q0 = h >> t and
  * half = 2^(t-1) in the high word,
  *   (p + 2^(s-1) - 1 + (q0 & 1)) >> s = (h + half - 1 + carry) >> t
- * with carry the low word's, 1 unless l and q0's low bit are both 0; and
- * h + half < 2^31 + 2^30 does not wrap.
+ * with carry the low word's, 1 unless l and q0's low bit are both 0 (for
+ * a magnitude a <= 2^31, h < 2^31; kiln_mve_round_high).
  *
  * shifts 1 to 32 ("low": multipliers from 1/2 up, requantization between
  * grids), where the quotient can exceed 32 bits: with u = 32 - s,
@@ -53,7 +53,6 @@ static inline int16_t kiln_mve_requant(int64_t acc, kiln_rq rq, const kiln_grid 
 typedef struct {
   int32x4_t mult;
   int32x4_t right;      /* -t (high), -s (low) */
-  uint32x4_t half_less; /* high: 2^(t-1) - 1 */
   int32x4_t left;       /* low: u */
   uint32x4_t rem_mask;  /* low: 2^s - 1 */
   uint32x4_t half;      /* low: 2^(s-1) */
@@ -65,9 +64,8 @@ static inline kiln_mve_shift kiln_mve_shift_high(int32x4_t mult, int32x4_t shift
   const int32x4_t t = vsubq_n_s32(shift, 32);
   k.mult = mult;
   k.right = vnegq_s32(t);
-  k.half_less = vsubq_n_u32(vshlq_u32(vdupq_n_u32(1), vsubq_n_s32(t, 1)), 1);
   k.left = k.right;
-  k.rem_mask = k.half = k.half_less;
+  k.rem_mask = k.half = vdupq_n_u32(0); /* unused by the high shifts */
   return k;
 }
 
@@ -79,7 +77,6 @@ static inline kiln_mve_shift kiln_mve_shift_low(int32x4_t mult, int32x4_t shift)
   k.left = vsubq_s32(vdupq_n_s32(32), shift);
   k.rem_mask = vshlq_u32(vdupq_n_u32(0xFFFFFFFFu), vnegq_s32(k.left));
   k.half = vshlq_u32(vdupq_n_u32(1), vsubq_n_s32(shift, 1));
-  k.half_less = k.half;
   return k;
 }
 
@@ -142,8 +139,8 @@ static inline int kiln_mve_uniform(kiln_rq rq, kiln_mve_rq *u) {
   return 1;
 }
 
-/* kiln_scale in lanes: signed accumulators |acc| < 2^31, or (_u)
- * non-negative ones below 2^32 */
+/* kiln_scale in lanes: signed accumulators |acc| <= 2^31, or (_u)
+ * non-negative ones up to 2^31 */
 static inline int32x4_t kiln_mve_scale_uniform_u(uint32x4_t a, const kiln_mve_rq *u) {
   return vreinterpretq_s32_u32(u->high ? kiln_mve_quot_high(a, &u->k) : kiln_mve_quot_low(a, &u->k, KILN_MVE_CAP));
 }
