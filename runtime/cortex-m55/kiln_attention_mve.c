@@ -236,6 +236,21 @@ static inline __attribute__((always_inline)) void softmax_probs(int16_t *p, cons
   }
 }
 
+/* The first pass: the sum of the exp values, kept (where kept is not NULL)
+ * for the second; two (kiln_mve_exp4_tables) a constant where inlined. */
+ALWAYS_INLINE uint64_t softmax_sum(const int16_t *x, int32_t n, int16_t mx, uint32_t *kept, const kiln_exp_lut *lut,
+                                   int two) {
+  const uint32_t *lo = lut->lo, *hi = lut->hi, max_d = (uint32_t)lut->max_d;
+  uint64_t sum = 0;
+  for (int32_t i = 0; i < n; i += 4) {
+    const mve_pred16_t pr = vctp32q((uint32_t)(n - i));
+    const uint32x4_t e = kiln_mve_exp4_tables(distances(x + i, mx, pr), lo, hi, max_d, two, pr);
+    if (kept) vstrwq_u32(kept + i, e); /* all four lanes: i + 4 <= SOFTMAX_KEPT, a multiple of 4 */
+    sum = vaddlvaq_u32(sum, e);
+  }
+  return sum;
+}
+
 void kiln_softmax_row_mve(int16_t *p, const int16_t *x, int32_t n, const kiln_exp_lut *lut_in, kiln_rq rq,
                           const kiln_grid *g_in) {
   const kiln_grid grid = *g_in, *g = &grid; /* copies no store through p can change */
@@ -254,13 +269,8 @@ void kiln_softmax_row_mve(int16_t *p, const int16_t *x, int32_t n, const kiln_ex
    * second pass (1 KB of stack); a longer row computes them again */
   uint32_t kept[SOFTMAX_KEPT];
   const int keep = n <= SOFTMAX_KEPT;
-  uint64_t sum = 0;
-  for (int32_t i = 0; i < n; i += 4) {
-    const mve_pred16_t pr = vctp32q((uint32_t)(n - i));
-    const uint32x4_t e = kiln_mve_exp4(distances(x + i, mx, pr), lut, pr);
-    if (keep) vstrwq_u32(kept + i, e); /* all four lanes: i + 4 <= SOFTMAX_KEPT, a multiple of 4 */
-    sum = vaddlvaq_u32(sum, e);
-  }
+  const uint64_t sum = kiln_mve_exp_two(lut) ? softmax_sum(x, n, mx, keep ? kept : NULL, lut, 1)
+                                             : softmax_sum(x, n, mx, keep ? kept : NULL, lut, 0);
   /* prob = round_half_even(e * inv / 2^31), kiln_softmax_prob in lanes
    * (kiln_mve_exp_product: e <= 2^31, inv < 2^31) */
   const uint32x4_t inv = vdupq_n_u32((uint32_t)kiln_softmax_reciprocal(sum));

@@ -173,18 +173,31 @@ static inline uint32x4_t kiln_mve_exp_product(uint32x4_t lo, uint32x4_t hi) {
 }
 
 /* exp(-d s) in Q31 for four distances d (the lanes of p), kiln_exp_q31_inline
- * in lanes: lo[d & 255] gathered, and past 255 times hi[d >> 8] rounded by
- * 2^31 (kiln_mve_exp_product), 0 past max_d. */
-static inline uint32x4_t kiln_mve_exp4(uint32x4_t d, const kiln_exp_lut *lut, mve_pred16_t p) {
-  const uint32x4_t lo = vldrwq_gather_shifted_offset_z_u32(lut->lo, vandq_u32(d, vdupq_n_u32(255)), p);
+ * in lanes: lo[d & 255] gathered, and (two: a constant where it is inlined,
+ * for tables with hi and max_d >= 256) past 255 times hi[d >> 8] rounded
+ * by 2^31 (kiln_mve_exp_product), 0 past max_d. */
+static inline __attribute__((always_inline)) uint32x4_t kiln_mve_exp4_tables(uint32x4_t d, const uint32_t *lo_t,
+                                                                             const uint32_t *hi_t, uint32_t max_d,
+                                                                             int two, mve_pred16_t p) {
+  const uint32x4_t lo = vldrwq_gather_shifted_offset_z_u32(lo_t, vandq_u32(d, vdupq_n_u32(255)), p);
   uint32x4_t e = lo;
-  if (lut->hi && lut->max_d >= 256) {
+  if (two) {
     /* the index stays on the table where d is past max_d (whose result is 0) */
-    const uint32x4_t row = vminq_u32(vshrq_n_u32(d, 8), vdupq_n_u32((uint32_t)lut->max_d >> 8));
-    const uint32x4_t hi = vldrwq_gather_shifted_offset_z_u32(lut->hi, row, p);
+    const uint32x4_t row = vminq_u32(vshrq_n_u32(d, 8), vdupq_n_u32(max_d >> 8));
+    const uint32x4_t hi = vldrwq_gather_shifted_offset_z_u32(hi_t, row, p);
     e = vpselq_u32(kiln_mve_exp_product(lo, hi), lo, vcmpcsq_n_u32(d, 256));
   }
-  return vpselq_u32(vdupq_n_u32(0), e, vcmphiq_n_u32(d, (uint32_t)lut->max_d));
+  return vpselq_u32(vdupq_n_u32(0), e, vcmphiq_n_u32(d, max_d));
+}
+
+/* whether a table pair needs its second table */
+static inline int kiln_mve_exp_two(const kiln_exp_lut *lut) {
+  return lut->hi && lut->max_d >= 256;
+}
+
+static inline uint32x4_t kiln_mve_exp4(uint32x4_t d, const kiln_exp_lut *lut, mve_pred16_t p) {
+  return kiln_mve_exp_two(lut) ? kiln_mve_exp4_tables(d, lut->lo, lut->hi, (uint32_t)lut->max_d, 1, p)
+                               : kiln_mve_exp4_tables(d, lut->lo, lut->hi, (uint32_t)lut->max_d, 0, p);
 }
 
 /* kiln_to_grid of four values */

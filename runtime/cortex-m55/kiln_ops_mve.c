@@ -370,6 +370,30 @@ static inline uint32x4_t sigmoid_recip(uint32x4_t e) {
   return vpselq_u32(vdupq_n_u32(Q31_ONE), r, vcmpeqq_n_u32(e, 0));
 }
 
+/* The loop of kiln_sigmoid_mve, whether the exp tables take their second
+ * table (two) and the multiplier's kind (high) constants where inlined. */
+ALWAYS_INLINE void sigmoid_as(int16_t *y, const int16_t *x, int32_t x_zp, int32_t n, const kiln_exp_lut *lut, kiln_rq rq,
+                              const kiln_mve_rq *u, const kiln_grid *g, int two, int high) {
+  const uint32_t *lo_t = lut->lo, *hi_t = lut->hi, max_d = (uint32_t)lut->max_d;
+  const kiln_mve_shift k = u->k;
+  const int32x4_t lo = vdupq_n_s32(g->qmin), hi = vdupq_n_s32(g->qmax);
+  const int32_t zg = g->zero_point;
+  for (int32_t i = 0; i < n; i += LANES) {
+    const mve_pred16_t p = vctp32q((uint32_t)(n - i));
+    const int32x4_t v = vsubq_n_s32(vldrhq_z_s32(x + i, p), x_zp);
+    const uint32x4_t e = kiln_mve_exp4_tables(vreinterpretq_u32_s32(vabsq_s32(v)), lo_t, hi_t, max_d, two, p);
+    if (vmaxvq_u32(0, e) > Q31_ONE) {
+      kiln_sigmoid(y + i, x + i, x_zp, n - i < LANES ? n - i : LANES, lut, rq, g);
+      continue;
+    }
+    const uint32x4_t r = sigmoid_recip(e);
+    const uint32x4_t sig = vpselq_u32(vsubq_u32(vdupq_n_u32(Q31_ONE), r), r, vcmpltq_n_s32(v, 0));
+    const uint32x4_t q = high ? kiln_mve_quot_high(sig, &k) : kiln_mve_quot_low(sig, &k, KILN_MVE_CAP);
+    const int32x4_t c = vaddq_n_s32(vreinterpretq_s32_u32(q), zg);
+    vstrhq_p_s32(y + i, vminq_s32(vmaxq_s32(c, lo), hi), p);
+  }
+}
+
 /* Four values a step: exp(-|x|) gathered (kiln_mve_exp4), the quotient
  * (sigmoid_recip) and the requantization in lanes (kiln_mve_scale_uniform_u:
  * the quotient is at most 2^31). A step whose exp values exceed 2^31
@@ -382,17 +406,8 @@ void kiln_sigmoid_mve(int16_t *y, const int16_t *x, int32_t x_zp, int32_t n, con
     return;
   }
   const kiln_grid grid = *g_in, *g = &grid; /* copies no store through y can change */
-  const kiln_exp_lut table = *lut_in, *lut = &table;
-  for (int32_t i = 0; i < n; i += LANES) {
-    const mve_pred16_t p = vctp32q((uint32_t)(n - i));
-    const int32x4_t v = vsubq_n_s32(vldrhq_z_s32(x + i, p), x_zp);
-    const uint32x4_t e = kiln_mve_exp4(vreinterpretq_u32_s32(vabsq_s32(v)), lut, p); /* exp(-|x|) */
-    if (vmaxvq_u32(0, e) > Q31_ONE) {
-      kiln_sigmoid(y + i, x + i, x_zp, n - i < LANES ? n - i : LANES, lut, rq, g);
-      continue;
-    }
-    const uint32x4_t r = sigmoid_recip(e);
-    const uint32x4_t sig = vpselq_u32(vsubq_u32(vdupq_n_u32(Q31_ONE), r), r, vcmpltq_n_s32(v, 0));
-    kiln_mve_store_grid4_p(y + i, kiln_mve_scale_uniform_u(sig, &u), g, p);
-  }
+  if (kiln_mve_exp_two(lut_in))
+    u.high ? sigmoid_as(y, x, x_zp, n, lut_in, rq, &u, g, 1, 1) : sigmoid_as(y, x, x_zp, n, lut_in, rq, &u, g, 1, 0);
+  else
+    u.high ? sigmoid_as(y, x, x_zp, n, lut_in, rq, &u, g, 0, 1) : sigmoid_as(y, x, x_zp, n, lut_in, rq, &u, g, 0, 0);
 }
