@@ -149,13 +149,22 @@ static inline int32x4_t kiln_mve_scale_uniform(int32x4_t acc, const kiln_mve_rq 
   return kiln_mve_signed(vreinterpretq_u32_s32(kiln_mve_scale_uniform_u(kiln_mve_magnitude(acc), u)), acc);
 }
 
-/* sum (x - zx) over n codes, exactly: four lanes a step widened into an
- * int64 (VADDLVA), the last step predicated */
+/* sum (x - zx) over n codes, exactly: the raw codes eight lanes a step into
+ * an int32 (VADDVA: blocks of up to 2^16 codes, |sum| <= 2^16 * 2^15),
+ * the last step predicated; the blocks and n * zx in int64 */
+#define KILN_MVE_SUM_BLOCK 65536
 static inline int64_t kiln_mve_sum_diffs(const int16_t *x, int32_t n, int32_t zx) {
   int64_t s = 0;
-  for (int32_t i = 0; i < n; i += 4) {
-    const mve_pred16_t p = vctp32q((uint32_t)(n - i));
-    s = vaddlvaq_p_s32(s, vldrhq_z_s32(x + i, p), p);
+  for (int32_t i = 0; i < n;) {
+    const int32_t end = n - i > KILN_MVE_SUM_BLOCK ? i + KILN_MVE_SUM_BLOCK : n;
+    int32_t b = 0;
+    for (; i + 8 <= end; i += 8) b = vaddvaq_s16(b, vldrhq_s16(x + i));
+    if (i < end) {
+      const mve_pred16_t p = vctp16q((uint32_t)(end - i));
+      b = vaddvaq_p_s16(b, vldrhq_z_s16(x + i, p), p);
+      i = end;
+    }
+    s += b;
   }
   return s - (int64_t)n * zx;
 }

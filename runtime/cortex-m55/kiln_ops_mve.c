@@ -128,22 +128,24 @@ ALWAYS_INLINE int32_t mul_as(int16_t *y, const int16_t *a, int32_t a_zp, const i
 }
 
 /* The same eight values a step, where a code minus its zero point fits
- * int16 (always, for zero points of 0; else checked a step: the wrapping
- * difference equal to the saturating one): VMULLB / VMULLT give the even and
+ * int16 (always, for zero points of 0; else checked a step: no saturating
+ * difference at the int16 range's ends): VMULLB / VMULLT give the even and
  * odd lanes' products in int32 (|product| <= 2^30), requantized in two
  * halves, and VMOVNB / VMOVNT put the codes (within the grid, so within
  * int16) back in order. Returns how many values it wrote, fewer where a
  * step's differences do not fit (from there on, mul_as). */
 ALWAYS_INLINE int16x8_t mul8_codes(int16x8_t da, int16x8_t db, const kiln_mve_shift *k, int32x4_t lo, int32x4_t hi,
-                                   int32_t zg, int high) {
+                                   int32_t zg, int high, int full16) {
   const int32x4_t even = vaddq_n_s32(scale_as(vmullbq_int_s16(da, db), k, high), zg);
   const int32x4_t odd = vaddq_n_s32(scale_as(vmulltq_int_s16(da, db), k, high), zg);
+  if (full16) /* a grid of all int16: the clamp is VQMOVN's saturation */
+    return vqmovntq_s32(vqmovnbq_s32(vdupq_n_s16(0), even), odd);
   const int16x8_t r = vmovnbq_s32(vdupq_n_s16(0), vminq_s32(vmaxq_s32(even, lo), hi));
   return vmovntq_s32(r, vminq_s32(vmaxq_s32(odd, lo), hi));
 }
 
 ALWAYS_INLINE int32_t mul8_as(int16_t *y, const int16_t *a, int32_t a_zp, const int16_t *b, int32_t b_zp, int32_t n,
-                              const kiln_mve_rq *u_in, const kiln_grid *g, int high, int zero_zp) {
+                              const kiln_mve_rq *u_in, const kiln_grid *g, int high, int zero_zp, int full16) {
   const kiln_mve_shift k = u_in->k;
   const int32x4_t lo = vdupq_n_s32(g->qmin), hi = vdupq_n_s32(g->qmax);
   const int32_t zg = g->zero_point;
@@ -155,13 +157,12 @@ ALWAYS_INLINE int32_t mul8_as(int16_t *y, const int16_t *a, int32_t a_zp, const 
     const int16x8_t vb = i + 2 * LANES <= n ? vldrhq_s16(b + i) : vldrhq_z_s16(b + i, p);
     int16x8_t da = va, db = vb;
     if (!zero_zp) {
-      da = vsubq_n_s16(va, za);
-      db = vsubq_n_s16(vb, zb);
-      const uint16x8_t wrapped = vreinterpretq_u16_s16(
-          vorrq_s16(veorq_s16(da, vqsubq_n_s16(va, za)), veorq_s16(db, vqsubq_n_s16(vb, zb))));
-      if (vmaxvq_u16(0, wrapped) != 0) return i;
+      /* saturating differences: exact below 32767 in magnitude (VMAXAV) */
+      da = vqsubq_n_s16(va, za);
+      db = vqsubq_n_s16(vb, zb);
+      if (vmaxavq_s16(vmaxavq_s16(0, da), db) >= INT16_MAX) return i;
     }
-    const int16x8_t r = mul8_codes(da, db, &k, lo, hi, zg, high);
+    const int16x8_t r = mul8_codes(da, db, &k, lo, hi, zg, high, full16);
     if (i + 2 * LANES <= n)
       vstrhq_s16(y + i, r);
     else
@@ -176,10 +177,12 @@ static int32_t mul(int16_t *y, const int16_t *a, int32_t a_zp, const int16_t *b,
   int32_t done = n;
   if (a_zp < INT16_MIN || a_zp > INT16_MAX || b_zp < INT16_MIN || b_zp > INT16_MAX)
     done = 0;
+  else if (a_zp == 0 && b_zp == 0 && u->high && g->qmin == INT16_MIN && g->qmax == INT16_MAX)
+    done = mul8_as(y, a, 0, b, 0, n, u, g, 1, 1, 1); /* int16 activations on centred grids */
   else if (a_zp == 0 && b_zp == 0)
-    done = u->high ? mul8_as(y, a, 0, b, 0, n, u, g, 1, 1) : mul8_as(y, a, 0, b, 0, n, u, g, 0, 1);
+    done = u->high ? mul8_as(y, a, 0, b, 0, n, u, g, 1, 1, 0) : mul8_as(y, a, 0, b, 0, n, u, g, 0, 1, 0);
   else
-    done = u->high ? mul8_as(y, a, a_zp, b, b_zp, n, u, g, 1, 0) : mul8_as(y, a, a_zp, b, b_zp, n, u, g, 0, 0);
+    done = u->high ? mul8_as(y, a, a_zp, b, b_zp, n, u, g, 1, 0, 0) : mul8_as(y, a, a_zp, b, b_zp, n, u, g, 0, 0, 0);
   if (done == n) return n;
   y += done;
   a += done;
