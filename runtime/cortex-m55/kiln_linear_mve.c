@@ -9,8 +9,8 @@
  * per input row. Four weight rows go through each loaded vector of x. The
  * tail of a row (n_in not a multiple of 8) is one predicated step (VCTP):
  * lanes past the end load as zero and add nothing. Rows of at most 256
- * values requantize their four outputs together in vector lanes
- * (kiln_mve_quot_high).
+ * values (int16 codes: one tail-predicated DLSTP loop) requantize their
+ * four outputs together in vector lanes (kiln_mve_round_high).
  *
  * Bit-identical to the portable kiln_linear_u8 and _s8: the same integer
  * sum, requantized by the same kiln_scale. Every product is at most
@@ -228,12 +228,13 @@ ALWAYS_INLINE int32_t linear_short(int16_t *yr, const int16_t *xr, int32_t x_zp,
                                    const kiln_rq *rq, const kiln_grid *g, int64_t sx64, int zero_x) {
   const int32x4_t lo = vdupq_n_s32(g->qmin), hi = vdupq_n_s32(g->qmax);
   const int32_t zg = g->zero_point;
-  const int32_t sx = (int32_t)sx64; /* |sx| <= 256 * 2^16: only its value modulo 2^32 is used */
+  const int32_t sx = (int32_t)sx64; /* only its value modulo 2^32 enters the lanes' sum */
   int32_t o = 0;
-  for (const uint8_t *wo = w; o + ROWS <= n_out; o += ROWS, wo += ROWS * (size_t)n_in)
-    if (!output4(yr + o, bytes ? dot_rows_short(xr, wo, n_in, is_signed, 1) : dot_rows_short16(xr, wo, n_in, is_signed), x_zp, w_sum + o, w_zp + o, sx, rq + o,
-                 is_signed, lo, hi, zg, zero_x))
-      break;
+  for (const uint8_t *wo = w; o + ROWS <= n_out; o += ROWS, wo += ROWS * (size_t)n_in) {
+    const int32x4_t dots =
+        bytes ? dot_rows_short(xr, wo, n_in, is_signed, 1) : dot_rows_short16(xr, wo, n_in, is_signed);
+    if (!output4(yr + o, dots, x_zp, w_sum + o, w_zp + o, sx, rq + o, is_signed, lo, hi, zg, zero_x)) break;
+  }
   return o;
 }
 

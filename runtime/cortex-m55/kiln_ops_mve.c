@@ -375,8 +375,8 @@ static inline uint32x4_t sigmoid_recip(uint32x4_t e) {
 
 /* The loop of kiln_sigmoid_mve, whether the exp tables take their second
  * table (two) and the multiplier's kind (high) constants where inlined. */
-ALWAYS_INLINE void sigmoid_as(int16_t *y, const int16_t *x, int32_t x_zp, int32_t n, const kiln_exp_lut *lut, kiln_rq rq,
-                              const kiln_mve_rq *u, const kiln_grid *g, int two, int high) {
+ALWAYS_INLINE void sigmoid_as(int16_t *y, const int16_t *x, int32_t x_zp, int32_t n, const kiln_exp_lut *lut,
+                              kiln_rq rq, const kiln_mve_rq *u, const kiln_grid *g, int two, int high) {
   const uint32_t *lo_t = lut->lo, *hi_t = lut->hi, max_d = (uint32_t)lut->max_d;
   const kiln_mve_shift k = u->k;
   const int32x4_t lo = vdupq_n_s32(g->qmin), hi = vdupq_n_s32(g->qmax);

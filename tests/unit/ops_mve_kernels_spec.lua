@@ -32,8 +32,9 @@ describe("Cortex-M55 Helium kernels", function()
       "-o", dir .. "/fw")
     local build, fw = rules.build, dir .. "/fw/firmware"
     local exe = dir .. "/test_ops_mve.elf"
-    local ok, log = support.sh(string.format("%s %s -I%s %s %s %s/startup.c %s/semihosting.c %s/clock.c %s -T %s/link.ld "
-      .. "-lgcc -o %s", build.cc, build.cflags, fw, INCLUDES, SOURCES, fw, fw, fw, build.ldflags, fw, exe))
+    local ok, log = support.sh(string.format("%s %s -I%s %s %s %s/startup.c %s/semihosting.c %s/clock.c %s "
+      .. "-T %s/link.ld -lgcc -o %s", build.cc, build.cflags, fw, INCLUDES, SOURCES, fw, fw, fw, build.ldflags, fw,
+      exe))
     assert.is_true(ok, log)
     local out
     ok, out = support.sh(targets.run_command({ run = { command = build.run.command, args = build.run.args },
