@@ -9,8 +9,8 @@
  * per input row. Four weight rows go through each loaded vector of x. The
  * tail of a row (n_in not a multiple of 8) is one predicated step (VCTP):
  * lanes past the end load as zero and add nothing. Rows of at most 256
- * values requantize their four outputs together in vector lanes
- * (kiln_mve_quot_high).
+ * values (int16 codes: one tail-predicated DLSTP loop) requantize their
+ * four outputs together in vector lanes (kiln_mve_round_high).
  *
  * Bit-identical to the portable kiln_linear_u8 and _s8: the same integer
  * sum, requantized by the same kiln_scale. Every product is at most
@@ -123,6 +123,50 @@ ALWAYS_INLINE int32x4_t dot_rows_short(const int16_t *x, const uint8_t *w, int32
   return vsetq_lane_s32(a3, v, 3);
 }
 
+/* The same for int16 codes (not bytes): a tail-predicated loop (DLSTP.16 /
+ * LETP: the last step's lanes past n_in neither load nor add), which gcc 12
+ * does not emit, so it is written here. VMLADAVA takes its accumulator in
+ * an even register (the sums are pinned to r0, r8, r10, r12) and the
+ * widening byte loads their base in a low one ("l"). */
+#define DOT4_ASM(load)                                                                                            \
+  "add %[w1], %[w0], %[n]\n\t"                                                                                  \
+  "add %[w2], %[w1], %[n]\n\t"                                                                                  \
+  "add %[w3], %[w2], %[n]\n\t"                                                                                  \
+  "dlstp.16 lr, %[n]\n"                                                                                         \
+  "1:\n\t"                                                                                                     \
+  "vldrh.u16 q0, [%[x]], #16\n\t"                                                                              \
+  load " q1, [%[w0]], #8\n\t"                                                                                  \
+  "vmlava.s16 %[a0], q0, q1\n\t"                                                                               \
+  load " q2, [%[w1]], #8\n\t"                                                                                  \
+  "vmlava.s16 %[a1], q0, q2\n\t"                                                                               \
+  load " q1, [%[w2]], #8\n\t"                                                                                  \
+  "vmlava.s16 %[a2], q0, q1\n\t"                                                                               \
+  load " q2, [%[w3]], #8\n\t"                                                                                  \
+  "vmlava.s16 %[a3], q0, q2\n\t"                                                                               \
+  "letp lr, 1b"
+
+ALWAYS_INLINE int32x4_t dot_rows_short16(const int16_t *x, const uint8_t *w, int32_t n_in, int is_signed) {
+  register int32_t a0 __asm__("r0") = 0, a1 __asm__("r8") = 0, a2 __asm__("r10") = 0, a3 __asm__("r12") = 0;
+  const uint8_t *w0 = w, *w1, *w2, *w3;
+  const int16_t *xp = x;
+  if (is_signed)
+    __asm__ volatile(DOT4_ASM("vldrb.s16")
+                     : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(xp), [w0] "+l"(w0),
+                       [w1] "=&l"(w1), [w2] "=&l"(w2), [w3] "=&l"(w3)
+                     : [n] "r"(n_in)
+                     : "q0", "q1", "q2", "lr", "memory");
+  else
+    __asm__ volatile(DOT4_ASM("vldrb.u16")
+                     : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(xp), [w0] "+l"(w0),
+                       [w1] "=&l"(w1), [w2] "=&l"(w2), [w3] "=&l"(w3)
+                     : [n] "r"(n_in)
+                     : "q0", "q1", "q2", "lr", "memory");
+  int32x4_t v = vdupq_n_s32(a0);
+  v = vsetq_lane_s32(a1, v, 1);
+  v = vsetq_lane_s32(a2, v, 2);
+  return vsetq_lane_s32(a3, v, 3);
+}
+
 /* sum x[i] * w[i] over one weight row. */
 ALWAYS_INLINE int64_t dot_row(const int16_t *x, const uint8_t *w, int32_t n_in, int is_signed) {
   int64_t s = 0;
@@ -151,40 +195,83 @@ ALWAYS_INLINE int16_t output(int64_t dot, int32_t x_zp, int32_t w_sum, int32_t w
  * weight zero points on the 8-bit range (|w - zw| <= 255), shifts 33 to 63.
  * The terms of the sum are taken modulo 2^32 (uint32 lanes): their total is
  * the exact value, which fits. Returns 0, having written nothing, where a
- * condition fails. */
+ * condition fails. The grid's bounds come in lanes (lo, hi) and its zero
+ * point as zg, loaded once a call. */
 ALWAYS_INLINE int output4(int16_t *y, int32x4_t dots, int32_t x_zp, const int32_t *w_sum, const int32_t *w_zp,
-                          int64_t sx, const kiln_rq *rq, int is_signed, const kiln_grid *g) {
+                          int32_t sx, const kiln_rq *rq, int is_signed, int32x4_t lo, int32x4_t hi, int32_t zg,
+                          int zero_x) {
   const int32x4_t zw = vldrwq_s32(w_zp);
   const int32x4x2_t r = vld2q_s32((const int32_t *)rq); /* mult, shift */
-  const int32x4_t t = vsubq_n_s32(r.val[1], 32);
-  const uint32x4_t zw_on_range = vreinterpretq_u32_s32(vaddq_n_s32(zw, is_signed ? 128 : 0));
-  if (vmaxvq_u32(0, zw_on_range) > 255 || vmaxvq_u32(0, vreinterpretq_u32_s32(vsubq_n_s32(t, 1))) > 30) return 0;
+  const int32x4_t t1 = vsubq_n_s32(r.val[1], 33);       /* t - 1, t = shift - 32 */
+  const uint32x4_t zw_on_range = vreinterpretq_u32_s32(is_signed ? vaddq_n_s32(zw, 128) : zw);
+  if (vmaxvq_u32(0, zw_on_range) > 255 || vmaxvq_u32(0, vreinterpretq_u32_s32(t1)) > 30) return 0;
   uint32x4_t u = vreinterpretq_u32_s32(dots);
-  u = vsubq_u32(u, vmulq_n_u32(vreinterpretq_u32_s32(vldrwq_s32(w_sum)), (uint32_t)x_zp));
+  if (!zero_x) u = vsubq_u32(u, vmulq_n_u32(vreinterpretq_u32_s32(vldrwq_s32(w_sum)), (uint32_t)x_zp));
   u = vsubq_u32(u, vmulq_n_u32(vreinterpretq_u32_s32(zw), (uint32_t)sx));
-  const kiln_mve_shift k = kiln_mve_shift_high(r.val[0], r.val[1]);
+  /* kiln_mve_quot_high, right = -t made here */
+  const uint32x4_t m = vreinterpretq_u32_s32(r.val[0]);
+  const int32x4_t right = vsubq_s32(vdupq_n_s32(-1), t1);
   const int32x4_t acc = vreinterpretq_s32_u32(u);
-  kiln_mve_store_grid4(y, kiln_mve_signed(kiln_mve_quot_high(kiln_mve_magnitude(acc), &k), acc), g);
+  const uint32x4_t a = kiln_mve_magnitude(acc);
+  const uint32x4_t q = kiln_mve_round_high(vmulhq_u32(a, m), vmulq_u32(a, m), right);
+  const int32x4_t v = vaddq_n_s32(kiln_mve_signed(q, acc), zg);
+  vstrhq_s32(y, vminq_s32(vmaxq_s32(v, lo), hi));
   return 1;
+}
+
+/* One input row against all weight rows, for rows of at most BLOCK values:
+ * four weight rows a pass through dot_rows_short and output4. Returns how
+ * many outputs it wrote (a multiple of four; fewer where output4 refused a
+ * group, whose outputs the caller then computes). */
+ALWAYS_INLINE int32_t linear_short(int16_t *yr, const int16_t *xr, int32_t x_zp, int32_t n_in, const uint8_t *w,
+                                   int is_signed, int bytes, const int32_t *w_zp, const int32_t *w_sum, int32_t n_out,
+                                   const kiln_rq *rq, const kiln_grid *g, int64_t sx64, int zero_x) {
+  const int32x4_t lo = vdupq_n_s32(g->qmin), hi = vdupq_n_s32(g->qmax);
+  const int32_t zg = g->zero_point;
+  const int32_t sx = (int32_t)sx64; /* only its value modulo 2^32 enters the lanes' sum */
+  int32_t o = 0;
+  for (const uint8_t *wo = w; o + ROWS <= n_out; o += ROWS, wo += ROWS * (size_t)n_in) {
+    const int32x4_t dots =
+        bytes ? dot_rows_short(xr, wo, n_in, is_signed, 1) : dot_rows_short16(xr, wo, n_in, is_signed);
+    if (!output4(yr + o, dots, x_zp, w_sum + o, w_zp + o, sx, rq + o, is_signed, lo, hi, zg, zero_x)) break;
+  }
+  return o;
+}
+
+/* the int16-code short-row loops as functions of their own: the registers
+ * the inline assembly pins stay free of the caller's loop state (bytes keep
+ * theirs inline: C only); activations on a grid centred on 0 (x_zp = 0,
+ * int16 codes) skip the x_zp * w_sum term */
+#define NOINLINE static __attribute__((noinline))
+NOINLINE int32_t linear_short_u8(int16_t *yr, const int16_t *xr, int32_t x_zp, int32_t n_in, const uint8_t *w,
+                                 const int32_t *w_zp, const int32_t *w_sum, int32_t n_out, const kiln_rq *rq,
+                                 const kiln_grid *g, int64_t sx) {
+  if (x_zp == 0) return linear_short(yr, xr, 0, n_in, w, 0, 0, w_zp, w_sum, n_out, rq, g, sx, 1);
+  return linear_short(yr, xr, x_zp, n_in, w, 0, 0, w_zp, w_sum, n_out, rq, g, sx, 0);
+}
+
+NOINLINE int32_t linear_short_s8(int16_t *yr, const int16_t *xr, int32_t x_zp, int32_t n_in, const uint8_t *w,
+                                 const int32_t *w_zp, const int32_t *w_sum, int32_t n_out, const kiln_rq *rq,
+                                 const kiln_grid *g, int64_t sx) {
+  return linear_short(yr, xr, x_zp, n_in, w, 1, 0, w_zp, w_sum, n_out, rq, g, sx, 0);
 }
 
 ALWAYS_INLINE void linear8(int16_t *y, const int16_t *x, int32_t x_zp, int32_t rows, int32_t n_in, const uint8_t *w,
                            int is_signed, int bytes, const int32_t *w_zp, const int32_t *w_sum, int32_t n_out,
                            const kiln_rq *rq, const kiln_grid *g_in) {
   const kiln_grid grid = *g_in, *g = &grid; /* a copy no store through y can change */
-  const int short_rows = n_in <= BLOCK;
   for (int32_t r = 0; r < rows; r++) {
     const int16_t *xr = x + (size_t)r * n_in;
     int16_t *yr = y + (size_t)r * n_out;
     const int64_t sx = kiln_mve_sum_diffs(xr, n_in, x_zp);
     int32_t o = 0;
+    if (n_in > 0 && n_in <= BLOCK)
+      o = bytes       ? linear_short(yr, xr, x_zp, n_in, w, 0, 1, w_zp, w_sum, n_out, rq, g, sx, 0)
+          : is_signed ? linear_short_s8(yr, xr, x_zp, n_in, w, w_zp, w_sum, n_out, rq, g, sx)
+                      : linear_short_u8(yr, xr, x_zp, n_in, w, w_zp, w_sum, n_out, rq, g, sx);
     for (; o + ROWS <= n_out; o += ROWS) {
-      const uint8_t *wo = w + (size_t)o * n_in;
-      if (short_rows && output4(yr + o, dot_rows_short(xr, wo, n_in, is_signed, bytes), x_zp, w_sum + o, w_zp + o, sx,
-                                rq + o, is_signed, g))
-        continue;
       int64_t dots[ROWS];
-      dot_rows(dots, xr, wo, n_in, is_signed);
+      dot_rows(dots, xr, w + (size_t)o * n_in, n_in, is_signed);
       for (int32_t j = 0; j < ROWS; j++) yr[o + j] = output(dots[j], x_zp, w_sum[o + j], w_zp[o + j], sx, rq[o + j], g);
     }
     for (; o < n_out; o++)

@@ -41,8 +41,8 @@ static inline int16_t kiln_mve_requant(int64_t acc, kiln_rq rq, const kiln_grid 
  * shifts 33 to 63 ("high"; t = s - 32): with q0 = h >> t and
  * half = 2^(t-1) in the high word,
  *   (p + 2^(s-1) - 1 + (q0 & 1)) >> s = (h + half - 1 + carry) >> t
- * with carry the low word's, 1 unless l and q0's low bit are both 0; and
- * h + half < 2^31 + 2^30 does not wrap.
+ * with carry the low word's, 1 unless l and q0's low bit are both 0 (for
+ * a magnitude a <= 2^31, h < 2^31; kiln_mve_round_high).
  *
  * shifts 1 to 32 ("low": multipliers from 1/2 up, requantization between
  * grids), where the quotient can exceed 32 bits: with u = 32 - s,
@@ -53,7 +53,6 @@ static inline int16_t kiln_mve_requant(int64_t acc, kiln_rq rq, const kiln_grid 
 typedef struct {
   int32x4_t mult;
   int32x4_t right;      /* -t (high), -s (low) */
-  uint32x4_t half_less; /* high: 2^(t-1) - 1 */
   int32x4_t left;       /* low: u */
   uint32x4_t rem_mask;  /* low: 2^s - 1 */
   uint32x4_t half;      /* low: 2^(s-1) */
@@ -65,9 +64,8 @@ static inline kiln_mve_shift kiln_mve_shift_high(int32x4_t mult, int32x4_t shift
   const int32x4_t t = vsubq_n_s32(shift, 32);
   k.mult = mult;
   k.right = vnegq_s32(t);
-  k.half_less = vsubq_n_u32(vshlq_u32(vdupq_n_u32(1), vsubq_n_s32(t, 1)), 1);
   k.left = k.right;
-  k.rem_mask = k.half = k.half_less;
+  k.rem_mask = k.half = vdupq_n_u32(0); /* unused by the high shifts */
   return k;
 }
 
@@ -79,15 +77,21 @@ static inline kiln_mve_shift kiln_mve_shift_low(int32x4_t mult, int32x4_t shift)
   k.left = vsubq_s32(vdupq_n_s32(32), shift);
   k.rem_mask = vshlq_u32(vdupq_n_u32(0xFFFFFFFFu), vnegq_s32(k.left));
   k.half = vshlq_u32(vdupq_n_u32(1), vsubq_n_s32(shift, 1));
-  k.half_less = k.half;
   return k;
 }
 
+/* (h + half - 1 + carry) >> t as VRSHL's rounding shift of h - (1 - carry)
+ * (signed: at least -1, and VRSHL adds its 2^(t-1) without wrapping), with
+ * 1 - carry = 1 exactly where l and q0's low bit are both 0, that is
+ * where (q0 << 31 | l) is 0: its leading-zero count over 32 (VCLZ). */
+static inline uint32x4_t kiln_mve_round_high(uint32x4_t h, uint32x4_t l, int32x4_t right) {
+  const uint32x4_t no_carry = vshrq_n_u32(vclzq_u32(vorrq_u32(vshlq_n_u32(vshlq_u32(h, right), 31), l)), 5);
+  return vreinterpretq_u32_s32(vrshlq_s32(vreinterpretq_s32_u32(vsubq_u32(h, no_carry)), right));
+}
+
 static inline uint32x4_t kiln_mve_quot_high(uint32x4_t a, const kiln_mve_shift *k) {
-  const uint32x4_t m = vreinterpretq_u32_s32(k->mult), one = vdupq_n_u32(1);
-  const uint32x4_t h = vmulhq_u32(a, m), l = vmulq_u32(a, m);
-  const uint32x4_t carry = vminq_u32(vorrq_u32(vandq_u32(vshlq_u32(h, k->right), one), l), one);
-  return vshlq_u32(vaddq_u32(vaddq_u32(h, k->half_less), carry), k->right);
+  const uint32x4_t m = vreinterpretq_u32_s32(k->mult);
+  return kiln_mve_round_high(vmulhq_u32(a, m), vmulq_u32(a, m), k->right);
 }
 
 /* floor((h * 2^32 + l) / 2^s), rounded half to even and capped, for the
@@ -135,8 +139,8 @@ static inline int kiln_mve_uniform(kiln_rq rq, kiln_mve_rq *u) {
   return 1;
 }
 
-/* kiln_scale in lanes: signed accumulators |acc| < 2^31, or (_u)
- * non-negative ones below 2^32 */
+/* kiln_scale in lanes: signed accumulators |acc| <= 2^31, or (_u)
+ * non-negative ones up to 2^31 */
 static inline int32x4_t kiln_mve_scale_uniform_u(uint32x4_t a, const kiln_mve_rq *u) {
   return vreinterpretq_s32_u32(u->high ? kiln_mve_quot_high(a, &u->k) : kiln_mve_quot_low(a, &u->k, KILN_MVE_CAP));
 }
@@ -145,31 +149,64 @@ static inline int32x4_t kiln_mve_scale_uniform(int32x4_t acc, const kiln_mve_rq 
   return kiln_mve_signed(vreinterpretq_u32_s32(kiln_mve_scale_uniform_u(kiln_mve_magnitude(acc), u)), acc);
 }
 
-/* sum (x - zx) over n codes, exactly: four lanes a step widened into an
- * int64 (VADDLVA), the last step predicated */
+/* sum (x - zx) over n codes, exactly: the raw codes eight lanes a step into
+ * an int32 (VADDVA: blocks of up to 2^16 codes, |sum| <= 2^16 * 2^15),
+ * the last step predicated; the blocks and n * zx in int64 */
+#define KILN_MVE_SUM_BLOCK 65536
 static inline int64_t kiln_mve_sum_diffs(const int16_t *x, int32_t n, int32_t zx) {
   int64_t s = 0;
-  for (int32_t i = 0; i < n; i += 4) {
-    const mve_pred16_t p = vctp32q((uint32_t)(n - i));
-    s = vaddlvaq_p_s32(s, vldrhq_z_s32(x + i, p), p);
+  for (int32_t i = 0; i < n;) {
+    const int32_t end = n - i > KILN_MVE_SUM_BLOCK ? i + KILN_MVE_SUM_BLOCK : n;
+    int32_t b = 0;
+    for (; i + 8 <= end; i += 8) b = vaddvaq_s16(b, vldrhq_s16(x + i));
+    if (i < end) {
+      const mve_pred16_t p = vctp16q((uint32_t)(end - i));
+      b = vaddvaq_p_s16(b, vldrhq_z_s16(x + i, p), p);
+      i = end;
+    }
+    s += b;
   }
   return s - (int64_t)n * zx;
 }
 
+/* round_half_even(lo * hi / 2^31) for lo, hi <= 2^31, the product p below
+ * 2^62 in its high and low words h, l (VMULH, VMUL): floor(p / 2^31) is
+ * h << 1 | l >> 31, and kiln_rhe_u63's carry, rem + 2^30 - 1 + (the
+ * quotient's low bit) reaching 2^31 with rem = l mod 2^31, decides the
+ * rounding; the quotient's low bit is l's top bit. */
+static inline uint32x4_t kiln_mve_exp_product(uint32x4_t lo, uint32x4_t hi) {
+  const uint32x4_t h = vmulhq_u32(lo, hi), l = vmulq_u32(lo, hi);
+  const uint32x4_t q = vsriq_n_u32(vshlq_n_u32(h, 1), l, 31);
+  const uint32x4_t carry = vaddq_n_u32(vaddq_u32(vbicq_n_u32(l, 0x80000000u), vshrq_n_u32(l, 31)), (1u << 30) - 1);
+  return vaddq_u32(q, vshrq_n_u32(carry, 31));
+}
+
 /* exp(-d s) in Q31 for four distances d (the lanes of p), kiln_exp_q31_inline
- * in lanes: lo[d & 255] gathered, and past 255 times hi[d >> 8] rounded by
- * 2^31 (kiln_mve_quot_low: lo * hi < 2^62, uncapped), 0 past max_d. */
-static inline uint32x4_t kiln_mve_exp4(uint32x4_t d, const kiln_exp_lut *lut, mve_pred16_t p) {
-  const uint32x4_t lo = vldrwq_gather_shifted_offset_z_u32(lut->lo, vandq_u32(d, vdupq_n_u32(255)), p);
+ * in lanes: lo[d & 255] gathered, and (two: a constant where it is inlined,
+ * for tables with hi and max_d >= 256) past 255 times hi[d >> 8] rounded
+ * by 2^31 (kiln_mve_exp_product), 0 past max_d. */
+static inline __attribute__((always_inline)) uint32x4_t kiln_mve_exp4_tables(uint32x4_t d, const uint32_t *lo_t,
+                                                                             const uint32_t *hi_t, uint32_t max_d,
+                                                                             int two, mve_pred16_t p) {
+  const uint32x4_t lo = vldrwq_gather_shifted_offset_z_u32(lo_t, vandq_u32(d, vdupq_n_u32(255)), p);
   uint32x4_t e = lo;
-  if (lut->hi && lut->max_d >= 256) {
+  if (two) {
     /* the index stays on the table where d is past max_d (whose result is 0) */
-    const uint32x4_t row = vminq_u32(vshrq_n_u32(d, 8), vdupq_n_u32((uint32_t)lut->max_d >> 8));
-    const uint32x4_t hi = vldrwq_gather_shifted_offset_z_u32(lut->hi, row, p);
-    const kiln_mve_shift k31 = kiln_mve_shift_low(vreinterpretq_s32_u32(hi), vdupq_n_s32(31));
-    e = vpselq_u32(kiln_mve_quot_low(lo, &k31, 0xFFFFFFFFu), lo, vcmpcsq_n_u32(d, 256));
+    const uint32x4_t row = vminq_u32(vshrq_n_u32(d, 8), vdupq_n_u32(max_d >> 8));
+    const uint32x4_t hi = vldrwq_gather_shifted_offset_z_u32(hi_t, row, p);
+    e = vpselq_u32(kiln_mve_exp_product(lo, hi), lo, vcmpcsq_n_u32(d, 256));
   }
-  return vpselq_u32(vdupq_n_u32(0), e, vcmphiq_n_u32(d, (uint32_t)lut->max_d));
+  return vpselq_u32(vdupq_n_u32(0), e, vcmphiq_n_u32(d, max_d));
+}
+
+/* whether a table pair needs its second table */
+static inline int kiln_mve_exp_two(const kiln_exp_lut *lut) {
+  return lut->hi && lut->max_d >= 256;
+}
+
+static inline uint32x4_t kiln_mve_exp4(uint32x4_t d, const kiln_exp_lut *lut, mve_pred16_t p) {
+  return kiln_mve_exp_two(lut) ? kiln_mve_exp4_tables(d, lut->lo, lut->hi, (uint32_t)lut->max_d, 1, p)
+                               : kiln_mve_exp4_tables(d, lut->lo, lut->hi, (uint32_t)lut->max_d, 0, p);
 }
 
 /* kiln_to_grid of four values */
